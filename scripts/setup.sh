@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything hashsieve needs to build and test, from Debian packages.
+# Safe to run again. Needs root (or sudo).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config python3 clang-14 libclang-rt-14-dev
+  # libraries hashsieve links
+  libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # reference tools the tests compare against (Debian's TLSH 3.4.4 and ssdeep)
+  libtlsh-dev tlsh-tools ssdeep
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"
