@@ -118,14 +118,17 @@ std::optional<Sdbf> SdbfGenerator::stream(std::string name, std::span<const std:
 
 namespace {
 
-// Fills one block-mode filter (spec 6, fill()): candidates are the positions
-// with score >= cut in order; score == cut ones only while `allowed` lasts.
+// Fills one block-mode filter (spec 6, fill()): candidates are positions in
+// increasing order with score >= 15 (>= cut in a tail); those above the cut
+// are taken, those at the cut only while `allowed` lasts.
 std::uint16_t fill_block(const std::uint8_t* buf, const std::uint8_t* score,
                          const std::uint32_t* cand, std::size_t n, std::uint32_t cut,
                          std::uint32_t allowed, std::uint64_t* filter) {
   std::uint32_t cnt = 0;
   // Quota only ever shrinks, so a candidate found ineligible stays so.
-  auto eligible = [&](std::uint32_t p) { return score[p] > cut || allowed > 0; };
+  auto eligible = [&](std::uint32_t p) {
+    return score[p] > cut || (score[p] == cut && allowed > 0);
+  };
   auto take = [&](std::uint32_t p, const std::uint8_t* digest) {
     if (!bloom_insert(filter, digest)) return;
     ++cnt;

@@ -80,7 +80,7 @@ struct WindowMin {
   const __m512i a = _mm512_sub_epi16(_mm512_loadu_si512(rank + i), one);
   const __m512i b = _mm512_sub_epi16(_mm512_loadu_si512(rank + i + 32), one);
   const __m512i mn = _mm512_min_epu16(a, b);
-  const __m256i m256 = _mm256_min_epu16(_mm512_castsi512_si256(mn), _mm512_maskz_extracti64x4_epi64(0xFF, mn, 1));
+  const __m256i m256 = _mm256_min_epu16(_mm512_maskz_extracti64x4_epi64(0xFF, mn, 0), _mm512_maskz_extracti64x4_epi64(0xFF, mn, 1));
   const __m128i m128 = _mm_min_epu16(_mm256_castsi256_si128(m256), _mm256_extracti128_si256(m256, 1));
   const std::uint16_t m1 = static_cast<std::uint16_t>(_mm_cvtsi128_si32(_mm_minpos_epu16(m128)));
   const __m512i bc = _mm512_set1_epi16(static_cast<short>(m1));
