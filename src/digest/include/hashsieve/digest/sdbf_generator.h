@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,5 +21,28 @@ std::optional<Sdbf> make_stream_sdbf(std::string name, std::span<const std::uint
 // Returns nullopt for inputs shorter than 512 bytes.
 std::optional<Sdbf> make_block_sdbf(std::string name, std::span<const std::uint8_t> data,
                                     std::uint32_t block_size, unsigned threads = 1);
+
+// A reusable generator: owns the per-position scratch buffers (about 3 bytes
+// per input byte of the largest region seen: a 32 MiB stream chunk or one
+// block), so hashing many files allocates only the output. Not thread-safe;
+// use one per thread. The free functions above use a thread-local instance.
+class SdbfGenerator {
+ public:
+  SdbfGenerator();
+  ~SdbfGenerator();
+  SdbfGenerator(SdbfGenerator&&) noexcept;
+  SdbfGenerator& operator=(SdbfGenerator&&) noexcept;
+  SdbfGenerator(const SdbfGenerator&) = delete;
+  SdbfGenerator& operator=(const SdbfGenerator&) = delete;
+
+  std::optional<Sdbf> stream(std::string name, std::span<const std::uint8_t> data);
+  std::optional<Sdbf> block(std::string name, std::span<const std::uint8_t> data,
+                            std::uint32_t block_size, unsigned threads = 1);
+
+  struct Scratch;
+
+ private:
+  std::unique_ptr<Scratch> scratch_;
+};
 
 }  // namespace hashsieve::digest

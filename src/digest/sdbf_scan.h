@@ -1,0 +1,26 @@
+// The two per-position passes of SDBF generation (spec sections 2 and 3):
+// entropy ranks and popularity scores. Internal to the digest module.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hashsieve::digest {
+
+inline constexpr std::size_t kSdbfWindow = 64;
+
+// rank[0..len-1] per spec section 2, incrementally (O(1) per byte).
+void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
+
+// score[0..len-1] per spec section 3 (overwrites score). The result equals the
+// reference's popularity scan exactly, shortcut quirks included. Dispatches to
+// AVX-512BW when available.
+void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
+
+// The implementations, exposed for tests. The AVX-512 one must only be called
+// when sdbf_scores_has_avx512() is true.
+bool sdbf_scores_has_avx512();
+void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
+void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
+
+}  // namespace hashsieve::digest
