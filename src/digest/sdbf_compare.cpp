@@ -1,0 +1,351 @@
+// SDBF comparison score (spec section 8), identical to sdhash 3.4.
+//
+// The score of a pair is decided by the reference's quirks: which side is
+// iterated (orientation by filter count, last count and name), sparse-filter
+// rules, an early exit in the common-bit count that really changes scores, and
+// a running sum with a -1 sentinel. All of them are replicated literally; the
+// speed comes from doing the cheap part (stage 1 of the early exit: 4 words
+// AND+POPCNT and an integer cut-off) for many target filters at once and
+// falling back to the exact scalar code only for the few that survive it.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "hashsieve/digest/sdbf.h"
+#include "sdbf_compare_internal.h"
+
+namespace hashsieve::digest {
+namespace sdbf_internal {
+namespace {
+
+constexpr std::uint32_t kMaxCount = kExpectedSize - 1;
+// Filters' bits: m = 8 * 256; features set k = 5 bits each.
+constexpr int kFilterBits = 2048;
+constexpr int kHashesPerFeature = 5;
+
+// int32 so the AVX-512 kernel can gather a row directly.
+struct ExpectedTable {
+  alignas(64) std::int32_t v[kExpectedSize][kExpectedSize];
+};
+
+// Computed once at start-up (first use) exactly as the reference computes it:
+// IEEE doubles and pow(). The spec notes no entry is within 8.8e-6 of a .5
+// boundary, so any correctly rounded-ish pow gives the same integers.
+ExpectedTable make_expected_table() {
+  ExpectedTable t{};
+  const double q = 1.0 - 1.0 / kFilterBits;
+  for (std::uint32_t s1 = 0; s1 < kExpectedSize; ++s1) {
+    for (std::uint32_t s2 = 0; s2 < kExpectedSize; ++s2) {
+      const double e = kFilterBits * (1.0 - std::pow(q, kHashesPerFeature * static_cast<double>(s1)) -
+                                      std::pow(q, kHashesPerFeature * static_cast<double>(s2)) +
+                                      std::pow(q, kHashesPerFeature * static_cast<double>(s1 + s2)));
+      t.v[s1][s2] = static_cast<std::int32_t>(std::round(e));
+    }
+  }
+  return t;
+}
+
+const ExpectedTable& expected_table() {
+  static const ExpectedTable table = make_expected_table();
+  return table;
+}
+
+// Element counts above 192 cannot come from the parser or generator; clamp so
+// a hand-built Sdbf can never index past the table.
+inline std::uint32_t clamp_count(std::uint32_t c) { return c > kMaxCount ? kMaxCount : c; }
+
+// cut = round_half_away(0.3 * (hi - lo) + lo) in exact integer form (spec 8.3);
+// valid for hi >= lo. (For hi < lo the reference's unsigned wrap makes cut
+// ~1.3e9, so the score is 0.)
+inline std::uint32_t cut_off(std::uint32_t lo, std::uint32_t hi) { return lo + (3 * (hi - lo) + 5) / 10; }
+
+// The AVX-512 kernel divides by 10 as (x * 52429) >> 19; that is exact for
+// every x = 3*d + 5 that can occur (d <= 2048).
+constexpr bool div10_by_multiply_is_exact() {
+  for (std::uint32_t x = 0; x <= 3 * kFilterBits + 5; ++x) {
+    if ((x * 52429u) >> 19 != x / 10) return false;
+  }
+  return true;
+}
+static_assert(div10_by_multiply_is_exact());
+
+inline std::uint32_t popcount_words(const std::uint64_t* a, const std::uint64_t* b, std::size_t from,
+                                    std::size_t to) {
+  std::uint32_t c = 0;
+  for (std::size_t k = from; k < to; ++k) c += static_cast<std::uint32_t>(std::popcount(a[k] & b[k]));
+  return c;
+}
+
+// Score of one (reference filter, target filter) pair: spec 8.3's common_bits
+// with its three-stage early exit, then the normalised excess over the cut-off.
+inline double filter_pair_score(const std::uint64_t* a, const std::uint64_t* b, std::uint32_t lo,
+                                std::uint32_t hi) {
+  if (hi < lo) return 0.0;
+  const std::uint32_t cut = cut_off(lo, hi);
+  std::uint32_t c;
+  if (cut > 0) {
+    // Stages end at filter bytes 32, 64 and 128 = words 4, 8 and 16.
+    c = popcount_words(a, b, 0, 4);
+    if (8 * c + 48 < cut) return 0.0;
+    c += popcount_words(a, b, 4, 8);
+    if (4 * c + 48 < cut) return 0.0;
+    c += popcount_words(a, b, 8, 16);
+    if (2 * c + 48 < cut) return 0.0;
+    c += popcount_words(a, b, 16, kSdbfFilterWords);
+  } else {
+    c = popcount_words(a, b, 0, kSdbfFilterWords);
+  }
+  if (c <= cut) return 0.0;
+  return static_cast<double>(c - cut) / static_cast<double>(hi - cut);
+}
+
+// best(A, i, B) of spec 8.3 for a reference filter with s1 >= 16, scanning B
+// directly. Returns -1 when no target filter is eligible.
+double best_scalar(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa, const Sdbf& b, bool skip_sparse) {
+  const std::int32_t* row = expected_table().v[s1];
+  double best = -1.0;
+  const std::size_t n = b.filter_count();
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t s2 = clamp_count(b.element_count(j));
+    if (skip_sparse && s2 < kSparseElements) continue;
+    const std::uint32_t hi = std::min(wa, b.weight(j));
+    const auto lo = static_cast<std::uint32_t>(row[s2]);
+    best = std::max(best, filter_pair_score(a, b.filter_words(j), lo, hi));
+  }
+  return best;
+}
+
+// The eligible target filters of one pair, laid out for the SIMD scan: counts
+// and weights as u32 lanes, and the first four words of every filter (stage 1
+// of the early exit) transposed so word k of 8 consecutive targets is one
+// 64-byte vector. Built once per pair and reused for every reference filter;
+// thread-local so a comparison loop allocates nothing after warm-up.
+struct TargetView {
+  static constexpr std::size_t kLanes = 16;
+  std::size_t n = 0;       // eligible targets
+  std::size_t padded = 0;  // n rounded up to kLanes
+  std::vector<std::uint32_t> s2, w, index;
+  std::vector<std::uint64_t> plane;  // 4 rows of `padded` words
+
+  void build(const Sdbf& b, bool skip_sparse) {
+    const std::size_t nb = b.filter_count();
+    const std::size_t cap = (nb + kLanes - 1) / kLanes * kLanes;
+    if (s2.size() < cap) {
+      s2.resize(cap);
+      w.resize(cap);
+      index.resize(cap);
+      plane.resize(4 * cap);
+    }
+    n = 0;
+    for (std::size_t j = 0; j < nb; ++j) {
+      const std::uint32_t c = clamp_count(b.element_count(j));
+      if (skip_sparse && c < kSparseElements) continue;
+      s2[n] = c;
+      w[n] = b.weight(j);
+      index[n] = static_cast<std::uint32_t>(j);
+      ++n;
+    }
+    padded = (n + kLanes - 1) / kLanes * kLanes;
+    // Padding lanes: weight 0 with the largest count gives hi = 0 < lo for
+    // every s1 >= 16, which the kernel treats as "score 0, no work" - and
+    // they are never reported as survivors.
+    for (std::size_t j = n; j < padded; ++j) {
+      s2[j] = kMaxCount;
+      w[j] = 0;
+      index[j] = 0;
+    }
+    for (std::size_t j = 0; j < padded; ++j) {
+      const std::uint64_t* f = j < n ? b.filter_words(index[j]) : nullptr;
+      for (std::size_t k = 0; k < 4; ++k) plane[k * padded + j] = f ? f[k] : 0;
+    }
+  }
+};
+
+#if defined(__x86_64__)
+#define HASHSIEVE_HAVE_AVX512_KERNEL 1
+
+// best() for one reference filter over a TargetView. Stage 1 of the early
+// exit and the cut-off are evaluated for 16 targets at once; a target whose
+// stage-1 test does not exit (or whose cut is 0, which disables the early
+// exit) is recomputed by the scalar code, so results are identical by
+// construction. Requires n > 0 eligible targets (then best >= 0).
+__attribute__((target("avx512f,avx512vpopcntdq"))) double best_avx512(const std::uint64_t* a,
+                                                                        std::uint32_t s1, std::uint32_t wa,
+                                                                        const Sdbf& b, const TargetView& v) {
+  const std::int32_t* row = expected_table().v[s1];
+  const __m512i a0 = _mm512_set1_epi64(static_cast<long long>(a[0]));
+  const __m512i a1 = _mm512_set1_epi64(static_cast<long long>(a[1]));
+  const __m512i a2 = _mm512_set1_epi64(static_cast<long long>(a[2]));
+  const __m512i a3 = _mm512_set1_epi64(static_cast<long long>(a[3]));
+  const __m512i vwa = _mm512_set1_epi32(static_cast<int>(wa));
+  const __m512i five = _mm512_set1_epi32(5);
+  const __m512i magic = _mm512_set1_epi32(52429);
+  const __m512i slack = _mm512_set1_epi32(48);
+  const std::uint64_t* p0 = v.plane.data();
+  const std::uint64_t* p1 = p0 + v.padded;
+  const std::uint64_t* p2 = p1 + v.padded;
+  const std::uint64_t* p3 = p2 + v.padded;
+  double best = 0.0;
+  for (std::size_t j = 0; j < v.padded; j += TargetView::kLanes) {
+    __m512i lo8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j), a0));
+    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j), a1)));
+    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j), a2)));
+    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j), a3)));
+    __m512i hi8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j + 8), a0));
+    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j + 8), a1)));
+    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j + 8), a2)));
+    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j + 8), a3)));
+    const __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
+                                          _mm512_cvtepi64_epi32(hi8), 1);
+
+    const __m512i s2 = _mm512_loadu_si512(v.s2.data() + j);
+    const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w.data() + j), vwa);
+    const __m512i lo = _mm512_i32gather_epi32(s2, row, 4);
+    const __mmask16 hi_ge_lo = _mm512_cmpge_epu32_mask(hi, lo);
+    const __m512i d = _mm512_sub_epi32(hi, lo);
+    const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
+    const __m512i cut = _mm512_add_epi32(lo, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
+    const __m512i lhs = _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack);
+    // Stage 1 exits when 8*c + 48 < cut; survivors are the others.
+    __mmask16 survivors = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, lhs, cut);
+    while (survivors != 0) {
+      const std::size_t lane = static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(survivors)));
+      survivors = static_cast<__mmask16>(survivors & (survivors - 1));
+      const std::size_t jj = j + lane;
+      const std::uint32_t h = std::min(wa, v.w[jj]);
+      const auto l = static_cast<std::uint32_t>(row[v.s2[jj]]);
+      best = std::max(best, filter_pair_score(a, b.filter_words(v.index[jj]), l, h));
+    }
+  }
+  return best;
+}
+
+bool cpu_has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+}
+#else
+bool cpu_has_avx512() { return false; }
+#endif
+
+std::atomic<CompareKernel> g_kernel{CompareKernel::automatic};
+
+CompareKernel resolve_kernel() {
+  static const bool avx512 = cpu_has_avx512();
+  const CompareKernel k = g_kernel.load(std::memory_order_relaxed);
+  if (k == CompareKernel::automatic) return avx512 ? CompareKernel::avx512 : CompareKernel::scalar;
+  return k;
+}
+
+// A view pays for itself only when it is scanned more than about once.
+constexpr std::uint64_t kMinSimdWork = 64;
+
+// score(A, B) with A already the reference side (spec 8.3-8.4).
+int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
+  const std::size_t na = a.filter_count();
+  const std::size_t nb = b.filter_count();
+  if (na == 0 || nb == 0) return -1;
+  // Sparse target filters are skipped only when the reference has > 1 filter.
+  const bool skip_sparse = na > 1;
+  std::size_t eligible = nb;
+  if (skip_sparse) {
+    eligible = 0;
+    for (std::size_t j = 0; j < nb; ++j) eligible += b.element_count(j) >= kSparseElements ? 1 : 0;
+  }
+  std::size_t dense_ref = 0;
+  for (std::size_t i = 0; i < na; ++i) dense_ref += a.element_count(i) >= kSparseElements ? 1 : 0;
+  const std::uint64_t work = static_cast<std::uint64_t>(dense_ref) * eligible;
+  if (comparisons != nullptr) *comparisons += work;
+
+  const TargetView* view = nullptr;
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+  thread_local TargetView tls_view;
+  if (eligible > 0 && work >= kMinSimdWork && resolve_kernel() == CompareKernel::avx512) {
+    tls_view.build(b, skip_sparse);
+    view = &tls_view;
+  }
+#endif
+
+  // The running sum with its -1 sentinel, literally (spec 8.4): a -1 from best()
+  // can replace an accumulated total rather than add to it.
+  double total = -1.0;
+  std::size_t sparse = 0;
+  for (std::size_t i = 0; i < na; ++i) {
+    const std::uint32_t s1 = clamp_count(a.element_count(i));
+    double m;
+    if (s1 < kSparseElements) {
+      m = 0.0;
+      ++sparse;
+    } else if (eligible == 0) {
+      m = -1.0;
+    } else if (view != nullptr) {
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+      m = best_avx512(a.filter_words(i), s1, a.weight(i), b, *view);
+#else
+      m = -1.0;  // unreachable: view is only set when the kernel exists
+#endif
+    } else {
+      m = best_scalar(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+    }
+    total = total < 0 ? m : total + m;
+  }
+  const std::size_t denom = na - (na > 1 ? sparse : 0);
+  // denom == 0 is the reference's 0/0 crash; we report "not comparable".
+  if (total < 0 || denom == 0) return -1;
+  return static_cast<int>(std::round(100.0 * total / static_cast<double>(denom)));
+}
+
+}  // namespace
+
+std::uint32_t expected_common(std::uint32_t s1, std::uint32_t s2) {
+  return static_cast<std::uint32_t>(expected_table().v[clamp_count(s1)][clamp_count(s2)]);
+}
+
+bool kernel_supported(CompareKernel kernel) {
+  switch (kernel) {
+    case CompareKernel::automatic:
+    case CompareKernel::scalar:
+      return true;
+    case CompareKernel::avx512:
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+      return cpu_has_avx512();
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+bool set_compare_kernel(CompareKernel kernel) {
+  if (!kernel_supported(kernel)) return false;
+  g_kernel.store(kernel, std::memory_order_relaxed);
+  return true;
+}
+
+CompareKernel compare_kernel() { return resolve_kernel(); }
+
+}  // namespace sdbf_internal
+
+int sdbf_score_counted(const Sdbf& a, const Sdbf& b, std::uint64_t* filter_comparisons) {
+  // Orientation (spec 8.2): the side with fewer filters is the reference; on a
+  // tie, the one with the smaller last count - or the smaller name, which the
+  // reference also lets override the count test. Not symmetric, on purpose.
+  const std::size_t na = a.filter_count();
+  const std::size_t nb = b.filter_count();
+  bool swap = na > nb;
+  if (!swap && na == nb && na > 0) {
+    swap = a.element_count(na - 1) > b.element_count(nb - 1) || a.name().compare(b.name()) > 0;
+  }
+  return swap ? sdbf_internal::score_oriented(b, a, filter_comparisons)
+              : sdbf_internal::score_oriented(a, b, filter_comparisons);
+}
+
+int sdbf_score(const Sdbf& a, const Sdbf& b) { return sdbf_score_counted(a, b, nullptr); }
+
+}  // namespace hashsieve::digest
