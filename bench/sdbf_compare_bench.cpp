@@ -87,6 +87,7 @@ void BM_SdbfAllPairs(benchmark::State& state, CompareKernel kernel) {
 }
 
 BENCHMARK_CAPTURE(BM_SdbfAllPairs, scalar, CompareKernel::scalar)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_SdbfAllPairs, popcnt, CompareKernel::popcnt)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SdbfAllPairs, avx512, CompareKernel::avx512)->Unit(benchmark::kMillisecond);
 
 // Parsing cost of the same file, for scale.

@@ -76,7 +76,7 @@ constexpr bool div10_by_multiply_is_exact() {
 }
 static_assert(div10_by_multiply_is_exact());
 
-inline std::uint32_t popcount_words(const std::uint64_t* a, const std::uint64_t* b, std::size_t from,
+[[gnu::always_inline]] inline std::uint32_t popcount_words(const std::uint64_t* a, const std::uint64_t* b, std::size_t from,
                                     std::size_t to) {
   std::uint32_t c = 0;
   for (std::size_t k = from; k < to; ++k) c += static_cast<std::uint32_t>(std::popcount(a[k] & b[k]));
@@ -85,7 +85,7 @@ inline std::uint32_t popcount_words(const std::uint64_t* a, const std::uint64_t*
 
 // Score of one (reference filter, target filter) pair: spec 8.3's common_bits
 // with its three-stage early exit, then the normalised excess over the cut-off.
-inline double filter_pair_score(const std::uint64_t* a, const std::uint64_t* b, std::uint32_t lo,
+[[gnu::always_inline]] inline double filter_pair_score(const std::uint64_t* a, const std::uint64_t* b, std::uint32_t lo,
                                 std::uint32_t hi) {
   if (hi < lo) return 0.0;
   const std::uint32_t cut = cut_off(lo, hi);
@@ -107,8 +107,12 @@ inline double filter_pair_score(const std::uint64_t* a, const std::uint64_t* b, 
 }
 
 // best(A, i, B) of spec 8.3 for a reference filter with s1 >= 16, scanning B
-// directly. Returns -1 when no target filter is eligible.
-double best_scalar(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa, const Sdbf& b, bool skip_sparse) {
+// directly. Returns -1 when no target filter is eligible. Always inlined into
+// the per-target wrappers below, so std::popcount compiles to POPCNT where the
+// wrapper's target allows it (the baseline x86-64 target has no POPCNT, and
+// the bit-twiddling fallback is several times slower).
+[[gnu::always_inline]] inline double best_scalar_impl(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa,
+                                                      const Sdbf& b, bool skip_sparse) {
   const std::int32_t* row = expected_table().v[s1];
   double best = -1.0;
   const std::size_t n = b.filter_count();
@@ -121,6 +125,17 @@ double best_scalar(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa, c
   }
   return best;
 }
+
+double best_portable(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa, const Sdbf& b, bool skip_sparse) {
+  return best_scalar_impl(a, s1, wa, b, skip_sparse);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("popcnt"))) double best_popcnt(const std::uint64_t* a, std::uint32_t s1, std::uint32_t wa,
+                                                     const Sdbf& b, bool skip_sparse) {
+  return best_scalar_impl(a, s1, wa, b, skip_sparse);
+}
+#endif
 
 // The eligible target filters of one pair, laid out for the SIMD scan: counts
 // and weights as u32 lanes, and the first four words of every filter (stage 1
@@ -181,7 +196,7 @@ struct TargetView {
 // stage-1 test does not exit (or whose cut is 0, which disables the early
 // exit) is recomputed by the scalar code, so results are identical by
 // construction. Requires n > 0 eligible targets (then best >= 0).
-__attribute__((target("avx512f,avx512vpopcntdq"))) double best_avx512(const std::uint64_t* a,
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(const std::uint64_t* a,
                                                                         std::uint32_t s1, std::uint32_t wa,
                                                                         const Sdbf& b, const TargetView& v) {
   const std::int32_t* row = expected_table().v[s1];
@@ -233,20 +248,23 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) double best_avx512(const std:
 }
 #pragma GCC diagnostic pop
 
+bool cpu_has_popcnt() { return __builtin_cpu_supports("popcnt"); }
 bool cpu_has_avx512() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+  return cpu_has_popcnt() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
 }
 #else
+bool cpu_has_popcnt() { return false; }
 bool cpu_has_avx512() { return false; }
 #endif
 
 std::atomic<CompareKernel> g_kernel{CompareKernel::automatic};
 
 CompareKernel resolve_kernel() {
-  static const bool avx512 = cpu_has_avx512();
+  static const CompareKernel best = cpu_has_avx512()   ? CompareKernel::avx512
+                                    : cpu_has_popcnt() ? CompareKernel::popcnt
+                                                       : CompareKernel::scalar;
   const CompareKernel k = g_kernel.load(std::memory_order_relaxed);
-  if (k == CompareKernel::automatic) return avx512 ? CompareKernel::avx512 : CompareKernel::scalar;
-  return k;
+  return k == CompareKernel::automatic ? best : k;
 }
 
 // A view pays for itself only when it is scanned more than about once.
@@ -269,10 +287,11 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
   const std::uint64_t work = static_cast<std::uint64_t>(dense_ref) * eligible;
   if (comparisons != nullptr) *comparisons += work;
 
+  const CompareKernel kernel = resolve_kernel();
   const TargetView* view = nullptr;
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
   thread_local TargetView tls_view;
-  if (eligible > 0 && work >= kMinSimdWork && resolve_kernel() == CompareKernel::avx512) {
+  if (eligible > 0 && work >= kMinSimdWork && kernel == CompareKernel::avx512) {
     tls_view.build(b, skip_sparse);
     view = &tls_view;
   }
@@ -297,7 +316,15 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
       m = -1.0;  // unreachable: view is only set when the kernel exists
 #endif
     } else {
-      m = best_scalar(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+#if defined(__x86_64__)
+      if (kernel != CompareKernel::scalar) {
+        m = best_popcnt(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+      } else {
+        m = best_portable(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+      }
+#else
+      m = best_portable(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+#endif
     }
     total = total < 0 ? m : total + m;
   }
@@ -318,6 +345,8 @@ bool kernel_supported(CompareKernel kernel) {
     case CompareKernel::automatic:
     case CompareKernel::scalar:
       return true;
+    case CompareKernel::popcnt:
+      return cpu_has_popcnt();
     case CompareKernel::avx512:
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
       return cpu_has_avx512();

@@ -73,11 +73,20 @@ std::vector<std::string> run_compare(const std::vector<Sdbf>& first, const std::
 
 std::vector<CompareKernel> kernels() {
   std::vector<CompareKernel> ks = {CompareKernel::scalar};
+  if (sdbf_internal::kernel_supported(CompareKernel::popcnt)) ks.push_back(CompareKernel::popcnt);
   if (sdbf_internal::kernel_supported(CompareKernel::avx512)) ks.push_back(CompareKernel::avx512);
   return ks;
 }
 
-const char* kernel_name(CompareKernel k) { return k == CompareKernel::scalar ? "scalar" : "avx512"; }
+const char* kernel_name(CompareKernel k) {
+  switch (k) {
+    case CompareKernel::automatic: return "automatic";
+    case CompareKernel::scalar: return "scalar";
+    case CompareKernel::popcnt: return "popcnt";
+    case CompareKernel::avx512: return "avx512";
+  }
+  return "?";
+}
 
 // Restores the automatic kernel choice when a test ends.
 struct KernelGuard {
