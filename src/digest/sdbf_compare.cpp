@@ -19,6 +19,7 @@
 #endif
 
 #include "hashsieve/digest/sdbf.h"
+#include "hashsieve/digest/sdbf_compare.h"
 #include "sdbf_compare_internal.h"
 
 namespace hashsieve::digest {
@@ -137,49 +138,66 @@ __attribute__((target("popcnt"))) double best_popcnt(const std::uint64_t* a, std
 }
 #endif
 
-// The eligible target filters of one pair, laid out for the SIMD scan: counts
-// and weights as u32 lanes, and the first four words of every filter (stage 1
-// of the early exit) transposed so word k of 8 consecutive targets is one
-// 64-byte vector. Built once per pair and reused for every reference filter;
-// thread-local so a comparison loop allocates nothing after warm-up.
-struct TargetView {
-  static constexpr std::size_t kLanes = 16;
-  std::size_t n = 0;       // eligible targets
-  std::size_t padded = 0;  // n rounded up to kLanes
-  std::vector<std::uint32_t> s2, w, index;
-  std::vector<std::uint64_t> plane;  // 4 rows of `padded` words
+// The target filters one reference filter is scanned against, laid out for
+// the SIMD kernel: element counts and weights as u32 lanes, the filter's index
+// in its digest, and the first four words of every filter (stage 1 of the
+// early exit) transposed so that word k of 8 consecutive targets is one 64-byte
+// vector. Arrays hold a multiple of 16 lanes; lanes >= n are ignored.
+struct TargetSpan {
+  const std::uint32_t* s2;
+  const std::uint32_t* w;
+  const std::uint32_t* index;
+  const std::uint64_t* plane;  // 4 rows of `stride` words
+  std::size_t stride;
+  std::size_t n;
+};
 
-  void build(const Sdbf& b, bool skip_sparse) {
+constexpr std::size_t kLanes = 16;
+inline std::size_t round_up_lanes(std::size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
+// Lays out filters `order[0..n)` of `b` into the given arrays (sized for
+// round_up_lanes(n) lanes), zero-filling the padding.
+void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::uint32_t* s2, std::uint32_t* w,
+                std::uint64_t* plane) {
+  const std::size_t stride = round_up_lanes(n);
+  for (std::size_t j = 0; j < stride; ++j) {
+    if (j < n) {
+      const std::uint32_t f = order[j];
+      s2[j] = clamp_count(b.element_count(f));
+      w[j] = b.weight(f);
+      const std::uint64_t* words = b.filter_words(f);
+      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = words[k];
+    } else {
+      s2[j] = 0;
+      w[j] = 0;
+      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = 0;
+    }
+  }
+}
+
+// The eligible target filters of one sdbf_score(Sdbf, Sdbf) call as a
+// TargetSpan. Built once per pair and reused for every reference filter;
+// thread-local, so a comparison loop allocates nothing after warm-up.
+struct TargetView {
+  std::vector<std::uint32_t> s2, w, index;
+  std::vector<std::uint64_t> plane;
+
+  TargetSpan build(const Sdbf& b, bool skip_sparse) {
     const std::size_t nb = b.filter_count();
-    const std::size_t cap = (nb + kLanes - 1) / kLanes * kLanes;
+    const std::size_t cap = round_up_lanes(nb);
     if (s2.size() < cap) {
       s2.resize(cap);
       w.resize(cap);
       index.resize(cap);
       plane.resize(4 * cap);
     }
-    n = 0;
+    std::size_t n = 0;
     for (std::size_t j = 0; j < nb; ++j) {
-      const std::uint32_t c = clamp_count(b.element_count(j));
-      if (skip_sparse && c < kSparseElements) continue;
-      s2[n] = c;
-      w[n] = b.weight(j);
-      index[n] = static_cast<std::uint32_t>(j);
-      ++n;
+      if (skip_sparse && b.element_count(j) < kSparseElements) continue;
+      index[n++] = static_cast<std::uint32_t>(j);
     }
-    padded = (n + kLanes - 1) / kLanes * kLanes;
-    // Padding lanes: weight 0 with the largest count gives hi = 0 < lo for
-    // every s1 >= 16, which the kernel treats as "score 0, no work" - and
-    // they are never reported as survivors.
-    for (std::size_t j = n; j < padded; ++j) {
-      s2[j] = kMaxCount;
-      w[j] = 0;
-      index[j] = 0;
-    }
-    for (std::size_t j = 0; j < padded; ++j) {
-      const std::uint64_t* f = j < n ? b.filter_words(index[j]) : nullptr;
-      for (std::size_t k = 0; k < 4; ++k) plane[k * padded + j] = f ? f[k] : 0;
-    }
+    fill_lanes(b, index.data(), n, s2.data(), w.data(), plane.data());
+    return {s2.data(), w.data(), index.data(), plane.data(), round_up_lanes(n), n};
   }
 };
 
@@ -191,14 +209,14 @@ struct TargetView {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// best() for one reference filter over a TargetView. Stage 1 of the early
+// best() for one reference filter over a TargetSpan. Stage 1 of the early
 // exit and the cut-off are evaluated for 16 targets at once; a target whose
 // stage-1 test does not exit (or whose cut is 0, which disables the early
 // exit) is recomputed by the scalar code, so results are identical by
-// construction. Requires n > 0 eligible targets (then best >= 0).
+// construction. Requires n > 0 (then best >= 0).
 __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(const std::uint64_t* a,
-                                                                        std::uint32_t s1, std::uint32_t wa,
-                                                                        const Sdbf& b, const TargetView& v) {
+                                                                               std::uint32_t s1, std::uint32_t wa,
+                                                                               const Sdbf& b, const TargetSpan& v) {
   const std::int32_t* row = expected_table().v[s1];
   const __m512i a0 = _mm512_set1_epi64(static_cast<long long>(a[0]));
   const __m512i a1 = _mm512_set1_epi64(static_cast<long long>(a[1]));
@@ -208,12 +226,14 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(con
   const __m512i five = _mm512_set1_epi32(5);
   const __m512i magic = _mm512_set1_epi32(52429);
   const __m512i slack = _mm512_set1_epi32(48);
-  const std::uint64_t* p0 = v.plane.data();
-  const std::uint64_t* p1 = p0 + v.padded;
-  const std::uint64_t* p2 = p1 + v.padded;
-  const std::uint64_t* p3 = p2 + v.padded;
+  const std::uint64_t* p0 = v.plane;
+  const std::uint64_t* p1 = p0 + v.stride;
+  const std::uint64_t* p2 = p1 + v.stride;
+  const std::uint64_t* p3 = p2 + v.stride;
   double best = 0.0;
-  for (std::size_t j = 0; j < v.padded; j += TargetView::kLanes) {
+  for (std::size_t j = 0; j < v.n; j += kLanes) {
+    const std::size_t left = v.n - j;
+    const auto valid = static_cast<__mmask16>(left >= kLanes ? 0xFFFFu : (1u << left) - 1u);
     __m512i lo8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j), a0));
     lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j), a1)));
     lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j), a2)));
@@ -225,18 +245,18 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(con
     const __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
                                           _mm512_cvtepi64_epi32(hi8), 1);
 
-    const __m512i s2 = _mm512_loadu_si512(v.s2.data() + j);
-    const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w.data() + j), vwa);
-    const __m512i lo = _mm512_i32gather_epi32(s2, row, 4);
-    const __mmask16 hi_ge_lo = _mm512_cmpge_epu32_mask(hi, lo);
+    const __m512i s2 = _mm512_loadu_si512(v.s2 + j);
+    const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w + j), vwa);
+    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, s2, row, 4);
+    const __mmask16 hi_ge_lo = _mm512_mask_cmpge_epu32_mask(valid, hi, lo);
     const __m512i d = _mm512_sub_epi32(hi, lo);
     const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
     const __m512i cut = _mm512_add_epi32(lo, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
     const __m512i lhs = _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack);
-    // Stage 1 exits when 8*c + 48 < cut; survivors are the others.
+    // Stage 1 exits (score 0) when 8*c + 48 < cut; hi < lo also means 0.
     __mmask16 survivors = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, lhs, cut);
     while (survivors != 0) {
-      const std::size_t lane = static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(survivors)));
+      const auto lane = static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(survivors)));
       survivors = static_cast<__mmask16>(survivors & (survivors - 1));
       const std::size_t jj = j + lane;
       const std::uint32_t h = std::min(wa, v.w[jj]);
@@ -267,38 +287,13 @@ CompareKernel resolve_kernel() {
   return k == CompareKernel::automatic ? best : k;
 }
 
-// A view pays for itself only when it is scanned more than about once.
-constexpr std::uint64_t kMinSimdWork = 64;
-
-// score(A, B) with A already the reference side (spec 8.3-8.4).
-int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
+// The spec 8.4 aggregation over the reference side's filters, with
+// best(i, s1) supplied by the caller (only called for s1 >= 16 when some
+// target is eligible). The running sum with its -1 sentinel is literal: a -1
+// from best() can replace an accumulated total rather than add to it.
+template <typename BestFn>
+int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
   const std::size_t na = a.filter_count();
-  const std::size_t nb = b.filter_count();
-  if (na == 0 || nb == 0) return -1;
-  // Sparse target filters are skipped only when the reference has > 1 filter.
-  const bool skip_sparse = na > 1;
-  std::size_t eligible = nb;
-  if (skip_sparse) {
-    eligible = 0;
-    for (std::size_t j = 0; j < nb; ++j) eligible += b.element_count(j) >= kSparseElements ? 1 : 0;
-  }
-  std::size_t dense_ref = 0;
-  for (std::size_t i = 0; i < na; ++i) dense_ref += a.element_count(i) >= kSparseElements ? 1 : 0;
-  const std::uint64_t work = static_cast<std::uint64_t>(dense_ref) * eligible;
-  if (comparisons != nullptr) *comparisons += work;
-
-  const CompareKernel kernel = resolve_kernel();
-  const TargetView* view = nullptr;
-#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
-  thread_local TargetView tls_view;
-  if (eligible > 0 && work >= kMinSimdWork && kernel == CompareKernel::avx512) {
-    tls_view.build(b, skip_sparse);
-    view = &tls_view;
-  }
-#endif
-
-  // The running sum with its -1 sentinel, literally (spec 8.4): a -1 from best()
-  // can replace an accumulated total rather than add to it.
   double total = -1.0;
   std::size_t sparse = 0;
   for (std::size_t i = 0; i < na; ++i) {
@@ -307,24 +302,10 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
     if (s1 < kSparseElements) {
       m = 0.0;
       ++sparse;
-    } else if (eligible == 0) {
+    } else if (!any_eligible) {
       m = -1.0;
-    } else if (view != nullptr) {
-#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
-      m = best_avx512(a.filter_words(i), s1, a.weight(i), b, *view);
-#else
-      m = -1.0;  // unreachable: view is only set when the kernel exists
-#endif
     } else {
-#if defined(__x86_64__)
-      if (kernel != CompareKernel::scalar) {
-        m = best_popcnt(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
-      } else {
-        m = best_portable(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
-      }
-#else
-      m = best_portable(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
-#endif
+      m = best(i, s1);
     }
     total = total < 0 ? m : total + m;
   }
@@ -334,6 +315,121 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
   return static_cast<int>(std::round(100.0 * total / static_cast<double>(denom)));
 }
 
+// best() by the scalar kernels, scanning the target digest directly.
+template <typename Kernel>
+int aggregate_scalar(const Sdbf& a, const Sdbf& b, bool any_eligible, Kernel kernel) {
+  const bool skip_sparse = a.filter_count() > 1;
+  return aggregate(a, any_eligible, [&](std::size_t i, std::uint32_t s1) {
+    return kernel(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+  });
+}
+
+int aggregate_scalar_kernel(const Sdbf& a, const Sdbf& b, bool any_eligible, CompareKernel kernel) {
+#if defined(__x86_64__)
+  if (kernel != CompareKernel::scalar) return aggregate_scalar(a, b, any_eligible, best_popcnt);
+#endif
+  (void)kernel;
+  return aggregate_scalar(a, b, any_eligible, best_portable);
+}
+
+// Scanning a span costs a fixed ~16-lane block; below this many target
+// filters the scalar loop is as fast.
+constexpr std::size_t kMinSimdTargets = 8;
+// Building a per-pair view costs about one scan; it pays when reused.
+constexpr std::uint64_t kMinSimdWorkUnprepared = 64;
+
+bool orientation_swaps(const Sdbf& a, const Sdbf& b) {
+  // Spec 8.2: the side with fewer filters is the reference; on a tie, the one
+  // with the smaller last count - or the smaller name, which the reference
+  // also lets override the count test. Not symmetric, on purpose.
+  const std::size_t na = a.filter_count();
+  const std::size_t nb = b.filter_count();
+  if (na != nb) return na > nb;
+  if (na == 0) return false;
+  return a.element_count(na - 1) > b.element_count(nb - 1) || a.name().compare(b.name()) > 0;
+}
+
+std::size_t count_dense(const Sdbf& d) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < d.filter_count(); ++i) n += d.element_count(i) >= kSparseElements ? 1 : 0;
+  return n;
+}
+
+// score(A, B) with A already the reference side (spec 8.3-8.4).
+int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
+  const std::size_t na = a.filter_count();
+  const std::size_t nb = b.filter_count();
+  if (na == 0 || nb == 0) return -1;
+  // Sparse target filters are skipped only when the reference has > 1 filter.
+  const bool skip_sparse = na > 1;
+  const std::size_t eligible = skip_sparse ? count_dense(b) : nb;
+  const std::uint64_t work = static_cast<std::uint64_t>(count_dense(a)) * eligible;
+  if (comparisons != nullptr) *comparisons += work;
+  const CompareKernel kernel = resolve_kernel();
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+  if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets && work >= kMinSimdWorkUnprepared) {
+    thread_local TargetView tls_view;
+    const TargetSpan span = tls_view.build(b, skip_sparse);
+    return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+      return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+    });
+  }
+#endif
+  return aggregate_scalar_kernel(a, b, eligible > 0, kernel);
+}
+
+}  // namespace
+
+struct PreparedAccess {
+  static std::size_t dense(const PreparedSdbf& p) { return p.dense_; }
+  static TargetSpan span(const PreparedSdbf& p, bool dense_only) {
+    return {p.counts_.data(), p.weights_.data(), p.index_.data(), p.plane_.data(), p.stride_,
+            dense_only ? p.dense_ : p.digest_->filter_count()};
+  }
+  static void build(PreparedSdbf& p) {
+    const Sdbf& d = *p.digest_;
+    const std::size_t n = d.filter_count();
+    p.stride_ = round_up_lanes(n);
+    p.index_.assign(p.stride_, 0);
+    p.counts_.resize(p.stride_);
+    p.weights_.resize(p.stride_);
+    p.plane_.resize(4 * p.stride_);
+    // Dense filters first, so "dense targets only" is a prefix. best() is a
+    // maximum, so the scan order does not matter.
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (d.element_count(j) >= kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
+    }
+    p.dense_ = static_cast<std::uint32_t>(k);
+    for (std::size_t j = 0; j < n; ++j) {
+      if (d.element_count(j) < kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
+    }
+    fill_lanes(d, p.index_.data(), n, p.counts_.data(), p.weights_.data(), p.plane_.data());
+  }
+
+  static int score_oriented(const PreparedSdbf& pa, const PreparedSdbf& pb, std::uint64_t* comparisons) {
+    const Sdbf& a = pa.digest();
+    const Sdbf& b = pb.digest();
+    const std::size_t na = a.filter_count();
+    const std::size_t nb = b.filter_count();
+    if (na == 0 || nb == 0) return -1;
+    const bool skip_sparse = na > 1;
+    const std::size_t eligible = skip_sparse ? pb.dense_ : nb;
+    if (comparisons != nullptr) *comparisons += static_cast<std::uint64_t>(pa.dense_) * eligible;
+    const CompareKernel kernel = resolve_kernel();
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+    if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets) {
+      const TargetSpan span = PreparedAccess::span(pb, skip_sparse);
+      return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+        return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+      });
+    }
+#endif
+    return aggregate_scalar_kernel(a, b, eligible > 0, kernel);
+  }
+};
+
+namespace {
 }  // namespace
 
 std::uint32_t expected_common(std::uint32_t s1, std::uint32_t s2) {
@@ -368,19 +464,28 @@ CompareKernel compare_kernel() { return resolve_kernel(); }
 }  // namespace sdbf_internal
 
 int sdbf_score_counted(const Sdbf& a, const Sdbf& b, std::uint64_t* filter_comparisons) {
-  // Orientation (spec 8.2): the side with fewer filters is the reference; on a
-  // tie, the one with the smaller last count - or the smaller name, which the
-  // reference also lets override the count test. Not symmetric, on purpose.
-  const std::size_t na = a.filter_count();
-  const std::size_t nb = b.filter_count();
-  bool swap = na > nb;
-  if (!swap && na == nb && na > 0) {
-    swap = a.element_count(na - 1) > b.element_count(nb - 1) || a.name().compare(b.name()) > 0;
-  }
-  return swap ? sdbf_internal::score_oriented(b, a, filter_comparisons)
-              : sdbf_internal::score_oriented(a, b, filter_comparisons);
+  return sdbf_internal::orientation_swaps(a, b) ? sdbf_internal::score_oriented(b, a, filter_comparisons)
+                                                : sdbf_internal::score_oriented(a, b, filter_comparisons);
 }
 
 int sdbf_score(const Sdbf& a, const Sdbf& b) { return sdbf_score_counted(a, b, nullptr); }
+
+PreparedSdbf::PreparedSdbf(const Sdbf& digest) : digest_(&digest) { sdbf_internal::PreparedAccess::build(*this); }
+
+std::vector<PreparedSdbf> prepare_sdbfs(std::span<const Sdbf> digests) {
+  std::vector<PreparedSdbf> out;
+  out.reserve(digests.size());
+  for (const Sdbf& d : digests) out.emplace_back(d);
+  return out;
+}
+
+int sdbf_score_counted(const PreparedSdbf& a, const PreparedSdbf& b, std::uint64_t* filter_comparisons) {
+  using sdbf_internal::PreparedAccess;
+  return sdbf_internal::orientation_swaps(a.digest(), b.digest())
+             ? PreparedAccess::score_oriented(b, a, filter_comparisons)
+             : PreparedAccess::score_oriented(a, b, filter_comparisons);
+}
+
+int sdbf_score(const PreparedSdbf& a, const PreparedSdbf& b) { return sdbf_score_counted(a, b, nullptr); }
 
 }  // namespace hashsieve::digest

@@ -10,6 +10,7 @@
 
 #include "../sdbf_compare_internal.h"
 #include "hashsieve/digest/sdbf.h"
+#include "hashsieve/digest/sdbf_compare.h"
 
 namespace hashsieve::digest {
 namespace {
@@ -51,21 +52,18 @@ std::string score_line(const Sdbf& a, const Sdbf& b, int score, char sep) {
 }
 
 // `sdhash -c file1 [file2] -t threshold`: i<j pairs of one file, or file1 as
-// the outer loop against file2.
+// the outer loop against file2. Scores through sdbf_score on the digests, or
+// on PreparedSdbf values when `prepared`.
 std::vector<std::string> run_compare(const std::vector<Sdbf>& first, const std::vector<Sdbf>* second,
-                                     int threshold, char sep) {
+                                     int threshold, char sep, bool prepared) {
+  const std::vector<Sdbf>& other = second != nullptr ? *second : first;
+  const auto pf = prepare_sdbfs(first);
+  const auto po = prepare_sdbfs(other);
   std::vector<std::string> out;
   for (std::size_t i = 0; i < first.size(); ++i) {
-    if (second == nullptr) {
-      for (std::size_t j = i + 1; j < first.size(); ++j) {
-        const int s = sdbf_score(first[i], first[j]);
-        if (s >= threshold) out.push_back(score_line(first[i], first[j], s, sep));
-      }
-    } else {
-      for (const Sdbf& b : *second) {
-        const int s = sdbf_score(first[i], b);
-        if (s >= threshold) out.push_back(score_line(first[i], b, s, sep));
-      }
+    for (std::size_t j = second != nullptr ? 0 : i + 1; j < other.size(); ++j) {
+      const int s = prepared ? sdbf_score(pf[i], po[j]) : sdbf_score(first[i], other[j]);
+      if (s >= threshold) out.push_back(score_line(first[i], other[j], s, sep));
     }
   }
   return out;
@@ -132,24 +130,26 @@ TEST(SdbfCompare, ReproducesReferenceOutputs) {
   KernelGuard guard;
   for (const CompareKernel k : kernels()) {
     ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
-    for (const Case& c : cases) {
-      SCOPED_TRACE(std::string(kernel_name(k)) + " " + c.expected);
-      const auto first = load(kData + c.file1);
-      ASSERT_FALSE(first.empty());
-      std::vector<Sdbf> second;
-      if (c.file2) {
-        second = load(kData + *c.file2);
-        ASSERT_FALSE(second.empty());
+    for (const bool prepared : {false, true}) {
+      for (const Case& c : cases) {
+        SCOPED_TRACE(std::string(kernel_name(k)) + (prepared ? " prepared " : " ") + c.expected);
+        const auto first = load(kData + c.file1);
+        ASSERT_FALSE(first.empty());
+        std::vector<Sdbf> second;
+        if (c.file2) {
+          second = load(kData + *c.file2);
+          ASSERT_FALSE(second.empty());
+        }
+        const auto got = run_compare(first, c.file2 ? &second : nullptr, c.threshold, c.sep, prepared);
+        const auto want = read_lines(kData + c.expected);
+        ASSERT_FALSE(want.empty());
+        std::size_t mismatches = 0;
+        for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+          if (got[i] != want[i] && ++mismatches <= 5) ADD_FAILURE() << "line " << i + 1 << ": got " << got[i] << ", want " << want[i];
+        }
+        EXPECT_EQ(mismatches, 0u);
+        EXPECT_EQ(got.size(), want.size());
       }
-      const auto got = run_compare(first, c.file2 ? &second : nullptr, c.threshold, c.sep);
-      const auto want = read_lines(kData + c.expected);
-      ASSERT_FALSE(want.empty());
-      std::size_t mismatches = 0;
-      for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
-        if (got[i] != want[i] && ++mismatches <= 5) ADD_FAILURE() << "line " << i + 1 << ": got " << got[i] << ", want " << want[i];
-      }
-      EXPECT_EQ(mismatches, 0u);
-      EXPECT_EQ(got.size(), want.size());
     }
   }
 }
@@ -179,12 +179,14 @@ TEST(SdbfCompare, ReferenceCrashCasesGiveMinusOne) {
       }
       ASSERT_NE(ref, nullptr);
       EXPECT_EQ(sdbf_score(*ref, *ref), -1);
+      EXPECT_EQ(sdbf_score(PreparedSdbf(*ref), PreparedSdbf(*ref)), -1);
       std::size_t checked = 0;
       for (const Sdbf& t : targets) {
         // More target filters make `ref` the reference side in either order.
         if (t.filter_count() <= ref->filter_count()) continue;
         EXPECT_EQ(sdbf_score(*ref, t), -1) << t.name();
         EXPECT_EQ(sdbf_score(t, *ref), -1) << t.name();
+        EXPECT_EQ(sdbf_score(PreparedSdbf(t), PreparedSdbf(*ref)), -1) << t.name();
         ++checked;
       }
       EXPECT_GT(checked, 0u);
@@ -214,17 +216,25 @@ TEST(SdbfCompare, CountsEligibleFilterComparisons) {
       {"single reference takes sparse targets", {20}, {16, 3, 0}, 3},
       {"sparse single reference compares nothing", {15}, {16, 3, 0}, 0},
       {"no eligible target", {20, 30}, {1, 2, 3}, 0},
+      // Wide targets take the SIMD path (16-lane blocks plus a partial one).
+      {"wide target", {100, 100, 100, 100, 7}, {50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+                                                 50, 50, 50, 2, 2, 2}, 80},
   };
   KernelGuard guard;
   for (const CompareKernel k : kernels()) {
     ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
     for (const Case& c : cases) {
       SCOPED_TRACE(std::string(kernel_name(k)) + " " + c.what);
+      const Sdbf a = block_digest("a", c.a);
+      const Sdbf b = block_digest("b", c.b);
       std::uint64_t n = 0;
-      (void)sdbf_score_counted(block_digest("a", c.a), block_digest("b", c.b), &n);
+      (void)sdbf_score_counted(a, b, &n);
       EXPECT_EQ(n, c.want);
-      (void)sdbf_score_counted(block_digest("a", c.a), block_digest("b", c.b), &n);
+      (void)sdbf_score_counted(a, b, &n);
       EXPECT_EQ(n, 2 * c.want) << "the count accumulates";
+      n = 0;
+      (void)sdbf_score_counted(PreparedSdbf(a), PreparedSdbf(b), &n);
+      EXPECT_EQ(n, c.want) << "prepared";
     }
   }
 }
@@ -242,8 +252,12 @@ TEST(SdbfCompare, KernelsAgreeOnManyFilterDigests) {
     ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
     auto& out = k == CompareKernel::scalar ? scalar : simd;
     auto& n = k == CompareKernel::scalar ? n_scalar : n_simd;
+    const auto prepared = prepare_sdbfs(digests);
     for (std::size_t i = 0; i < digests.size(); i += 3) {
-      for (std::size_t j = 0; j < digests.size(); j += 2) out.push_back(sdbf_score_counted(digests[i], digests[j], &n));
+      for (std::size_t j = 0; j < digests.size(); j += 2) {
+        out.push_back(sdbf_score_counted(digests[i], digests[j], &n));
+        out.push_back(sdbf_score_counted(prepared[i], prepared[j], &n));
+      }
     }
   }
   EXPECT_EQ(scalar, simd);
