@@ -1,0 +1,269 @@
+// SDBF comparison against the sdhash 3.4 golden outputs (tests/data/sdhash).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../sdbf_compare_internal.h"
+#include "hashsieve/digest/sdbf.h"
+#include "hashsieve/digest/sdbf_compare.h"
+
+namespace hashsieve::digest {
+namespace {
+
+using sdbf_internal::CompareKernel;
+
+const std::string kData = HASHSIEVE_TEST_DATA "/sdhash/";
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::istringstream in(read_text(path));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<Sdbf> load(const std::string& path) {
+  auto parsed = parse_sdbf_lines(read_text(path));
+  EXPECT_TRUE(parsed.ok()) << path << ": " << (parsed.ok() ? "" : parsed.error().message());
+  return parsed.ok() ? std::move(parsed).value() : std::vector<Sdbf>{};
+}
+
+// Test-local copy of the reference's output line (spec 8.5).
+std::string score_line(const Sdbf& a, const Sdbf& b, int score, char sep) {
+  char num[16];
+  if (score < 0) {
+    std::snprintf(num, sizeof num, "%d", score);
+  } else {
+    std::snprintf(num, sizeof num, "%03d", score);
+  }
+  return a.name() + sep + b.name() + sep + num;
+}
+
+// `sdhash -c file1 [file2] -t threshold`: i<j pairs of one file, or file1 as
+// the outer loop against file2. Scores through sdbf_score on the digests, or
+// on PreparedSdbf values when `prepared`.
+std::vector<std::string> run_compare(const std::vector<Sdbf>& first, const std::vector<Sdbf>* second,
+                                     int threshold, char sep, bool prepared) {
+  const std::vector<Sdbf>& other = second != nullptr ? *second : first;
+  const auto pf = prepare_sdbfs(first);
+  const auto po = prepare_sdbfs(other);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    for (std::size_t j = second != nullptr ? 0 : i + 1; j < other.size(); ++j) {
+      const int s = prepared ? sdbf_score(pf[i], po[j]) : sdbf_score(first[i], other[j]);
+      if (s >= threshold) out.push_back(score_line(first[i], other[j], s, sep));
+    }
+  }
+  return out;
+}
+
+std::vector<CompareKernel> kernels() {
+  std::vector<CompareKernel> ks = {CompareKernel::scalar};
+  if (sdbf_internal::kernel_supported(CompareKernel::popcnt)) ks.push_back(CompareKernel::popcnt);
+  if (sdbf_internal::kernel_supported(CompareKernel::avx512)) ks.push_back(CompareKernel::avx512);
+  return ks;
+}
+
+const char* kernel_name(CompareKernel k) {
+  switch (k) {
+    case CompareKernel::automatic: return "automatic";
+    case CompareKernel::scalar: return "scalar";
+    case CompareKernel::popcnt: return "popcnt";
+    case CompareKernel::avx512: return "avx512";
+  }
+  return "?";
+}
+
+// Restores the automatic kernel choice when a test ends.
+struct KernelGuard {
+  ~KernelGuard() { sdbf_internal::set_compare_kernel(CompareKernel::automatic); }
+};
+
+TEST(SdbfCompare, ExpectedTableMatchesGoldenFile) {
+  const auto lines = read_lines(kData + "expected_common_table.txt");
+  ASSERT_EQ(lines.size(), sdbf_internal::kExpectedSize);
+  for (std::uint32_t s1 = 0; s1 < lines.size(); ++s1) {
+    std::istringstream row(lines[s1]);
+    std::uint32_t s2 = 0;
+    for (std::uint32_t v; row >> v; ++s2) {
+      ASSERT_LT(s2, sdbf_internal::kExpectedSize);
+      ASSERT_EQ(sdbf_internal::expected_common(s1, s2), v) << "s1=" << s1 << " s2=" << s2;
+    }
+    ASSERT_EQ(s2, sdbf_internal::kExpectedSize) << "row " << s1;
+  }
+}
+
+TEST(SdbfCompare, ReproducesReferenceOutputs) {
+  struct Case {
+    std::string file1;
+    std::optional<std::string> file2;
+    int threshold;
+    char sep;
+    std::string expected;
+  };
+  const std::string e = "expected/";
+  const std::string s = "synthetic/expected/";
+  const Case cases[] = {
+      {e + "all.sdbf", {}, 0, '|', e + "compare.txt"},
+      {e + "all.sdbf", {}, 1, '|', e + "compare_default_t1.txt"},
+      {e + "all.sdbf", {}, 50, ',', e + "compare_csv_t50.txt"},
+      {e + "all_nonzero.b16.sdbf", {}, 0, '|', e + "compare_b16_t0.txt"},
+      {e + "all.sdbf", e + "all_nonzero.b16.sdbf", 0, '|', e + "compare_stream_vs_b16_t0.txt"},
+      {e + "edge_a.b4.sdbf", e + "edge_b.b4.sdbf", -1, '|', e + "compare_b4_edge_tm1.txt"},
+      {s + "stream.sdbf", {}, -1, '|', s + "compare_stream.txt"},
+      {s + "stream.sdbf", s + "stream.sdbf", -1, '|', s + "compare_stream_x_stream.txt"},
+      {s + "b4_cmp.sdbf", {}, -1, '|', s + "compare_b4.txt"},
+      {s + "stream.sdbf", s + "b4_cmp.sdbf", -1, '|', s + "compare_stream_x_b4.txt"},
+  };
+  KernelGuard guard;
+  for (const CompareKernel k : kernels()) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    for (const bool prepared : {false, true}) {
+      for (const Case& c : cases) {
+        SCOPED_TRACE(std::string(kernel_name(k)) + (prepared ? " prepared " : " ") + c.expected);
+        const auto first = load(kData + c.file1);
+        ASSERT_FALSE(first.empty());
+        std::vector<Sdbf> second;
+        if (c.file2) {
+          second = load(kData + *c.file2);
+          ASSERT_FALSE(second.empty());
+        }
+        const auto got = run_compare(first, c.file2 ? &second : nullptr, c.threshold, c.sep, prepared);
+        const auto want = read_lines(kData + c.expected);
+        ASSERT_FALSE(want.empty());
+        std::size_t mismatches = 0;
+        for (std::size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+          if (got[i] != want[i] && ++mismatches <= 5) ADD_FAILURE() << "line " << i + 1 << ": got " << got[i] << ", want " << want[i];
+        }
+        EXPECT_EQ(mismatches, 0u);
+        EXPECT_EQ(got.size(), want.size());
+      }
+    }
+  }
+}
+
+// Where the reference divides 0 by 0 and aborts (every filter of a
+// multi-filter reference side is sparse), we give -1.
+TEST(SdbfCompare, ReferenceCrashCasesGiveMinusOne) {
+  KernelGuard guard;
+  const auto zeros = load(kData + "expected/zeros_64k.bin.b4.sdbf");
+  ASSERT_EQ(zeros.size(), 1u);
+  ASSERT_GT(zeros[0].filter_count(), 1u);
+
+  const auto all_b4 = load(kData + "synthetic/expected/b4.sdbf");
+  const auto excluded = read_lines(kData + "synthetic/expected/b4_cmp_excluded.txt");
+  const auto targets = load(kData + "synthetic/expected/b4_cmp.sdbf");
+  ASSERT_EQ(excluded.size(), 10u);
+
+  for (const CompareKernel k : kernels()) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    SCOPED_TRACE(kernel_name(k));
+    EXPECT_EQ(sdbf_score(zeros[0], zeros[0]), -1);
+    for (const std::string& name : excluded) {
+      SCOPED_TRACE(name);
+      const Sdbf* ref = nullptr;
+      for (const Sdbf& d : all_b4) {
+        if (d.name() == name) ref = &d;
+      }
+      ASSERT_NE(ref, nullptr);
+      EXPECT_EQ(sdbf_score(*ref, *ref), -1);
+      EXPECT_EQ(sdbf_score(PreparedSdbf(*ref), PreparedSdbf(*ref)), -1);
+      std::size_t checked = 0;
+      for (const Sdbf& t : targets) {
+        // More target filters make `ref` the reference side in either order.
+        if (t.filter_count() <= ref->filter_count()) continue;
+        EXPECT_EQ(sdbf_score(*ref, t), -1) << t.name();
+        EXPECT_EQ(sdbf_score(t, *ref), -1) << t.name();
+        EXPECT_EQ(sdbf_score(PreparedSdbf(t), PreparedSdbf(*ref)), -1) << t.name();
+        ++checked;
+      }
+      EXPECT_GT(checked, 0u);
+    }
+  }
+}
+
+Sdbf block_digest(std::string name, std::vector<std::uint16_t> counts) {
+  // Filters with a few distinct bits each, so weights are non-zero.
+  std::vector<std::uint64_t> words(counts.size() * kSdbfFilterWords, 0);
+  for (std::size_t i = 0; i < counts.size(); ++i) words[i * kSdbfFilterWords + (i % kSdbfFilterWords)] = 0xF0F0F0F0F0F0F0F0ull;
+  return Sdbf::from_blocks(std::move(name), counts.size() * 4096, 4096, std::move(words), std::move(counts));
+}
+
+TEST(SdbfCompare, CountsEligibleFilterComparisons) {
+  struct Case {
+    const char* what;
+    std::vector<std::uint16_t> a, b;
+    std::uint64_t want;
+  };
+  const Case cases[] = {
+      // A (3 filters) is the reference: sparse A filters and, because A has
+      // more than one filter, sparse B filters are skipped: 2 x 2.
+      {"multi reference skips sparse targets", {20, 5, 30}, {16, 3, 40, 2}, 4},
+      {"same pair, presented reversed", {16, 3, 40, 2}, {20, 5, 30}, 4},
+      // A single-filter reference compares against every target filter.
+      {"single reference takes sparse targets", {20}, {16, 3, 0}, 3},
+      {"sparse single reference compares nothing", {15}, {16, 3, 0}, 0},
+      {"no eligible target", {20, 30}, {1, 2, 3}, 0},
+      // Wide targets take the SIMD path (16-lane blocks plus a partial one).
+      {"wide target", {100, 100, 100, 100, 7}, {50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+                                                 50, 50, 50, 2, 2, 2}, 80},
+  };
+  KernelGuard guard;
+  for (const CompareKernel k : kernels()) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(kernel_name(k)) + " " + c.what);
+      const Sdbf a = block_digest("a", c.a);
+      const Sdbf b = block_digest("b", c.b);
+      std::uint64_t n = 0;
+      (void)sdbf_score_counted(a, b, &n);
+      EXPECT_EQ(n, c.want);
+      (void)sdbf_score_counted(a, b, &n);
+      EXPECT_EQ(n, 2 * c.want) << "the count accumulates";
+      n = 0;
+      (void)sdbf_score_counted(PreparedSdbf(a), PreparedSdbf(b), &n);
+      EXPECT_EQ(n, c.want) << "prepared";
+    }
+  }
+}
+
+// Many-filter pairs exercise the SIMD path's 16-lane blocks and padding; the
+// scalar kernel must agree on every pair, in both presentation orders.
+TEST(SdbfCompare, KernelsAgreeOnManyFilterDigests) {
+  if (!sdbf_internal::kernel_supported(CompareKernel::avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  KernelGuard guard;
+  const auto digests = load(kData + "synthetic/expected/b1.sdbf");
+  ASSERT_GT(digests.size(), 100u);
+  std::vector<int> scalar, simd;
+  std::uint64_t n_scalar = 0, n_simd = 0;
+  for (const CompareKernel k : {CompareKernel::scalar, CompareKernel::avx512}) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    auto& out = k == CompareKernel::scalar ? scalar : simd;
+    auto& n = k == CompareKernel::scalar ? n_scalar : n_simd;
+    const auto prepared = prepare_sdbfs(digests);
+    for (std::size_t i = 0; i < digests.size(); i += 3) {
+      for (std::size_t j = 0; j < digests.size(); j += 2) {
+        out.push_back(sdbf_score_counted(digests[i], digests[j], &n));
+        out.push_back(sdbf_score_counted(prepared[i], prepared[j], &n));
+      }
+    }
+  }
+  EXPECT_EQ(scalar, simd);
+  EXPECT_EQ(n_scalar, n_simd);
+  EXPECT_GT(n_simd, 0u);
+}
+
+}  // namespace
+}  // namespace hashsieve::digest
