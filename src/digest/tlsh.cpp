@@ -1,0 +1,311 @@
+// TLSH, byte-compatible with libtlsh 3.4.4 (128 buckets, 1-byte checksum).
+//
+// The algorithm, as libtlsh 3.4.4 runs it:
+//  * A 5-byte window slides over the input. At every position with at least
+//    5 bytes seen, six "triplets" of window bytes are hashed with a salted
+//    Pearson hash, b(s, x, y, z) = T[T[T[T[s] ^ x] ^ y] ^ z], and the bucket
+//    each one names is incremented. A 1-byte checksum is chained through the
+//    same hash: cs = b(0, x[i], x[i-1], cs).
+//  * finish: inputs under 256 bytes, or with at most 64 of the first 128
+//    buckets non-empty, give no digest. Otherwise the quartiles q1..q3 of those
+//    128 counts give each bucket a 2-bit code, the length gets a log class,
+//    and q1/q3, q2/q3 are kept as 4-bit ratios.
+// The per-byte loop is the cost. libtlsh keeps the window in a 5-slot ring
+// indexed modulo 5 and calls an out-of-line b_mapping per triplet; here the
+// window lives in registers and the first two Pearson steps of each salt,
+// T[T[s] ^ x], are one lookup in a per-salt table, so a triplet costs three
+// lookups and the ring disappears.
+#include "hashsieve/digest/tlsh.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace hashsieve::digest {
+namespace {
+
+// libtlsh's Pearson permutation (v_table), checked against libtlsh.a.
+constexpr std::array<std::uint8_t, 256> kPearson = {
+    1,   87,  49,  12,  176, 178, 102, 166, 121, 193, 6,   84,  249, 230, 44,  163,
+    14,  197, 213, 181, 161, 85,  218, 80,  64,  239, 24,  226, 236, 142, 38,  200,
+    110, 177, 104, 103, 141, 253, 255, 50,  77,  101, 81,  18,  45,  96,  31,  222,
+    25,  107, 190, 70,  86,  237, 240, 34,  72,  242, 20,  214, 244, 227, 149, 235,
+    97,  234, 57,  22,  60,  250, 82,  175, 208, 5,   127, 199, 111, 62,  135, 248,
+    174, 169, 211, 58,  66,  154, 106, 195, 245, 171, 17,  187, 182, 179, 0,   243,
+    132, 56,  148, 75,  128, 133, 158, 100, 130, 126, 91,  13,  153, 246, 216, 219,
+    119, 68,  223, 78,  83,  88,  201, 99,  122, 11,  92,  32,  136, 114, 52,  10,
+    138, 30,  48,  183, 156, 35,  61,  26,  143, 74,  251, 94,  129, 162, 63,  152,
+    170, 7,   115, 167, 241, 206, 3,   150, 55,  59,  151, 220, 90,  53,  23,  131,
+    125, 173, 15,  238, 79,  95,  89,  16,  105, 137, 225, 224, 217, 160, 37,  123,
+    118, 73,  2,   157, 46,  116, 9,   145, 134, 228, 207, 212, 202, 215, 69,  229,
+    27,  188, 67,  124, 168, 252, 42,  4,   29,  108, 21,  247, 19,  205, 39,  203,
+    233, 40,  186, 147, 198, 192, 155, 33,  164, 191, 98,  204, 165, 180, 117, 76,
+    140, 36,  210, 172, 41,  54,  159, 8,   185, 232, 113, 196, 231, 47,  146, 120,
+    51,  65,  28,  144, 254, 221, 93,  189, 194, 139, 112, 43,  71,  109, 184, 209,
+};
+
+// Row 0 is the plain permutation; row k (1..7) is T[T[salt_k] ^ x] for the
+// salts libtlsh uses: 0 for the checksum, then 2, 3, 5, 7, 11, 13 for the
+// six triplets. One array so the loop addresses all rows from one base.
+constexpr std::array<std::uint8_t, 8> kSalts = {0, 0, 2, 3, 5, 7, 11, 13};
+struct PearsonTables {
+  alignas(64) std::uint8_t row[8][256];
+};
+constexpr PearsonTables make_tables() {
+  PearsonTables t{};
+  for (int x = 0; x < 256; ++x) t.row[0][x] = kPearson[static_cast<std::size_t>(x)];
+  for (std::size_t k = 1; k < 8; ++k) {
+    for (std::size_t x = 0; x < 256; ++x) t.row[k][x] = kPearson[kPearson[kSalts[k]] ^ x];
+  }
+  return t;
+}
+constexpr PearsonTables kTables = make_tables();
+
+constexpr std::size_t kEffBuckets = 128;
+constexpr std::uint8_t kChecksumSalt = 0;
+
+// Distance between two body bytes: per 2-bit code, |a-b|, except that a
+// difference of 3 counts 6 (libtlsh's bit_pairs_diff_table).
+struct PairDiffTable {
+  std::uint8_t d[256][256];
+};
+constexpr PairDiffTable make_pair_diff() {
+  PairDiffTable t{};
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      int sum = 0;
+      for (int j = 0; j < 4; ++j) {
+        const int x = (a >> (2 * j)) & 3;
+        const int y = (b >> (2 * j)) & 3;
+        const int d = x > y ? x - y : y - x;
+        sum += d == 3 ? 6 : d;
+      }
+      t.d[a][b] = static_cast<std::uint8_t>(sum);
+    }
+  }
+  return t;
+}
+constexpr PairDiffTable kPairDiff = make_pair_diff();
+
+}  // namespace
+
+// libtlsh's l_capturing: a piecewise logarithmic length class, computed as it
+// does (single-precision logf, double division, floor, low 8 bits) so the
+// rounding at class boundaries is the same.
+std::uint8_t tlsh_length_class(std::uint32_t len) {
+  const double log_len = static_cast<double>(std::log(static_cast<float>(len)));
+  double x;
+  if (len <= 656) {
+    x = log_len / 0.4054651;  // log(1.5)
+  } else if (len <= 3199) {
+    x = log_len / 0.26236426 - 8.72777;  // log(1.3)
+  } else {
+    x = log_len / 0.095310180 - 62.5472;  // log(1.1)
+  }
+  const auto i = static_cast<int>(std::floor(x));
+  return static_cast<std::uint8_t>(i & 0xFF);
+}
+
+namespace {
+
+// libtlsh's mod_diff: distance on a circle of size r.
+int mod_diff(int x, int y, int r) {
+  const int dl = x > y ? x - y : y - x;
+  const int dr = r - dl;
+  return dl > dr ? dr : dl;
+}
+
+std::uint8_t swap_nibbles(std::uint8_t b) {
+  return static_cast<std::uint8_t>((b << 4) | (b >> 4));
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// (q * 100) / q3 as libtlsh computes it: the product in 32-bit unsigned
+// (wrapping), the division in float, truncated, kept mod 16.
+std::uint8_t quartile_ratio(std::uint32_t q, std::uint32_t q3) {
+  const std::uint32_t scaled = q * 100u;
+  const float ratio = static_cast<float>(scaled) / static_cast<float>(q3);
+  return static_cast<std::uint8_t>(static_cast<std::int64_t>(ratio) & 0xF);
+}
+
+}  // namespace
+
+// --- TlshDigest ---------------------------------------------------------------
+
+TlshDigest TlshDigest::from_fields(std::uint8_t checksum, std::uint8_t lvalue,
+                                   std::uint8_t q1_ratio, std::uint8_t q2_ratio,
+                                   const std::array<std::uint8_t, kTlshBodyBytes>& body) {
+  TlshDigest d;
+  d.checksum_ = checksum;
+  d.lvalue_ = lvalue;
+  d.q1_ratio_ = q1_ratio & 0xF;
+  d.q2_ratio_ = q2_ratio & 0xF;
+  d.body_ = body;
+  return d;
+}
+
+Result<TlshDigest> TlshDigest::parse(std::string_view text) {
+  std::string_view hex = text;
+  if (hex.size() == kTlshHexChars + 2) {
+    if (hex[0] != 'T' || hex[1] != '1') {
+      return Error(ErrorCode::parse_error, "TLSH digest: expected prefix \"T1\"");
+    }
+    hex.remove_prefix(2);
+  } else if (hex.size() != kTlshHexChars) {
+    return Error(ErrorCode::parse_error,
+                 "TLSH digest: expected 70 hex characters, optionally after \"T1\"; got " +
+                     std::to_string(text.size()) + " characters");
+  }
+  std::array<std::uint8_t, kTlshHexChars / 2> raw{};
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const int hi = hex_value(hex[2 * i]);
+    const int lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return Error(ErrorCode::parse_error, "TLSH digest: non-hex character at position " +
+                                               std::to_string(text.size() - hex.size() + 2 * i +
+                                                              (hi < 0 ? 0 : 1)));
+    }
+    raw[i] = static_cast<std::uint8_t>((hi << 4) | lo);
+  }
+  TlshDigest d;
+  // The text form stores the header bytes nibble-swapped and the body last
+  // byte first (libtlsh's hash()/fromTlshStr()).
+  d.checksum_ = swap_nibbles(raw[0]);
+  d.lvalue_ = swap_nibbles(raw[1]);
+  const std::uint8_t q = swap_nibbles(raw[2]);
+  d.q1_ratio_ = q & 0xF;
+  d.q2_ratio_ = static_cast<std::uint8_t>(q >> 4);
+  for (std::size_t i = 0; i < kTlshBodyBytes; ++i) d.body_[i] = raw[raw.size() - 1 - i];
+  return d;
+}
+
+std::string TlshDigest::to_hex() const {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::array<std::uint8_t, kTlshHexChars / 2> raw{};
+  raw[0] = swap_nibbles(checksum_);
+  raw[1] = swap_nibbles(lvalue_);
+  raw[2] = swap_nibbles(static_cast<std::uint8_t>((q2_ratio_ << 4) | q1_ratio_));
+  for (std::size_t i = 0; i < kTlshBodyBytes; ++i) raw[raw.size() - 1 - i] = body_[i];
+  std::string out(kTlshHexChars, '0');
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    out[2 * i] = kDigits[raw[i] >> 4];
+    out[2 * i + 1] = kDigits[raw[i] & 0xF];
+  }
+  return out;
+}
+
+std::string TlshDigest::to_string() const { return "T1" + to_hex(); }
+
+// --- TlshHasher ---------------------------------------------------------------
+
+void TlshHasher::reset() {
+  buckets_.fill(0);
+  length_ = 0;
+  window_.fill(0);
+  checksum_ = 0;
+}
+
+void TlshHasher::update(std::span<const std::uint8_t> data) {
+  const std::uint8_t* p = data.data();
+  std::size_t n = data.size();
+  // The first four bytes of the stream only fill the window.
+  while (n > 0 && length_ < 4) {
+    window_ = {*p, window_[0], window_[1], window_[2]};
+    ++length_;
+    ++p;
+    --n;
+  }
+  if (n == 0) return;
+
+  const auto& t = kTables.row;
+  std::uint32_t* const b = buckets_.data();
+  std::size_t w1 = window_[0], w2 = window_[1], w3 = window_[2], w4 = window_[3];
+  std::size_t cs = checksum_;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t c = p[i];
+    cs = t[0][t[0][t[1][c] ^ w1] ^ cs];
+    ++b[t[0][t[0][t[2][c] ^ w1] ^ w2]];
+    ++b[t[0][t[0][t[3][c] ^ w1] ^ w3]];
+    ++b[t[0][t[0][t[4][c] ^ w2] ^ w3]];
+    ++b[t[0][t[0][t[5][c] ^ w2] ^ w4]];
+    ++b[t[0][t[0][t[6][c] ^ w1] ^ w4]];
+    ++b[t[0][t[0][t[7][c] ^ w3] ^ w4]];
+    w4 = w3;
+    w3 = w2;
+    w2 = w1;
+    w1 = c;
+  }
+  window_ = {static_cast<std::uint8_t>(w1), static_cast<std::uint8_t>(w2),
+             static_cast<std::uint8_t>(w3), static_cast<std::uint8_t>(w4)};
+  checksum_ = static_cast<std::uint8_t>(cs);
+  length_ += n;
+}
+
+std::optional<TlshDigest> TlshHasher::finish() const {
+  if (length_ < kTlshMinInputBytes) return std::nullopt;
+
+  std::array<std::uint32_t, kEffBuckets> sorted{};
+  std::copy_n(buckets_.begin(), kEffBuckets, sorted.begin());
+  // Quartiles are order statistics 31, 63 and 95 of the 128 counts. Each
+  // nth_element leaves everything before its pivot no larger, so the next
+  // search can stay left of it.
+  auto* const s = sorted.data();
+  std::nth_element(s, s + 95, s + kEffBuckets);
+  std::nth_element(s, s + 63, s + 95);
+  std::nth_element(s, s + 31, s + 63);
+  const std::uint32_t q1 = s[31], q2 = s[63], q3 = s[95];
+
+  const auto nonzero = std::count_if(buckets_.begin(), buckets_.begin() + kEffBuckets,
+                                     [](std::uint32_t v) { return v > 0; });
+  // "Too little variation": libtlsh requires more than half of the buckets
+  // to be non-empty. That also guarantees q3 > 0 for the ratios below.
+  if (nonzero <= static_cast<std::ptrdiff_t>(kEffBuckets / 2)) return std::nullopt;
+
+  std::array<std::uint8_t, kTlshBodyBytes> body{};
+  for (std::size_t i = 0; i < kTlshBodyBytes; ++i) {
+    unsigned h = 0;
+    for (unsigned j = 0; j < 4; ++j) {
+      const std::uint32_t k = buckets_[4 * i + j];
+      const unsigned code = q3 < k ? 3 : q2 < k ? 2 : q1 < k ? 1 : 0;
+      h |= code << (2 * j);
+    }
+    body[i] = static_cast<std::uint8_t>(h);
+  }
+  const auto len32 = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(length_, std::numeric_limits<std::uint32_t>::max()));
+  return TlshDigest::from_fields(checksum_, tlsh_length_class(len32), quartile_ratio(q1, q3),
+                                 quartile_ratio(q2, q3), body);
+}
+
+std::optional<TlshDigest> TlshHasher::digest_of(std::span<const std::uint8_t> data) {
+  TlshHasher h;
+  h.update(data);
+  return h.finish();
+}
+
+// --- distance -----------------------------------------------------------------
+
+int tlsh_distance(const TlshDigest& a, const TlshDigest& b, bool include_length) {
+  int diff = 0;
+  if (include_length) {
+    const int ldiff = mod_diff(a.lvalue(), b.lvalue(), 256);
+    diff = ldiff <= 1 ? ldiff : ldiff * 12;
+  }
+  const int q1diff = mod_diff(a.q1_ratio(), b.q1_ratio(), 16);
+  diff += q1diff <= 1 ? q1diff : (q1diff - 1) * 12;
+  const int q2diff = mod_diff(a.q2_ratio(), b.q2_ratio(), 16);
+  diff += q2diff <= 1 ? q2diff : (q2diff - 1) * 12;
+  if (a.checksum() != b.checksum()) ++diff;
+  const auto& ab = a.body();
+  const auto& bb = b.body();
+  for (std::size_t i = 0; i < kTlshBodyBytes; ++i) diff += kPairDiff.d[ab[i]][bb[i]];
+  return diff;
+}
+
+}  // namespace hashsieve::digest
