@@ -18,6 +18,9 @@
 #include "hashsieve/digest/tlsh.h"
 
 #include <algorithm>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <limits>
 
@@ -205,10 +208,123 @@ std::string TlshDigest::to_string() const { return "T1" + to_hex(); }
 // --- TlshHasher ---------------------------------------------------------------
 
 void TlshHasher::reset() {
-  buckets_.fill(0);
+  counts_.fill(0);
   length_ = 0;
   window_.fill(0);
   checksum_ = 0;
+}
+
+namespace {
+
+// Rolling state of the byte loop, kept in registers while a chunk runs.
+struct Window {
+  std::size_t w1, w2, w3, w4;  // x[i-1] .. x[i-4]
+  std::size_t cs;              // running checksum
+};
+
+// Positions [from, to) of `p`, each with its full window available (the four
+// bytes before `from` are in `w`). Counts go to the first histogram copy.
+void scalar_positions(const std::uint8_t* p, std::size_t from, std::size_t to, Window& w,
+                      std::uint32_t* b) {
+  const auto& t = kTables.row;
+  std::size_t w1 = w.w1, w2 = w.w2, w3 = w.w3, w4 = w.w4, cs = w.cs;
+  for (std::size_t i = from; i < to; ++i) {
+    const std::size_t c = p[i];
+    cs = t[0][t[0][t[1][c] ^ w1] ^ cs];
+    ++b[t[0][t[0][t[2][c] ^ w1] ^ w2]];
+    ++b[t[0][t[0][t[3][c] ^ w1] ^ w3]];
+    ++b[t[0][t[0][t[4][c] ^ w2] ^ w3]];
+    ++b[t[0][t[0][t[5][c] ^ w2] ^ w4]];
+    ++b[t[0][t[0][t[6][c] ^ w1] ^ w4]];
+    ++b[t[0][t[0][t[7][c] ^ w3] ^ w4]];
+    w4 = w3;
+    w3 = w2;
+    w2 = w1;
+    w1 = c;
+  }
+  w = {w1, w2, w3, w4, cs};
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HASHSIEVE_TLSH_VBMI 1
+
+#define HASHSIEVE_TLSH_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+// 64 lookups at once in row k of kTables (256 bytes = four 64-byte parts):
+// vpermi2b covers 128 entries (index bits 0..6), index bit 7 picks the half.
+HASHSIEVE_TLSH_TARGET inline __m512i lookup64(int k, __m512i idx) {
+  const std::uint8_t* row = kTables.row[k];
+  const __m512i lo =
+      _mm512_permutex2var_epi8(_mm512_load_si512(row), idx, _mm512_load_si512(row + 64));
+  const __m512i hi =
+      _mm512_permutex2var_epi8(_mm512_load_si512(row + 128), idx, _mm512_load_si512(row + 192));
+  return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+// One triplet for 64 positions: T[T[T[T[salt] ^ a] ^ b] ^ c], with the first
+// two steps in row k.
+HASHSIEVE_TLSH_TARGET inline __m512i triplet64(int k, __m512i a, __m512i b, __m512i c) {
+  return lookup64(0, _mm512_xor_si512(lookup64(0, _mm512_xor_si512(lookup64(k, a), b)), c));
+}
+
+// Positions [from, to) in blocks of 64; needs p[from-4 ..] readable and
+// (to - from) a multiple of 64. The Pearson hashes of a block are computed
+// for all 64 positions with byte permutes (they depend only on the input);
+// what remains serial, the checksum chain and the bucket increments, runs
+// in a scalar pass over the block. Increments rotate over four histogram
+// copies so that repeated buckets (runs of equal bytes) do not serialise on
+// one memory location.
+HASHSIEVE_TLSH_TARGET void vbmi_blocks(const std::uint8_t* p, std::size_t from, std::size_t to,
+                                       Window& w, std::uint32_t* counts) {
+  const auto& t = kTables.row;
+  alignas(64) std::uint8_t r[7][64];
+  std::size_t cs = w.cs;
+  for (std::size_t i = from; i < to; i += 64) {
+    const __m512i x0 = _mm512_loadu_si512(p + i);
+    const __m512i x1 = _mm512_loadu_si512(p + i - 1);
+    const __m512i x2 = _mm512_loadu_si512(p + i - 2);
+    const __m512i x3 = _mm512_loadu_si512(p + i - 3);
+    const __m512i x4 = _mm512_loadu_si512(p + i - 4);
+    // r[0]: the checksum step's input before the running checksum enters.
+    _mm512_store_si512(r[0], lookup64(0, _mm512_xor_si512(lookup64(1, x0), x1)));
+    _mm512_store_si512(r[1], triplet64(2, x0, x1, x2));
+    _mm512_store_si512(r[2], triplet64(3, x0, x1, x3));
+    _mm512_store_si512(r[3], triplet64(4, x0, x2, x3));
+    _mm512_store_si512(r[4], triplet64(5, x0, x2, x4));
+    _mm512_store_si512(r[5], triplet64(6, x0, x1, x4));
+    _mm512_store_si512(r[6], triplet64(7, x0, x3, x4));
+    for (std::size_t k = 0; k < 64; k += 4) {
+      for (std::size_t u = 0; u < 4; ++u) {
+        std::uint32_t* const b = counts + 256 * u;
+        cs = t[0][r[0][k + u] ^ cs];
+        ++b[r[1][k + u]];
+        ++b[r[2][k + u]];
+        ++b[r[3][k + u]];
+        ++b[r[4][k + u]];
+        ++b[r[5][k + u]];
+        ++b[r[6][k + u]];
+      }
+    }
+  }
+  w = {p[to - 1], p[to - 2], p[to - 3], p[to - 4], cs};
+}
+
+bool have_vbmi() {
+  static const bool kHave = __builtin_cpu_supports("avx512f") &&
+                            __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vbmi");
+  return kHave;
+}
+#endif
+
+}  // namespace
+
+bool TlshHasher::vector_kernel_available() {
+#ifdef HASHSIEVE_TLSH_VBMI
+  return have_vbmi();
+#else
+  return false;
+#endif
 }
 
 void TlshHasher::update(std::span<const std::uint8_t> data) {
@@ -223,35 +339,34 @@ void TlshHasher::update(std::span<const std::uint8_t> data) {
   }
   if (n == 0) return;
 
-  const auto& t = kTables.row;
-  std::uint32_t* const b = buckets_.data();
-  std::size_t w1 = window_[0], w2 = window_[1], w3 = window_[2], w4 = window_[3];
-  std::size_t cs = checksum_;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t c = p[i];
-    cs = t[0][t[0][t[1][c] ^ w1] ^ cs];
-    ++b[t[0][t[0][t[2][c] ^ w1] ^ w2]];
-    ++b[t[0][t[0][t[3][c] ^ w1] ^ w3]];
-    ++b[t[0][t[0][t[4][c] ^ w2] ^ w3]];
-    ++b[t[0][t[0][t[5][c] ^ w2] ^ w4]];
-    ++b[t[0][t[0][t[6][c] ^ w1] ^ w4]];
-    ++b[t[0][t[0][t[7][c] ^ w3] ^ w4]];
-    w4 = w3;
-    w3 = w2;
-    w2 = w1;
-    w1 = c;
+  Window w{window_[0], window_[1], window_[2], window_[3], checksum_};
+  std::size_t i = 0;
+#ifdef HASHSIEVE_TLSH_VBMI
+  // The vector blocks read their window from memory, so the first four
+  // positions of a chunk (whose window is partly carried over) stay scalar.
+  if (n >= 4 + 64 && !force_scalar_ && have_vbmi()) {
+    scalar_positions(p, 0, 4, w, counts_.data());
+    const std::size_t end = 4 + (n - 4) / 64 * 64;
+    vbmi_blocks(p, 4, end, w, counts_.data());
+    i = end;
   }
-  window_ = {static_cast<std::uint8_t>(w1), static_cast<std::uint8_t>(w2),
-             static_cast<std::uint8_t>(w3), static_cast<std::uint8_t>(w4)};
-  checksum_ = static_cast<std::uint8_t>(cs);
+#endif
+  scalar_positions(p, i, n, w, counts_.data());
+  window_ = {static_cast<std::uint8_t>(w.w1), static_cast<std::uint8_t>(w.w2),
+             static_cast<std::uint8_t>(w.w3), static_cast<std::uint8_t>(w.w4)};
+  checksum_ = static_cast<std::uint8_t>(w.cs);
   length_ += n;
 }
 
 std::optional<TlshDigest> TlshHasher::finish() const {
   if (length_ < kTlshMinInputBytes) return std::nullopt;
 
-  std::array<std::uint32_t, kEffBuckets> sorted{};
-  std::copy_n(buckets_.begin(), kEffBuckets, sorted.begin());
+  // Sum the histogram copies (wrapping, as libtlsh's unsigned counts do).
+  std::array<std::uint32_t, kEffBuckets> buckets{};
+  for (std::size_t copy = 0; copy < kHistogramCopies; ++copy) {
+    for (std::size_t k = 0; k < kEffBuckets; ++k) buckets[k] += counts_[256 * copy + k];
+  }
+  std::array<std::uint32_t, kEffBuckets> sorted = buckets;
   // Quartiles are order statistics 31, 63 and 95 of the 128 counts. Each
   // nth_element leaves everything before its pivot no larger, so the next
   // search can stay left of it.
@@ -261,7 +376,7 @@ std::optional<TlshDigest> TlshHasher::finish() const {
   std::nth_element(s, s + 31, s + 63);
   const std::uint32_t q1 = s[31], q2 = s[63], q3 = s[95];
 
-  const auto nonzero = std::count_if(buckets_.begin(), buckets_.begin() + kEffBuckets,
+  const auto nonzero = std::count_if(buckets.begin(), buckets.end(),
                                      [](std::uint32_t v) { return v > 0; });
   // "Too little variation": libtlsh requires more than half of the buckets
   // to be non-empty. That also guarantees q3 > 0 for the ratios below.
@@ -271,7 +386,7 @@ std::optional<TlshDigest> TlshHasher::finish() const {
   for (std::size_t i = 0; i < kTlshBodyBytes; ++i) {
     unsigned h = 0;
     for (unsigned j = 0; j < 4; ++j) {
-      const std::uint32_t k = buckets_[4 * i + j];
+      const std::uint32_t k = buckets[4 * i + j];
       const unsigned code = q3 < k ? 3 : q2 < k ? 2 : q1 < k ? 1 : 0;
       h |= code << (2 * j);
     }

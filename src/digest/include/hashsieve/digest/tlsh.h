@@ -69,11 +69,22 @@ class TlshDigest {
   std::array<std::uint8_t, kTlshBodyBytes> body_{};
 };
 
+// Which byte loop a TlshHasher runs. Both give identical digests; `portable`
+// exists so tests and benchmarks can exercise the scalar loop on machines
+// where `best` picks the AVX-512 VBMI one.
+enum class TlshKernel { best, portable };
+
 // Streaming TLSH generator. Feed bytes with update() in pieces of any size;
 // the result does not depend on how the input was split.
 class TlshHasher {
  public:
-  TlshHasher() { reset(); }
+  explicit TlshHasher(TlshKernel kernel = TlshKernel::best)
+      : force_scalar_(kernel == TlshKernel::portable) {
+    reset();
+  }
+
+  // True when TlshKernel::best uses the AVX-512 VBMI loop on this machine.
+  static bool vector_kernel_available();
 
   void update(std::span<const std::uint8_t> data);
 
@@ -94,14 +105,18 @@ class TlshHasher {
   std::uint64_t bytes_seen() const { return length_; }
 
  private:
-  // Bucket counts wrap modulo 2^32 exactly as libtlsh's unsigned ints do.
-  // Only buckets 0..127 feed the digest, but the Pearson hash yields 0..255;
+  // Bucket counts, in kHistogramCopies copies of 256 that finish() sums (the
+  // vector path rotates over them so runs of one bucket do not serialise).
+  // Counts wrap modulo 2^32 exactly as libtlsh's unsigned ints do. Only
+  // buckets 0..127 feed the digest, but the Pearson hash yields 0..255;
   // counting all 256 avoids a branch per increment.
-  std::array<std::uint32_t, 256> buckets_;
+  static constexpr std::size_t kHistogramCopies = 4;
+  std::array<std::uint32_t, 256 * kHistogramCopies> counts_;
   std::uint64_t length_;
   // The previous four input bytes, most recent first (window_[0] = x[n-1]).
   std::array<std::uint8_t, 4> window_;
   std::uint8_t checksum_;
+  bool force_scalar_;
 };
 
 // The L value libtlsh 3.4.4 gives an input of `length` bytes (its
