@@ -9,6 +9,15 @@ find_library(FUZZY_LIBRARY fuzzy REQUIRED)
 add_library(Fuzzy::fuzzy UNKNOWN IMPORTED)
 set_target_properties(Fuzzy::fuzzy PROPERTIES
   IMPORTED_LOCATION ${FUZZY_LIBRARY} INTERFACE_INCLUDE_DIRECTORIES ${FUZZY_INCLUDE_DIR})
+# Debian's static libtlsh (libtlsh-dev): the reference our own TLSH is checked
+# and benchmarked against. Linked into test and bench executables only.
+if(HASHSIEVE_BUILD_TESTS OR HASHSIEVE_BUILD_BENCH)
+  find_path(TLSH_INCLUDE_DIR tlsh.h REQUIRED)
+  find_library(TLSH_STATIC_LIBRARY libtlsh.a REQUIRED)
+  add_library(Tlsh::reference STATIC IMPORTED)
+  set_target_properties(Tlsh::reference PROPERTIES
+    IMPORTED_LOCATION ${TLSH_STATIC_LIBRARY} INTERFACE_INCLUDE_DIRECTORIES ${TLSH_INCLUDE_DIR})
+endif()
 if(HASHSIEVE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
