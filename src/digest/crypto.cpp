@@ -202,11 +202,11 @@ struct MultiHasher::Impl {
       p += take;
       n -= take;
       if (buffered < detail::kBlockBytes) return;
-      detail::fused_compress(state, md5, sha1, sha256, buffer.data(), 1);
+      detail::fused_compress(state, md5, sha1, sha256, crc32, buffer.data(), 1);
       buffered = 0;
     }
     const std::size_t blocks = n / detail::kBlockBytes;
-    if (blocks != 0) detail::fused_compress(state, md5, sha1, sha256, p, blocks);
+    if (blocks != 0) detail::fused_compress(state, md5, sha1, sha256, crc32, p, blocks);
     p += blocks * detail::kBlockBytes;
     n -= blocks * detail::kBlockBytes;
     std::memcpy(buffer.data(), p, n);
@@ -217,24 +217,25 @@ struct MultiHasher::Impl {
   // differ only in the length's byte order (MD5 little-endian, SHA big-endian),
   // so the padded tail is compressed once for all except its last 8 bytes.
   void finish_fused(CryptoDigests& out) {
+    if (crc32) out.crc32 = Crc32(detail::fused_crc32_finish(state, {buffer.data(), buffered}));
     std::array<std::uint8_t, 2 * detail::kBlockBytes> tail{};
     std::memcpy(tail.data(), buffer.data(), buffered);
     tail[buffered] = 0x80;
     const std::size_t tail_len = buffered + 1 + 8 <= detail::kBlockBytes ? detail::kBlockBytes
                                                                            : 2 * detail::kBlockBytes;
     if (tail_len == 2 * detail::kBlockBytes) {
-      detail::fused_compress(state, md5, sha1, sha256, tail.data(), 1);
+      detail::fused_compress(state, md5, sha1, sha256, false, tail.data(), 1);
     }
     std::uint8_t* last = tail.data() + tail_len - detail::kBlockBytes;
     const std::uint64_t bits = size * 8;
     if (md5) {
       for (int i = 0; i < 8; ++i) last[56 + i] = static_cast<std::uint8_t>(bits >> (8 * i));
-      detail::fused_compress(state, true, false, false, last, 1);
+      detail::fused_compress(state, true, false, false, false, last, 1);
       out.md5 = digest_from_words<Md5Digest>(state.md5, false);
     }
     if (sha1 || sha256) {
       for (int i = 0; i < 8; ++i) last[56 + i] = static_cast<std::uint8_t>(bits >> (56 - 8 * i));
-      detail::fused_compress(state, false, sha1, sha256, last, 1);
+      detail::fused_compress(state, false, sha1, sha256, false, last, 1);
       if (sha1) out.sha1 = digest_from_words<Sha1Digest>(state.sha1, true);
       if (sha256) out.sha256 = digest_from_words<Sha256Digest>(state.sha256, true);
     }
@@ -282,11 +283,11 @@ void MultiHasher::update(std::span<const std::uint8_t> data) {
   Impl& m = *impl_;
   if (data.empty()) return;
   m.size += data.size();
-  if (m.crc32) m.crc = detail::crc32_update(m.crc, data);
-  if (m.backend == CryptoBackend::fused) {
+  if (m.backend == CryptoBackend::fused) {  // folds the CRC in the same loop
     m.update_fused(data.data(), data.size());
     return;
   }
+  if (m.crc32) m.crc = detail::crc32_update(m.crc, data);
   if (m.md5_ctx && EVP_DigestUpdate(m.md5_ctx.get(), data.data(), data.size()) != 1) {
     evp_failure("EVP_DigestUpdate");
   }
@@ -302,10 +303,10 @@ CryptoDigests MultiHasher::finish() {
   Impl& m = *impl_;
   CryptoDigests out;
   out.size = m.size;
-  if (m.crc32) out.crc32 = Crc32(m.crc);
   if (m.backend == CryptoBackend::fused) {
     m.finish_fused(out);
   } else {
+    if (m.crc32) out.crc32 = Crc32(m.crc);
     if (m.md5_ctx) out.md5 = finish_evp<Md5Digest>(m.md5_ctx.get());
     if (m.sha1_ctx) out.sha1 = finish_evp<Sha1Digest>(m.sha1_ctx.get());
     if (m.sha256_ctx) out.sha256 = finish_evp<Sha256Digest>(m.sha256_ctx.get());

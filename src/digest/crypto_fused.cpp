@@ -19,16 +19,19 @@
 
 #include <immintrin.h>
 
+#include <array>
 #include <bit>
 #include <cstring>
+#include <utility>
 
+#include "crc32_clmul.h"
 #include "crypto_kernels.h"
 
 namespace hashsieve::digest::detail {
 namespace {
 
-#define HS_FUSED_TARGET __attribute__((target("sha,sse4.1,ssse3,bmi")))
-#define HS_FUSED_INLINE __attribute__((target("sha,sse4.1,ssse3,bmi"), always_inline)) inline
+#define HS_FUSED_TARGET __attribute__((target("sha,sse4.1,ssse3,bmi,pclmul")))
+#define HS_FUSED_INLINE __attribute__((target("sha,sse4.1,ssse3,bmi,pclmul"), always_inline)) inline
 
 // RFC 1321: T[i] = floor(2^32 * |sin(i + 1)|).
 constexpr std::uint32_t kMd5T[64] = {
@@ -112,6 +115,8 @@ struct FusedRegs {
   // SHA-1: ABCD reversed, E in the top lane (two registers alternate), W.
   __m128i abcd, e0, e1, x[4];
   __m128i mask256, mask1;
+  // CRC-32: four folding lanes, one per 16-byte column of the block.
+  __m128i crc[4], crc_k;
 
   // SHA-256 rounds 4i..4i+3. The message schedule is spread over the quads:
   // W[4q..] for q >= 4 starts with MSG1 at quad q-3 and finishes with MSG2 at
@@ -175,9 +180,16 @@ struct FusedRegs {
     }
   }
 
-  template <int S, bool kMd5, bool kSha1, bool kSha256>
+  template <int S, bool kMd5, bool kSha1, bool kSha256, bool kCrc>
   HS_FUSED_INLINE void slice() {
     if constexpr (kMd5) md5_slice<S>(a, b, c, d, p);
+    // One CRC lane every fourth slice: spread out, the few PCLMULs slot into
+    // gaps between the SHA instructions.
+    if constexpr (kCrc && S % 4 == 2) {
+      constexpr int kLane = S / 4;
+      crc[kLane] = crc_fold(crc[kLane], _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * kLane)),
+                            crc_k);
+    }
     if constexpr (kSha256) sha256_quad<S>();
     if constexpr (kSha1) {
       constexpr int kFirst = (5 * S + 3) / 4;  // quads q with floor(4q/5) == S
@@ -187,14 +199,14 @@ struct FusedRegs {
     }
   }
 
-  template <int S, bool kMd5, bool kSha1, bool kSha256>
+  template <int S, bool kMd5, bool kSha1, bool kSha256, bool kCrc>
   HS_FUSED_INLINE void slices() {
-    slice<S, kMd5, kSha1, kSha256>();
-    if constexpr (S < 15) slices<S + 1, kMd5, kSha1, kSha256>();
+    slice<S, kMd5, kSha1, kSha256, kCrc>();
+    if constexpr (S < 15) slices<S + 1, kMd5, kSha1, kSha256, kCrc>();
   }
 };
 
-template <bool kMd5, bool kSha1, bool kSha256>
+template <bool kMd5, bool kSha1, bool kSha256, bool kCrc>
 HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std::size_t blocks) {
   FusedRegs r{};  // zeroed: registers of unselected algorithms are carried along unused
   r.p = data;
@@ -216,12 +228,28 @@ HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std:
     r.abcd = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(st.sha1)), 0x1B);
     r.e0 = _mm_set_epi32(static_cast<int>(st.sha1[4]), 0, 0, 0);
   }
+  if constexpr (kCrc) {
+    // Lanes start at zero: folding zero forward gives zero, so the first block
+    // is simply loaded. zlib's initial register ~0 is XORed into the first
+    // four stream bytes right after that block (XOR commutes with folding
+    // only before the lane is folded again).
+    for (int i = 0; i < 4; ++i) {
+      r.crc[i] = _mm_load_si128(reinterpret_cast<const __m128i*>(st.crc_lanes + 16 * i));
+    }
+    r.crc_k = _mm_load_si128(reinterpret_cast<const __m128i*>(kCrcK1K2));
+  }
 
   for (; blocks != 0; --blocks, r.p += kBlockBytes) {
     const std::uint32_t a0 = r.a, b0 = r.b, c0 = r.c, d0 = r.d;
     const __m128i s0_save = r.s0, s1_save = r.s1;
     const __m128i abcd_save = r.abcd, e0_save = r.e0;
-    r.slices<0, kMd5, kSha1, kSha256>();
+    r.slices<0, kMd5, kSha1, kSha256, kCrc>();
+    if constexpr (kCrc) {
+      if (!st.crc_started) {
+        r.crc[0] = _mm_xor_si128(r.crc[0], _mm_cvtsi32_si128(-1));
+        st.crc_started = true;
+      }
+    }
     if constexpr (kMd5) {
       r.a += a0;
       r.b += b0;
@@ -257,6 +285,34 @@ HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std:
     _mm_storeu_si128(reinterpret_cast<__m128i*>(st.sha1), _mm_shuffle_epi32(r.abcd, 0x1B));
     st.sha1[4] = static_cast<std::uint32_t>(_mm_extract_epi32(r.e0, 3));
   }
+  if constexpr (kCrc) {
+    for (int i = 0; i < 4; ++i) {
+      _mm_store_si128(reinterpret_cast<__m128i*>(st.crc_lanes + 16 * i), r.crc[i]);
+    }
+  }
+}
+
+using BlocksFn = void (*)(FusedState&, const std::uint8_t*, std::size_t);
+
+// Instantiation for selection bits md5=8, sha1=4, sha256=2, crc32=1.
+template <unsigned W>
+constexpr BlocksFn blocks_fn() {
+  return &fused_blocks<(W & 8) != 0, (W & 4) != 0, (W & 2) != 0, (W & 1) != 0>;
+}
+
+template <unsigned... W>
+constexpr std::array<BlocksFn, sizeof...(W)> make_table(std::integer_sequence<unsigned, W...>) {
+  return {blocks_fn<W>()...};
+}
+
+constexpr auto kBlocksTable = make_table(std::make_integer_sequence<unsigned, 16>{});
+
+HS_FUSED_TARGET std::uint32_t crc_register_of(const FusedState& st) {
+  __m128i lanes[4];
+  for (int i = 0; i < 4; ++i) {
+    lanes[i] = _mm_load_si128(reinterpret_cast<const __m128i*>(st.crc_lanes + 16 * i));
+  }
+  return crc_reduce128(crc_merge4(lanes[0], lanes[1], lanes[2], lanes[3]));
 }
 
 }  // namespace
@@ -265,31 +321,30 @@ void fused_init(FusedState& state) {
   state = FusedState{{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476},
                      {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0},
                      {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
-                      0x1f83d9ab, 0x5be0cd19}};
+                      0x1f83d9ab, 0x5be0cd19},
+                     {},
+                     false};
 }
 
 bool fused_supported() {
   static const bool supported = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-           __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("bmi");
+           __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("pclmul");
   }();
   return supported;
 }
 
-void fused_compress(FusedState& state, bool md5, bool sha1, bool sha256, const std::uint8_t* data,
-                    std::size_t blocks) {
-  const unsigned which = (md5 ? 4u : 0u) | (sha1 ? 2u : 0u) | (sha256 ? 1u : 0u);
-  switch (which) {
-    case 7: fused_blocks<true, true, true>(state, data, blocks); break;
-    case 6: fused_blocks<true, true, false>(state, data, blocks); break;
-    case 5: fused_blocks<true, false, true>(state, data, blocks); break;
-    case 4: fused_blocks<true, false, false>(state, data, blocks); break;
-    case 3: fused_blocks<false, true, true>(state, data, blocks); break;
-    case 2: fused_blocks<false, true, false>(state, data, blocks); break;
-    case 1: fused_blocks<false, false, true>(state, data, blocks); break;
-    default: break;
-  }
+void fused_compress(FusedState& state, bool md5, bool sha1, bool sha256, bool crc32,
+                    const std::uint8_t* data, std::size_t blocks) {
+  const unsigned which = (md5 ? 8u : 0u) | (sha1 ? 4u : 0u) | (sha256 ? 2u : 0u) | (crc32 ? 1u : 0u);
+  kBlocksTable[which](state, data, blocks);
+}
+
+std::uint32_t fused_crc32_finish(const FusedState& state, std::span<const std::uint8_t> tail) {
+  const std::uint32_t crc = state.crc_started ? ~crc_register_of(state) : 0;
+  return crc32_update_portable(crc, tail);
 }
 
 }  // namespace hashsieve::digest::detail
