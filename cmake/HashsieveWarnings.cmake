@@ -3,7 +3,7 @@
 add_library(hashsieve_warnings INTERFACE)
 target_compile_options(hashsieve_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-  -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+  -Wcast-align -Wunused -Woverloaded-virtual -Wimplicit-fallthrough)
 
 if(HASHSIEVE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)

@@ -41,8 +41,11 @@ int main(int argc, char** argv) {
       for (const auto& e : std::filesystem::recursive_directory_iterator(p)) {
         if (e.is_regular_file()) seeds.push_back(read_file(e.path()));
       }
-    } else {
+    } else if (std::filesystem::is_regular_file(p)) {
       seeds.push_back(read_file(p));
+    } else {
+      std::fprintf(stderr, "seed path %s does not exist\n", arg.c_str());
+      return 2;
     }
   }
   if (seeds.empty()) {
