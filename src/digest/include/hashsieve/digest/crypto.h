@@ -13,6 +13,7 @@
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,7 @@ class HashDigest {
   explicit HashDigest(const std::array<std::uint8_t, N>& bytes) : bytes_(bytes) {}
   // Copies exactly N bytes from `bytes`, which must hold at least N.
   static HashDigest from_bytes(std::span<const std::uint8_t> bytes) {
+    assert(bytes.size() >= N);
     HashDigest d;
     std::memcpy(d.bytes_.data(), bytes.data(), N);
     return d;
