@@ -17,6 +17,7 @@
 // 2013) and the public-domain sha-intrinsics by Jeffrey Walton; the schedule is
 // written as index rules instead of unrolled text (see sha1_quad/sha256_quad).
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <array>
@@ -327,11 +328,18 @@ void fused_init(FusedState& state) {
 }
 
 bool fused_supported() {
+  // CPUID directly rather than __builtin_cpu_supports: clang 14 (the fuzz
+  // build) does not know the "sha" feature name.
   static const bool supported = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-           __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("bmi") &&
-           __builtin_cpu_supports("pclmul");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool pclmul = (ecx & bit_PCLMUL) != 0;
+    const bool ssse3 = (ecx & bit_SSSE3) != 0;
+    const bool sse41 = (ecx & bit_SSE4_1) != 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool sha = (ebx & bit_SHA) != 0;
+    const bool bmi = (ebx & bit_BMI) != 0;
+    return pclmul && ssse3 && sse41 && sha && bmi;
   }();
   return supported;
 }
