@@ -33,13 +33,15 @@ CryptoDigests hash_in_one(std::span<const std::uint8_t> data, CryptoSelection se
   return h.finish();
 }
 
-// Feeds `data` in random-sized pieces (0..3 blocks and a bit), so pieces start
-// and end at every offset within a 64-byte block.
+// Feeds `data` in random-sized pieces: mostly 0..3 blocks and a bit, so pieces
+// start and end at every offset within a 64-byte block, and now and then a
+// long run of whole blocks through the kernel's main loop.
 CryptoDigests hash_in_pieces(std::span<const std::uint8_t> data, MultiHasher& h,
                              std::mt19937_64& rng) {
   std::size_t at = 0;
   while (at < data.size()) {
-    const std::size_t n = std::min<std::size_t>(data.size() - at, rng() % 200);
+    const std::size_t limit = rng() % 8 == 0 ? 64 * 1024 : 200;
+    const std::size_t n = std::min<std::size_t>(data.size() - at, rng() % limit);
     h.update(data.subspan(at, n));
     at += n;
   }
