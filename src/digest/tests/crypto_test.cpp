@@ -145,7 +145,10 @@ TEST(Crypto, FusedKernelIsUsedWhenSupported) {
   const Case cases[] = {
       {all, CryptoBackend::automatic, CryptoBackend::fused},
       {sha_pair, CryptoBackend::automatic, CryptoBackend::fused},
-      {md5_only, CryptoBackend::automatic, CryptoBackend::evp},
+      {md5_only, CryptoBackend::automatic, CryptoBackend::fused},
+      {CryptoSelection{CryptoAlgorithm::sha1}, CryptoBackend::automatic, CryptoBackend::evp},
+      {CryptoSelection{CryptoAlgorithm::sha256, CryptoAlgorithm::crc32}, CryptoBackend::automatic,
+       CryptoBackend::evp},
       {md5_only, CryptoBackend::fused, CryptoBackend::fused},
       {crc_only, CryptoBackend::fused, CryptoBackend::evp},
       {all, CryptoBackend::evp, CryptoBackend::evp},
