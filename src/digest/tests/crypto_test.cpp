@@ -71,7 +71,8 @@ std::string repeat(std::string_view s, std::size_t times) {
 
 const std::string kMsg448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 const std::string kMsg896 =
-    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+    "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
 
 // FIPS 180-2 appendix examples (and the empty message), both SHA variants.
 TEST(Crypto, Fips180ShaVectors) {
@@ -298,7 +299,8 @@ TEST(Crypto, SelectionSet) {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hashsieve-crypto-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "hashsieve-crypto-XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
@@ -320,7 +322,8 @@ TEST(Crypto, HashFileReadsWholeFile) {
     const std::vector<std::uint8_t> data = random_bytes(c.size, rng);
     const std::string path = dir.path() + "/" + c.name;
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        .write(reinterpret_cast<const char*>(data.data()),
+               static_cast<std::streamsize>(data.size()));
     for (CryptoBackend backend : kBackends) {
       const Result<CryptoDigests> r = hash_file(path, CryptoSelection::all(), backend);
       ASSERT_TRUE(r.ok()) << r.error().message();
