@@ -14,9 +14,11 @@ namespace hashsieve::digest::detail {
 
 #define HS_CLMUL_INLINE __attribute__((target("pclmul,sse4.1"), always_inline)) inline
 
-alignas(16) inline constexpr std::uint64_t kCrcK1K2[2] = {0x0154442bd4, 0x01c6e41596};  // fold 512 bits
-alignas(16) inline constexpr std::uint64_t kCrcK3K4[2] = {0x01751997d0, 0x00ccaa009e};  // fold 128 bits
-alignas(16) inline constexpr std::uint64_t kCrcK5K0[2] = {0x0163cd6124, 0x0000000000};  // 64 -> 32
+// Bit-reflected x^n mod P constants for folding by the distance noted (bits),
+// as tabulated in the paper.
+alignas(16) inline constexpr std::uint64_t kCrcK1K2[2] = {0x0154442bd4, 0x01c6e41596};  // 512
+alignas(16) inline constexpr std::uint64_t kCrcK3K4[2] = {0x01751997d0, 0x00ccaa009e};  // 128
+alignas(16) inline constexpr std::uint64_t kCrcK5K0[2] = {0x0163cd6124, 0x0000000000};  // 64->32
 alignas(16) inline constexpr std::uint64_t kCrcPoly[2] = {0x01db710641, 0x01f7011641};  // P, mu
 
 // Folds `acc` forward by the distance encoded in `k` onto `next`. A function,

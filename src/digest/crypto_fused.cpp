@@ -17,6 +17,7 @@
 // 2013) and the public-domain sha-intrinsics by Jeffrey Walton; the schedule is
 // written as index rules instead of unrolled text (see sha1_quad/sha256_quad).
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <array>
@@ -128,7 +129,8 @@ struct FusedRegs {
       w[kCur] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * I)),
                                  mask256);
     }
-    __m128i msg = _mm_add_epi32(w[kCur], _mm_load_si128(reinterpret_cast<const __m128i*>(kSha256K + 4 * I)));
+    __m128i msg =
+        _mm_add_epi32(w[kCur], _mm_load_si128(reinterpret_cast<const __m128i*>(kSha256K + 4 * I)));
     s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
     if constexpr (I >= 3 && I <= 14) {
       constexpr int kNext = (I + 1) % 4;
@@ -187,8 +189,8 @@ struct FusedRegs {
     // gaps between the SHA instructions.
     if constexpr (kCrc && S % 4 == 2) {
       constexpr int kLane = S / 4;
-      crc[kLane] = crc_fold(crc[kLane], _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * kLane)),
-                            crc_k);
+      const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * kLane));
+      crc[kLane] = crc_fold(crc[kLane], next, crc_k);
     }
     if constexpr (kSha256) sha256_quad<S>();
     if constexpr (kSha1) {
@@ -229,15 +231,17 @@ HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std:
     r.e0 = _mm_set_epi32(static_cast<int>(st.sha1[4]), 0, 0, 0);
   }
   if constexpr (kCrc) {
-    // Lanes start at zero: folding zero forward gives zero, so the first block
-    // is simply loaded. zlib's initial register ~0 is XORed into the first
-    // four stream bytes right after that block (XOR commutes with folding
-    // only before the lane is folded again).
+    // Fresh lanes are zero, and folding zero forward gives zero, so the first
+    // block is simply loaded into them. zlib's initial register (~0) belongs
+    // XORed into the first four stream bytes; that is done right after the
+    // first block, while lane 0 still holds those bytes unfolded.
     for (int i = 0; i < 4; ++i) {
       r.crc[i] = _mm_load_si128(reinterpret_cast<const __m128i*>(st.crc_lanes + 16 * i));
     }
     r.crc_k = _mm_load_si128(reinterpret_cast<const __m128i*>(kCrcK1K2));
   }
+  // A local copy: `data` may alias `st` as far as the compiler knows.
+  bool crc_started = st.crc_started;
 
   for (; blocks != 0; --blocks, r.p += kBlockBytes) {
     const std::uint32_t a0 = r.a, b0 = r.b, c0 = r.c, d0 = r.d;
@@ -245,9 +249,9 @@ HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std:
     const __m128i abcd_save = r.abcd, e0_save = r.e0;
     r.slices<0, kMd5, kSha1, kSha256, kCrc>();
     if constexpr (kCrc) {
-      if (!st.crc_started) {
+      if (!crc_started) {
         r.crc[0] = _mm_xor_si128(r.crc[0], _mm_cvtsi32_si128(-1));
-        st.crc_started = true;
+        crc_started = true;
       }
     }
     if constexpr (kMd5) {
@@ -289,6 +293,7 @@ HS_FUSED_TARGET void fused_blocks(FusedState& st, const std::uint8_t* data, std:
     for (int i = 0; i < 4; ++i) {
       _mm_store_si128(reinterpret_cast<__m128i*>(st.crc_lanes + 16 * i), r.crc[i]);
     }
+    st.crc_started = crc_started;
   }
 }
 
@@ -327,18 +332,26 @@ void fused_init(FusedState& state) {
 }
 
 bool fused_supported() {
+  // CPUID directly rather than __builtin_cpu_supports: clang 14 (the fuzz
+  // build) does not know the "sha" feature name.
   static const bool supported = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-           __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("bmi") &&
-           __builtin_cpu_supports("pclmul");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool pclmul = (ecx & bit_PCLMUL) != 0;
+    const bool ssse3 = (ecx & bit_SSSE3) != 0;
+    const bool sse41 = (ecx & bit_SSE4_1) != 0;
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const bool sha = (ebx & bit_SHA) != 0;
+    const bool bmi = (ebx & bit_BMI) != 0;
+    return pclmul && ssse3 && sse41 && sha && bmi;
   }();
   return supported;
 }
 
 void fused_compress(FusedState& state, bool md5, bool sha1, bool sha256, bool crc32,
                     const std::uint8_t* data, std::size_t blocks) {
-  const unsigned which = (md5 ? 8u : 0u) | (sha1 ? 4u : 0u) | (sha256 ? 2u : 0u) | (crc32 ? 1u : 0u);
+  const unsigned which =
+      (md5 ? 8u : 0u) | (sha1 ? 4u : 0u) | (sha256 ? 2u : 0u) | (crc32 ? 1u : 0u);
   kBlocksTable[which](state, data, blocks);
 }
 

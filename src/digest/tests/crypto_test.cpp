@@ -33,13 +33,15 @@ CryptoDigests hash_in_one(std::span<const std::uint8_t> data, CryptoSelection se
   return h.finish();
 }
 
-// Feeds `data` in random-sized pieces (0..3 blocks and a bit), so pieces start
-// and end at every offset within a 64-byte block.
+// Feeds `data` in random-sized pieces: mostly 0..3 blocks and a bit, so pieces
+// start and end at every offset within a 64-byte block, and now and then a
+// long run of whole blocks through the kernel's main loop.
 CryptoDigests hash_in_pieces(std::span<const std::uint8_t> data, MultiHasher& h,
                              std::mt19937_64& rng) {
   std::size_t at = 0;
   while (at < data.size()) {
-    const std::size_t n = std::min<std::size_t>(data.size() - at, rng() % 200);
+    const std::size_t limit = rng() % 8 == 0 ? 64 * 1024 : 200;
+    const std::size_t n = std::min<std::size_t>(data.size() - at, rng() % limit);
     h.update(data.subspan(at, n));
     at += n;
   }
@@ -69,7 +71,8 @@ std::string repeat(std::string_view s, std::size_t times) {
 
 const std::string kMsg448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 const std::string kMsg896 =
-    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
+    "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
 
 // FIPS 180-2 appendix examples (and the empty message), both SHA variants.
 TEST(Crypto, Fips180ShaVectors) {
@@ -143,7 +146,10 @@ TEST(Crypto, FusedKernelIsUsedWhenSupported) {
   const Case cases[] = {
       {all, CryptoBackend::automatic, CryptoBackend::fused},
       {sha_pair, CryptoBackend::automatic, CryptoBackend::fused},
-      {md5_only, CryptoBackend::automatic, CryptoBackend::evp},
+      {md5_only, CryptoBackend::automatic, CryptoBackend::fused},
+      {CryptoSelection{CryptoAlgorithm::sha1}, CryptoBackend::automatic, CryptoBackend::evp},
+      {CryptoSelection{CryptoAlgorithm::sha256, CryptoAlgorithm::crc32}, CryptoBackend::automatic,
+       CryptoBackend::evp},
       {md5_only, CryptoBackend::fused, CryptoBackend::fused},
       {crc_only, CryptoBackend::fused, CryptoBackend::evp},
       {all, CryptoBackend::evp, CryptoBackend::evp},
@@ -293,7 +299,8 @@ TEST(Crypto, SelectionSet) {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hashsieve-crypto-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "hashsieve-crypto-XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }
@@ -315,7 +322,8 @@ TEST(Crypto, HashFileReadsWholeFile) {
     const std::vector<std::uint8_t> data = random_bytes(c.size, rng);
     const std::string path = dir.path() + "/" + c.name;
     std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        .write(reinterpret_cast<const char*>(data.data()),
+               static_cast<std::streamsize>(data.size()));
     for (CryptoBackend backend : kBackends) {
       const Result<CryptoDigests> r = hash_file(path, CryptoSelection::all(), backend);
       ASSERT_TRUE(r.ok()) << r.error().message();
@@ -333,7 +341,8 @@ TEST(Crypto, HashFileErrorsNameThePath) {
   struct Case { std::string path; ErrorCode code; };
   std::vector<Case> cases = {{dir.path() + "/missing", ErrorCode::not_found},
                              {dir.path(), ErrorCode::invalid_argument},
-                             {dir.path() + "/missing/child", ErrorCode::not_found}};
+                             {dir.path() + "/missing/child", ErrorCode::not_found},
+                             {"/dev/null", ErrorCode::unsupported}};
   // root reads anything regardless of mode bits.
   if (::geteuid() != 0) cases.push_back({unreadable, ErrorCode::permission_denied});
   for (const auto& c : cases) {

@@ -4,15 +4,17 @@
 // The digest values are small regular types meant to be used as keys of
 // reference-set indexes: comparable, hashable, printable as lowercase hex.
 // MultiHasher feeds one byte stream to every selected algorithm. When two or
-// more of MD5/SHA-1/SHA-256 are selected and the CPU has the SHA extensions,
-// it runs a fused kernel that interleaves one MD5 block with one SHA-1 and one
-// SHA-256 block so the out-of-order core overlaps MD5's serial dependency chain
-// with the SHA-NI instructions; otherwise it uses OpenSSL's EVP digests. Both
-// paths give identical results (the tests compare them).
+// more of MD5/SHA-1/SHA-256 (or MD5 alone) are selected and the CPU has the SHA
+// extensions and PCLMULQDQ, it runs a fused kernel that interleaves one MD5
+// block with one SHA-1 and one SHA-256 block (and the CRC-32 folding) so the
+// out-of-order core overlaps MD5's serial dependency chain with the SHA-NI
+// instructions; otherwise it uses OpenSSL's EVP digests and a separate CRC
+// pass. Both paths give identical results (the tests compare them).
 #pragma once
 
 #include <array>
 #include <bit>
+#include <cassert>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +47,7 @@ class HashDigest {
   explicit HashDigest(const std::array<std::uint8_t, N>& bytes) : bytes_(bytes) {}
   // Copies exactly N bytes from `bytes`, which must hold at least N.
   static HashDigest from_bytes(std::span<const std::uint8_t> bytes) {
+    assert(bytes.size() >= N);
     HashDigest d;
     std::memcpy(d.bytes_.data(), bytes.data(), N);
     return d;
