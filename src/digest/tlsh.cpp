@@ -11,20 +11,24 @@
 //    128 counts give each bucket a 2-bit code, the length gets a log class,
 //    and q1/q3, q2/q3 are kept as 4-bit ratios.
 // The per-byte loop is the cost. libtlsh keeps the window in a 5-slot ring
-// indexed modulo 5 and calls an out-of-line b_mapping per triplet; here the
-// window lives in registers and the first two Pearson steps of each salt,
-// T[T[s] ^ x], are one lookup in a per-salt table, so a triplet costs three
-// lookups and the ring disappears.
+// indexed modulo 5 and calls an out-of-line b_mapping per triplet. Here:
+//  * portable loop: the window lives in registers and the first two Pearson
+//    steps of each salt, T[T[s] ^ x], are one lookup in a per-salt table, so
+//    a triplet costs three lookups and the ring disappears;
+//  * AVX-512 VBMI loop (picked at run time): the hashes of 64 positions at a
+//    time come from byte permutes, leaving only the checksum chain and the
+//    bucket increments scalar (see vbmi_blocks).
+// Both give bit-identical results; the tests run both against libtlsh.
 #include "hashsieve/digest/tlsh.h"
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <cmath>
-#include <limits>
 
 namespace hashsieve::digest {
 namespace {
@@ -67,7 +71,6 @@ constexpr PearsonTables make_tables() {
 constexpr PearsonTables kTables = make_tables();
 
 constexpr std::size_t kEffBuckets = 128;
-constexpr std::uint8_t kChecksumSalt = 0;
 
 // Distance between two bodies, libtlsh's h_distance: per 2-bit code |a-b|,
 // except that a difference of 3 counts 6. Computed 32 codes at a time: with
