@@ -11,20 +11,24 @@
 //    128 counts give each bucket a 2-bit code, the length gets a log class,
 //    and q1/q3, q2/q3 are kept as 4-bit ratios.
 // The per-byte loop is the cost. libtlsh keeps the window in a 5-slot ring
-// indexed modulo 5 and calls an out-of-line b_mapping per triplet; here the
-// window lives in registers and the first two Pearson steps of each salt,
-// T[T[s] ^ x], are one lookup in a per-salt table, so a triplet costs three
-// lookups and the ring disappears.
+// indexed modulo 5 and calls an out-of-line b_mapping per triplet. Here:
+//  * portable loop: the window lives in registers and the first two Pearson
+//    steps of each salt, T[T[s] ^ x], are one lookup in a per-salt table, so
+//    a triplet costs three lookups and the ring disappears;
+//  * AVX-512 VBMI loop (picked at run time): the hashes of 64 positions at a
+//    time come from byte permutes, leaving only the checksum chain and the
+//    bucket increments scalar (see vbmi_blocks).
+// Both give bit-identical results; the tests run both against libtlsh.
 #include "hashsieve/digest/tlsh.h"
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-#include <cmath>
-#include <limits>
 
 namespace hashsieve::digest {
 namespace {
@@ -67,7 +71,6 @@ constexpr PearsonTables make_tables() {
 constexpr PearsonTables kTables = make_tables();
 
 constexpr std::size_t kEffBuckets = 128;
-constexpr std::uint8_t kChecksumSalt = 0;
 
 // Distance between two bodies, libtlsh's h_distance: per 2-bit code |a-b|,
 // except that a difference of 3 counts 6. Computed 32 codes at a time: with
@@ -250,7 +253,8 @@ void scalar_positions(const std::uint8_t* p, std::size_t from, std::size_t to, W
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HASHSIEVE_TLSH_VBMI 1
 
-#define HASHSIEVE_TLSH_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#define HASHSIEVE_TLSH_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2,popcnt")))
 
 // 64 lookups at once in row k of kTables (256 bytes = four 64-byte parts):
 // vpermi2b covers 128 entries (index bits 0..6), index bit 7 picks the half.
@@ -270,43 +274,70 @@ HASHSIEVE_TLSH_TARGET inline __m512i triplet64(int k, __m512i a, __m512i b, __m5
 }
 
 // Positions [from, to) in blocks of 64; needs p[from-4 ..] readable and
-// (to - from) a multiple of 64. The Pearson hashes of a block are computed
-// for all 64 positions with byte permutes (they depend only on the input);
-// what remains serial, the checksum chain and the bucket increments, runs
-// in a scalar pass over the block. Increments rotate over four histogram
-// copies so that repeated buckets (runs of equal bytes) do not serialise on
-// one memory location.
+// (to - from) a multiple of 64.
+//
+// The Pearson hashes depend only on the input, so for each block they are
+// computed for all 64 positions at once with byte permutes. Only buckets
+// 0..127 reach the digest, so each block's bucket indices are compressed
+// down to those (about half) before counting. What is left serial is the
+// checksum chain and the increments; one scalar loop interleaves the two so
+// the chain's load latency hides behind the increments. The increments
+// rotate over four histogram copies so that runs of one bucket (runs of
+// equal bytes) do not serialise on one memory location.
 HASHSIEVE_TLSH_TARGET void vbmi_blocks(const std::uint8_t* p, std::size_t from, std::size_t to,
                                        Window& w, std::uint32_t* counts) {
+  constexpr std::size_t kBlocksPerBatch = 4;
   const auto& t = kTables.row;
-  alignas(64) std::uint8_t r[7][64];
+  // Per batch: checksum inputs per position, and the kept bucket indices
+  // (at most 6 per position; +64 slack for full-width compressed stores).
+  alignas(64) std::uint8_t chain[kBlocksPerBatch * 64];
+  alignas(64) std::uint8_t kept[kBlocksPerBatch * 64 * 6 + 64];
   std::size_t cs = w.cs;
-  for (std::size_t i = from; i < to; i += 64) {
-    const __m512i x0 = _mm512_loadu_si512(p + i);
-    const __m512i x1 = _mm512_loadu_si512(p + i - 1);
-    const __m512i x2 = _mm512_loadu_si512(p + i - 2);
-    const __m512i x3 = _mm512_loadu_si512(p + i - 3);
-    const __m512i x4 = _mm512_loadu_si512(p + i - 4);
-    // r[0]: the checksum step's input before the running checksum enters.
-    _mm512_store_si512(r[0], lookup64(0, _mm512_xor_si512(lookup64(1, x0), x1)));
-    _mm512_store_si512(r[1], triplet64(2, x0, x1, x2));
-    _mm512_store_si512(r[2], triplet64(3, x0, x1, x3));
-    _mm512_store_si512(r[3], triplet64(4, x0, x2, x3));
-    _mm512_store_si512(r[4], triplet64(5, x0, x2, x4));
-    _mm512_store_si512(r[5], triplet64(6, x0, x1, x4));
-    _mm512_store_si512(r[6], triplet64(7, x0, x3, x4));
-    for (std::size_t k = 0; k < 64; k += 4) {
-      for (std::size_t u = 0; u < 4; ++u) {
-        std::uint32_t* const b = counts + 256 * u;
-        cs = t[0][r[0][k + u] ^ cs];
-        ++b[r[1][k + u]];
-        ++b[r[2][k + u]];
-        ++b[r[3][k + u]];
-        ++b[r[4][k + u]];
-        ++b[r[5][k + u]];
-        ++b[r[6][k + u]];
+  for (std::size_t batch = from; batch < to; batch += kBlocksPerBatch * 64) {
+    const std::size_t batch_end = std::min(to, batch + kBlocksPerBatch * 64);
+    std::size_t n_kept = 0;
+    std::size_t n_chain = 0;
+    for (std::size_t i = batch; i < batch_end; i += 64) {
+      const __m512i x0 = _mm512_loadu_si512(p + i);
+      const __m512i x1 = _mm512_loadu_si512(p + i - 1);
+      const __m512i x2 = _mm512_loadu_si512(p + i - 2);
+      const __m512i x3 = _mm512_loadu_si512(p + i - 3);
+      const __m512i x4 = _mm512_loadu_si512(p + i - 4);
+      // The checksum step's input before the running checksum enters.
+      _mm512_store_si512(chain + n_chain, lookup64(0, _mm512_xor_si512(lookup64(1, x0), x1)));
+      n_chain += 64;
+      const __m512i r[6] = {triplet64(2, x0, x1, x2), triplet64(3, x0, x1, x3),
+                            triplet64(4, x0, x2, x3), triplet64(5, x0, x2, x4),
+                            triplet64(6, x0, x1, x4), triplet64(7, x0, x3, x4)};
+      for (const __m512i& v : r) {
+        const __mmask64 low = ~_mm512_movepi8_mask(v);  // index < 128
+        _mm512_storeu_si512(kept + n_kept, _mm512_maskz_compress_epi8(low, v));
+        n_kept += static_cast<std::size_t>(std::popcount(low));
       }
     }
+    // Interleave: one checksum step per three increments (the typical
+    // ratio), the increments' copy being k mod 4; then whichever is left.
+    std::size_t c = 0, k = 0;
+    for (; c + 4 <= n_chain && k + 12 <= n_kept; c += 4, k += 12) {
+      cs = t[0][chain[c] ^ cs];
+      ++counts[kept[k]];
+      ++counts[256 + kept[k + 1]];
+      ++counts[512 + kept[k + 2]];
+      cs = t[0][chain[c + 1] ^ cs];
+      ++counts[768 + kept[k + 3]];
+      ++counts[kept[k + 4]];
+      ++counts[256 + kept[k + 5]];
+      cs = t[0][chain[c + 2] ^ cs];
+      ++counts[512 + kept[k + 6]];
+      ++counts[768 + kept[k + 7]];
+      ++counts[kept[k + 8]];
+      cs = t[0][chain[c + 3] ^ cs];
+      ++counts[256 + kept[k + 9]];
+      ++counts[512 + kept[k + 10]];
+      ++counts[768 + kept[k + 11]];
+    }
+    for (; c < n_chain; ++c) cs = t[0][chain[c] ^ cs];
+    for (; k < n_kept; ++k) ++counts[256 * (k & 3) + kept[k]];
   }
   w = {p[to - 1], p[to - 2], p[to - 3], p[to - 4], cs};
 }
@@ -314,7 +345,8 @@ HASHSIEVE_TLSH_TARGET void vbmi_blocks(const std::uint8_t* p, std::size_t from, 
 bool have_vbmi() {
   static const bool kHave = __builtin_cpu_supports("avx512f") &&
                             __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vbmi");
+                            __builtin_cpu_supports("avx512vbmi") &&
+                            __builtin_cpu_supports("avx512vbmi2");
   return kHave;
 }
 #endif
