@@ -3,7 +3,7 @@
 # least 200 MB (default) are listed. Prints one path per line, in a stable
 # (sorted) order, so every benchmark reads the same bytes.
 #   bench/make_mix.sh [MIN_BYTES] > mix.list
-set -euo pipefail
+set -eu  # no pipefail: awk stops reading early on purpose, which SIGPIPEs find
 min_bytes=${1:-200000000}
 find /usr/lib -type f -size +0 -size -16M -printf '%s\t%p\n' 2>/dev/null | LC_ALL=C sort -t$'\t' -k2 |
   awk -F'\t' -v min="$min_bytes" '{ print $2; total += $1; if (total >= min) exit }

@@ -19,7 +19,11 @@ Result<FileDigests> compute_digests(const std::string& name, std::span<const std
   std::optional<TlshHasher> tlsh;
   if (selection.tlsh) tlsh.emplace();
   std::optional<SsdeepHasher> ssdeep;
-  if (selection.ssdeep) ssdeep.emplace();
+  if (selection.ssdeep) {
+    ssdeep.emplace();
+    // Knowing the length up front lets libfuzzy pick its block size in one pass.
+    ssdeep->set_expected_length(data.size());
+  }
   for (std::size_t offset = 0; offset < data.size(); offset += kPiece) {
     const auto piece = data.subspan(offset, std::min(kPiece, data.size() - offset));
     if (crypto) crypto->update(piece);
