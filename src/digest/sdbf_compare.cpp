@@ -12,6 +12,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -139,15 +140,14 @@ __attribute__((target("popcnt"))) double best_popcnt(const std::uint64_t* a, std
 #endif
 
 // The target filters one reference filter is scanned against, laid out for
-// the SIMD kernel: element counts and weights as u32 lanes, the filter's index
-// in its digest, and the first four words of every filter (stage 1 of the
-// early exit) transposed so that word k of 8 consecutive targets is one 64-byte
-// vector. Arrays hold a multiple of 16 lanes; lanes >= n are ignored.
+// the SIMD kernel: element counts and weights as u32 lanes, and the filters
+// transposed so that word k of 8 consecutive targets is one 64-byte vector
+// (plane[k * stride + j]). Arrays hold a multiple of 16 lanes; lanes >= n are
+// ignored.
 struct TargetSpan {
   const std::uint32_t* s2;
   const std::uint32_t* w;
-  const std::uint32_t* index;
-  const std::uint64_t* plane;  // 4 rows of `stride` words
+  const std::uint64_t* plane;  // kSdbfFilterWords rows of `stride` words
   std::size_t stride;
   std::size_t n;
 };
@@ -155,8 +155,8 @@ struct TargetSpan {
 constexpr std::size_t kLanes = 16;
 inline std::size_t round_up_lanes(std::size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// Lays out filters `order[0..n)` of `b` into the given arrays (sized for
-// round_up_lanes(n) lanes), zero-filling the padding.
+// Lays out filters `order[0..n)` of `b` into arrays sized for
+// round_up_lanes(n) lanes, zero-filling the padding.
 void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::uint32_t* s2, std::uint32_t* w,
                 std::uint64_t* plane) {
   const std::size_t stride = round_up_lanes(n);
@@ -166,40 +166,53 @@ void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::u
       s2[j] = clamp_count(b.element_count(f));
       w[j] = b.weight(f);
       const std::uint64_t* words = b.filter_words(f);
-      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = words[k];
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = words[k];
     } else {
       s2[j] = 0;
       w[j] = 0;
-      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = 0;
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = 0;
     }
   }
 }
 
-// The eligible target filters of one sdbf_score(Sdbf, Sdbf) call as a
-// TargetSpan. Built once per pair and reused for every reference filter;
-// thread-local, so a comparison loop allocates nothing after warm-up.
-struct TargetView {
-  std::vector<std::uint32_t> s2, w, index;
+}  // namespace
+
+// Target filters in lane layout: dense filters (>= 16 elements) first, so
+// "dense targets only" (spec 8.3, reference with > 1 filter) is a prefix;
+// best() is a maximum, so the scan order does not matter. Used by
+// PreparedSdbf and, rebuilt per pair, by sdbf_score on plain digests.
+struct LaneLayout {
+  std::size_t n = 0;
+  std::size_t dense = 0;
+  std::size_t stride = 0;
+  std::vector<std::uint32_t> order, s2, w;
   std::vector<std::uint64_t> plane;
 
-  TargetSpan build(const Sdbf& b, bool skip_sparse) {
-    const std::size_t nb = b.filter_count();
-    const std::size_t cap = round_up_lanes(nb);
-    if (s2.size() < cap) {
-      s2.resize(cap);
-      w.resize(cap);
-      index.resize(cap);
-      plane.resize(4 * cap);
+  void build(const Sdbf& b) {
+    n = b.filter_count();
+    stride = round_up_lanes(n);
+    // Grow only: a thread-local layout is reused across pairs.
+    if (order.size() < stride) {
+      order.resize(stride);
+      s2.resize(stride);
+      w.resize(stride);
+      plane.resize(kSdbfFilterWords * stride);
     }
-    std::size_t n = 0;
-    for (std::size_t j = 0; j < nb; ++j) {
-      if (skip_sparse && b.element_count(j) < kSparseElements) continue;
-      index[n++] = static_cast<std::uint32_t>(j);
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (b.element_count(j) >= kSparseElements) order[k++] = static_cast<std::uint32_t>(j);
     }
-    fill_lanes(b, index.data(), n, s2.data(), w.data(), plane.data());
-    return {s2.data(), w.data(), index.data(), plane.data(), round_up_lanes(n), n};
+    dense = k;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (b.element_count(j) < kSparseElements) order[k++] = static_cast<std::uint32_t>(j);
+    }
+    fill_lanes(b, order.data(), n, s2.data(), w.data(), plane.data());
   }
+
+  TargetSpan span(bool dense_only) const { return {s2.data(), w.data(), plane.data(), stride, dense_only ? dense : n}; }
 };
+
+namespace {
 
 #if defined(__x86_64__)
 #define HASHSIEVE_HAVE_AVX512_KERNEL 1
@@ -208,42 +221,49 @@ struct TargetView {
 // false -Wmaybe-uninitialized once inlined; nothing here reads undefined lanes.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
-// best() for one reference filter over a TargetSpan. Stage 1 of the early
-// exit and the cut-off are evaluated for 16 targets at once; a target whose
-// stage-1 test does not exit (or whose cut is 0, which disables the early
-// exit) is recomputed by the scalar code, so results are identical by
-// construction. Requires n > 0 (then best >= 0).
-__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(const std::uint64_t* a,
-                                                                               std::uint32_t s1, std::uint32_t wa,
-                                                                               const Sdbf& b, const TargetSpan& v) {
+#define HASHSIEVE_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
+
+// Adds popcount(a[k] & plane row k) over rows [from, to) for lanes j..j+15
+// to the two 8-lane u64 accumulators.
+HASHSIEVE_AVX512 inline void accumulate_rows(const __m512i* a, const std::uint64_t* plane, std::size_t stride,
+                                             std::size_t j, std::size_t from, std::size_t to, __m512i& lo,
+                                             __m512i& hi) {
+  for (std::size_t k = from; k < to; ++k) {
+    const std::uint64_t* row = plane + k * stride + j;
+    lo = _mm512_add_epi64(lo, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row), a[k])));
+    hi = _mm512_add_epi64(hi, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row + 8), a[k])));
+  }
+}
+
+HASHSIEVE_AVX512 inline __m512i narrow_counts(__m512i lo, __m512i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+}
+
+// best() for one reference filter over a TargetSpan, 16 targets at a time,
+// the whole of spec 8.3 in vector form: the cut-off in exact integer form,
+// common_bits with its three early-exit stages as lane masks (a block stops
+// loading words once every lane has exited), and the score as an IEEE double
+// division, which is exact, so the maximum equals the scalar code's.
+// Requires n > 0 (then best >= 0).
+HASHSIEVE_AVX512 double best_avx512(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
+                                    const TargetSpan& v) {
   const std::int32_t* row = expected_table().v[s1];
-  const __m512i a0 = _mm512_set1_epi64(static_cast<long long>(a[0]));
-  const __m512i a1 = _mm512_set1_epi64(static_cast<long long>(a[1]));
-  const __m512i a2 = _mm512_set1_epi64(static_cast<long long>(a[2]));
-  const __m512i a3 = _mm512_set1_epi64(static_cast<long long>(a[3]));
+  __m512i a[kSdbfFilterWords];
+  for (std::size_t k = 0; k < kSdbfFilterWords; ++k) a[k] = _mm512_set1_epi64(static_cast<long long>(a_words[k]));
   const __m512i vwa = _mm512_set1_epi32(static_cast<int>(wa));
   const __m512i five = _mm512_set1_epi32(5);
   const __m512i magic = _mm512_set1_epi32(52429);
   const __m512i slack = _mm512_set1_epi32(48);
-  const std::uint64_t* p0 = v.plane;
-  const std::uint64_t* p1 = p0 + v.stride;
-  const std::uint64_t* p2 = p1 + v.stride;
-  const std::uint64_t* p3 = p2 + v.stride;
-  double best = 0.0;
+  __m512d best = _mm512_setzero_pd();
   for (std::size_t j = 0; j < v.n; j += kLanes) {
     const std::size_t left = v.n - j;
     const auto valid = static_cast<__mmask16>(left >= kLanes ? 0xFFFFu : (1u << left) - 1u);
-    __m512i lo8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j), a0));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j), a1)));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j), a2)));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j), a3)));
-    __m512i hi8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j + 8), a0));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j + 8), a1)));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j + 8), a2)));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j + 8), a3)));
-    const __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
-                                          _mm512_cvtepi64_epi32(hi8), 1);
+    __m512i acc_lo = _mm512_setzero_si512();
+    __m512i acc_hi = _mm512_setzero_si512();
+    accumulate_rows(a, v.plane, v.stride, j, 0, 4, acc_lo, acc_hi);
+    const __m512i c1 = narrow_counts(acc_lo, acc_hi);
 
     const __m512i s2 = _mm512_loadu_si512(v.s2 + j);
     const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w + j), vwa);
@@ -252,19 +272,35 @@ __attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(con
     const __m512i d = _mm512_sub_epi32(hi, lo);
     const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
     const __m512i cut = _mm512_add_epi32(lo, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
-    const __m512i lhs = _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack);
-    // Stage 1 exits (score 0) when 8*c + 48 < cut; hi < lo also means 0.
-    __mmask16 survivors = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, lhs, cut);
-    while (survivors != 0) {
-      const auto lane = static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(survivors)));
-      survivors = static_cast<__mmask16>(survivors & (survivors - 1));
-      const std::size_t jj = j + lane;
-      const std::uint32_t h = std::min(wa, v.w[jj]);
-      const auto l = static_cast<std::uint32_t>(row[v.s2[jj]]);
-      best = std::max(best, filter_pair_score(a, b.filter_words(v.index[jj]), l, h));
-    }
+    // A stage exits (score 0) when k*c + 48 < cut; with cut == 0 none can,
+    // which is the reference's "no early exit when cut is 0". Lanes with
+    // hi < lo score 0 as well.
+    __mmask16 live = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 4, 8, acc_lo, acc_hi);
+    const __m512i c2 = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c2, 2), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 8, 16, acc_lo, acc_hi);
+    const __m512i c3 = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c3, 1), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 16, kSdbfFilterWords, acc_lo, acc_hi);
+    const __m512i c = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpgt_epu32_mask(live, c, cut);
+    if (live == 0) continue;
+    // s = (c - cut) / (hi - cut); hi >= c > cut on live lanes.
+    const __m512i num = _mm512_sub_epi32(c, cut);
+    const __m512i den = _mm512_sub_epi32(hi, cut);
+    const auto live_lo = static_cast<__mmask8>(live & 0xFF);
+    const auto live_hi = static_cast<__mmask8>(live >> 8);
+    const __m512d s_lo = _mm512_maskz_div_pd(live_lo, _mm512_cvtepu32_pd(_mm512_castsi512_si256(num)),
+                                             _mm512_cvtepu32_pd(_mm512_castsi512_si256(den)));
+    const __m512d s_hi = _mm512_maskz_div_pd(live_hi, _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64(num, 1)),
+                                             _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64(den, 1)));
+    best = _mm512_max_pd(best, _mm512_max_pd(s_lo, s_hi));
   }
-  return best;
+  return _mm512_reduce_max_pd(best);
 }
 #pragma GCC diagnostic pop
 
@@ -368,10 +404,11 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
   const CompareKernel kernel = resolve_kernel();
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
   if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets && work >= kMinSimdWorkUnprepared) {
-    thread_local TargetView tls_view;
-    const TargetSpan span = tls_view.build(b, skip_sparse);
+    thread_local LaneLayout tls_layout;
+    tls_layout.build(b);
+    const TargetSpan span = tls_layout.span(skip_sparse);
     return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
-      return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+      return best_avx512(a.filter_words(i), s1, a.weight(i), span);
     });
   }
 #endif
@@ -381,31 +418,13 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
 }  // namespace
 
 struct PreparedAccess {
-  static std::size_t dense(const PreparedSdbf& p) { return p.dense_; }
-  static TargetSpan span(const PreparedSdbf& p, bool dense_only) {
-    return {p.counts_.data(), p.weights_.data(), p.index_.data(), p.plane_.data(), p.stride_,
-            dense_only ? p.dense_ : p.digest_->filter_count()};
-  }
   static void build(PreparedSdbf& p) {
-    const Sdbf& d = *p.digest_;
-    const std::size_t n = d.filter_count();
-    p.stride_ = round_up_lanes(n);
-    p.index_.assign(p.stride_, 0);
-    p.counts_.resize(p.stride_);
-    p.weights_.resize(p.stride_);
-    p.plane_.resize(4 * p.stride_);
-    // Dense filters first, so "dense targets only" is a prefix. best() is a
-    // maximum, so the scan order does not matter.
-    std::size_t k = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (d.element_count(j) >= kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
-    }
-    p.dense_ = static_cast<std::uint32_t>(k);
-    for (std::size_t j = 0; j < n; ++j) {
-      if (d.element_count(j) < kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
-    }
-    fill_lanes(d, p.index_.data(), n, p.counts_.data(), p.weights_.data(), p.plane_.data());
+    auto layout = std::make_unique<LaneLayout>();
+    layout->build(*p.digest_);
+    p.dense_ = static_cast<std::uint32_t>(layout->dense);
+    p.layout_ = std::move(layout);
   }
+  static TargetSpan span(const PreparedSdbf& p, bool dense_only) { return p.layout_->span(dense_only); }
 
   static int score_oriented(const PreparedSdbf& pa, const PreparedSdbf& pb, std::uint64_t* comparisons) {
     const Sdbf& a = pa.digest();
@@ -421,7 +440,7 @@ struct PreparedAccess {
     if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets) {
       const TargetSpan span = PreparedAccess::span(pb, skip_sparse);
       return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
-        return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+        return best_avx512(a.filter_words(i), s1, a.weight(i), span);
       });
     }
 #endif
@@ -471,6 +490,9 @@ int sdbf_score_counted(const Sdbf& a, const Sdbf& b, std::uint64_t* filter_compa
 int sdbf_score(const Sdbf& a, const Sdbf& b) { return sdbf_score_counted(a, b, nullptr); }
 
 PreparedSdbf::PreparedSdbf(const Sdbf& digest) : digest_(&digest) { sdbf_internal::PreparedAccess::build(*this); }
+PreparedSdbf::~PreparedSdbf() = default;
+PreparedSdbf::PreparedSdbf(PreparedSdbf&&) noexcept = default;
+PreparedSdbf& PreparedSdbf::operator=(PreparedSdbf&&) noexcept = default;
 
 std::vector<PreparedSdbf> prepare_sdbfs(std::span<const Sdbf> digests) {
   std::vector<PreparedSdbf> out;
