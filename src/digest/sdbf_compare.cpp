@@ -148,6 +148,9 @@ struct TargetSpan {
   const std::uint32_t* s2;
   const std::uint32_t* w;
   const std::uint64_t* plane;  // kSdbfFilterWords rows of `stride` words
+  // Per block of 16 lanes: the element count every lane of the block shares,
+  // or -1. Lets the kernel broadcast one EXPECTED entry instead of gathering.
+  const std::int32_t* uniform;
   std::size_t stride;
   std::size_t n;
 };
@@ -156,9 +159,10 @@ constexpr std::size_t kLanes = 16;
 inline std::size_t round_up_lanes(std::size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
 // Lays out filters `order[0..n)` of `b` into arrays sized for
-// round_up_lanes(n) lanes, zero-filling the padding.
+// round_up_lanes(n) lanes. Padding lanes repeat the last count (so they do not
+// spoil a block's uniformity) with weight 0 and no bits; the kernel masks them.
 void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::uint32_t* s2, std::uint32_t* w,
-                std::uint64_t* plane) {
+                std::uint64_t* plane, std::int32_t* uniform) {
   const std::size_t stride = round_up_lanes(n);
   for (std::size_t j = 0; j < stride; ++j) {
     if (j < n) {
@@ -168,10 +172,16 @@ void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::u
       const std::uint64_t* words = b.filter_words(f);
       for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = words[k];
     } else {
-      s2[j] = 0;
+      s2[j] = n > 0 ? s2[n - 1] : 0;
       w[j] = 0;
       for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = 0;
     }
+  }
+  for (std::size_t blk = 0; blk < stride / kLanes; ++blk) {
+    const std::uint32_t* lane = s2 + blk * kLanes;
+    bool same = true;
+    for (std::size_t k = 1; k < kLanes; ++k) same = same && lane[k] == lane[0];
+    uniform[blk] = same ? static_cast<std::int32_t>(lane[0]) : -1;
   }
 }
 
@@ -187,6 +197,7 @@ struct LaneLayout {
   std::size_t stride = 0;
   std::vector<std::uint32_t> order, s2, w;
   std::vector<std::uint64_t> plane;
+  std::vector<std::int32_t> uniform;
 
   void build(const Sdbf& b) {
     n = b.filter_count();
@@ -197,19 +208,21 @@ struct LaneLayout {
       s2.resize(stride);
       w.resize(stride);
       plane.resize(kSdbfFilterWords * stride);
+      uniform.resize(stride / kLanes);
     }
-    std::size_t k = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (b.element_count(j) >= kSparseElements) order[k++] = static_cast<std::uint32_t>(j);
-    }
-    dense = k;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (b.element_count(j) < kSparseElements) order[k++] = static_cast<std::uint32_t>(j);
-    }
-    fill_lanes(b, order.data(), n, s2.data(), w.data(), plane.data());
+    for (std::size_t j = 0; j < n; ++j) order[j] = static_cast<std::uint32_t>(j);
+    // Largest counts first: dense filters form a prefix, and blocks of lanes
+    // tend to share one count (stream digests: 160 everywhere but the last).
+    std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n),
+                     [&b](std::uint32_t x, std::uint32_t y) { return b.element_count(x) > b.element_count(y); });
+    dense = 0;
+    while (dense < n && b.element_count(order[dense]) >= kSparseElements) ++dense;
+    fill_lanes(b, order.data(), n, s2.data(), w.data(), plane.data(), uniform.data());
   }
 
-  TargetSpan span(bool dense_only) const { return {s2.data(), w.data(), plane.data(), stride, dense_only ? dense : n}; }
+  TargetSpan span(bool dense_only) const {
+    return {s2.data(), w.data(), plane.data(), uniform.data(), stride, dense_only ? dense : n};
+  }
 };
 
 namespace {
@@ -265,9 +278,11 @@ HASHSIEVE_AVX512 double best_avx512(const std::uint64_t* a_words, std::uint32_t 
     accumulate_rows(a, v.plane, v.stride, j, 0, 4, acc_lo, acc_hi);
     const __m512i c1 = narrow_counts(acc_lo, acc_hi);
 
-    const __m512i s2 = _mm512_loadu_si512(v.s2 + j);
     const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w + j), vwa);
-    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, s2, row, 4);
+    const std::int32_t same = v.uniform[j / kLanes];
+    const __m512i lo = same >= 0 ? _mm512_set1_epi32(row[same])
+                                 : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid,
+                                                               _mm512_loadu_si512(v.s2 + j), row, 4);
     const __mmask16 hi_ge_lo = _mm512_mask_cmpge_epu32_mask(valid, hi, lo);
     const __m512i d = _mm512_sub_epi32(hi, lo);
     const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
