@@ -317,6 +317,50 @@ HASHSIEVE_AVX512 double best_avx512(const std::uint64_t* a_words, std::uint32_t 
   }
   return _mm512_reduce_max_pd(best);
 }
+// Sum of the four u64 lanes of a 256-bit vector.
+HASHSIEVE_AVX512 inline std::uint32_t hsum4(__m256i v) {
+  const __m128i x = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si64(_mm_add_epi64(x, _mm_unpackhi_epi64(x, x))));
+}
+
+// best() for one reference filter scanning the target digest in place (no
+// lane layout to build, so it suits a reference side with few filters): one
+// 64-byte vector per stage, so a target that exits at stage 1 or 2 costs one
+// cache line. Same rules and arithmetic as filter_pair_score.
+HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
+                                           const Sdbf& b, bool skip_sparse) {
+  const std::int32_t* row = expected_table().v[s1];
+  const __m512i a0 = _mm512_loadu_si512(a_words);
+  const __m512i a1 = _mm512_loadu_si512(a_words + 8);
+  const __m512i a2 = _mm512_loadu_si512(a_words + 16);
+  const __m512i a3 = _mm512_loadu_si512(a_words + 24);
+  double best = -1.0;
+  const std::size_t n = b.filter_count();
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t s2 = clamp_count(b.element_count(j));
+    if (skip_sparse && s2 < kSparseElements) continue;
+    best = std::max(best, 0.0);
+    const std::uint32_t hi = std::min(wa, b.weight(j));
+    const auto lo = static_cast<std::uint32_t>(row[s2]);
+    if (hi < lo) continue;
+    const std::uint32_t cut = cut_off(lo, hi);
+    const std::uint64_t* f = b.filter_words(j);
+    const __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f), a0));
+    std::uint32_t c = hsum4(_mm512_castsi512_si256(p0));
+    if (8 * c + 48 < cut) continue;
+    c += hsum4(_mm512_extracti64x4_epi64(p0, 1));
+    if (4 * c + 48 < cut) continue;
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 8), a1));
+    c += static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
+    if (2 * c + 48 < cut) continue;
+    const __m512i p23 = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 16), a2)),
+                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 24), a3)));
+    c += static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
+    if (c <= cut) continue;
+    best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
+  }
+  return best;
+}
 #pragma GCC diagnostic pop
 
 bool cpu_has_popcnt() { return __builtin_cpu_supports("popcnt"); }
@@ -386,8 +430,9 @@ int aggregate_scalar_kernel(const Sdbf& a, const Sdbf& b, bool any_eligible, Com
 // Scanning a span costs a fixed ~16-lane block; below this many target
 // filters the scalar loop is as fast.
 constexpr std::size_t kMinSimdTargets = 8;
-// Building a per-pair view costs about one scan; it pays when reused.
-constexpr std::uint64_t kMinSimdWorkUnprepared = 64;
+// Transposing a target digest for one pair costs a few scans of it; below
+// this many dense reference filters the in-place scan is faster.
+constexpr std::uint64_t kMinSimdWorkUnprepared = 4;
 
 bool orientation_swaps(const Sdbf& a, const Sdbf& b) {
   // Spec 8.2: the side with fewer filters is the reference; on a tie, the one
@@ -418,7 +463,14 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
   if (comparisons != nullptr) *comparisons += work;
   const CompareKernel kernel = resolve_kernel();
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
-  if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets && work >= kMinSimdWorkUnprepared) {
+  if (kernel == CompareKernel::avx512 && eligible > 0 && work < kMinSimdWorkUnprepared * eligible) {
+    // Few reference filters: scan the target in place.
+    return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+      return best_avx512_direct(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+    });
+  }
+  if (kernel == CompareKernel::avx512 && eligible > 0) {
+    // Many reference filters: transposing the target once pays off.
     thread_local LaneLayout tls_layout;
     tls_layout.build(b);
     const TargetSpan span = tls_layout.span(skip_sparse);
