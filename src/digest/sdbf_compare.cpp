@@ -232,9 +232,11 @@ namespace {
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which trips a
 // false -Wmaybe-uninitialized once inlined; nothing here reads undefined lanes.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #define HASHSIEVE_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
 
@@ -361,7 +363,9 @@ HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::ui
   }
   return best;
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 bool cpu_has_popcnt() { return __builtin_cpu_supports("popcnt"); }
 bool cpu_has_avx512() {

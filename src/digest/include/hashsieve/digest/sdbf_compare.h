@@ -2,10 +2,16 @@
 // another): digests prepared once, compared many times.
 //
 // sdbf_score(const Sdbf&, const Sdbf&) (sdbf.h) is self-contained and
-// allocation-free in steady state, but it rebuilds a small comparison layout
-// of the target digest on every call. A PreparedSdbf holds that layout, so an
-// all-pairs loop over prepared digests does no per-pair setup at all. Scores
-// are identical to sdbf_score on the underlying digests.
+// allocation-free in steady state, but it either scans the target digest in
+// its stored layout or, when the reference side has many filters, transposes
+// the target first, on every call. A PreparedSdbf holds the transposed layout,
+// so an all-pairs loop over prepared digests does no per-pair setup and always
+// uses the fastest scan (about 2x sdbf_score on a mixed set). Scores are
+// identical to sdbf_score on the underlying digests.
+//
+//   std::vector<Sdbf> set = ...;
+//   auto prepared = prepare_sdbfs(set);          // keeps pointers into `set`
+//   for (i < j) sdbf_score(prepared[i], prepared[j]);
 #pragma once
 
 #include <cstdint>
