@@ -386,6 +386,14 @@ CompareKernel resolve_kernel() {
   return k == CompareKernel::automatic ? best : k;
 }
 
+// Boost's round() (half away from zero) for the score, 0 <= x <= 100: the
+// truncation is exact and so is x - t, so this equals std::round without a
+// libm call (the baseline x86-64 target has no rounding instruction).
+inline int round_half_away(double x) {
+  const auto t = static_cast<int>(x);
+  return t + (x - static_cast<double>(t) >= 0.5 ? 1 : 0);
+}
+
 // The spec 8.4 aggregation over the reference side's filters, with
 // best(i, s1) supplied by the caller (only called for s1 >= 16 when some
 // target is eligible). The running sum with its -1 sentinel is literal: a -1
@@ -411,7 +419,7 @@ int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
   const std::size_t denom = na - (na > 1 ? sparse : 0);
   // denom == 0 is the reference's 0/0 crash; we report "not comparable".
   if (total < 0 || denom == 0) return -1;
-  return static_cast<int>(std::round(100.0 * total / static_cast<double>(denom)));
+  return round_half_away(100.0 * total / static_cast<double>(denom));
 }
 
 // best() by the scalar kernels, scanning the target digest directly.
@@ -512,6 +520,11 @@ struct PreparedAccess {
       const TargetSpan span = PreparedAccess::span(pb, skip_sparse);
       return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
         return best_avx512(a.filter_words(i), s1, a.weight(i), span);
+      });
+    }
+    if (kernel == CompareKernel::avx512 && eligible > 0) {
+      return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+        return best_avx512_direct(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
       });
     }
 #endif
