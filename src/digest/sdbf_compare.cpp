@@ -3,10 +3,16 @@
 // The score of a pair is decided by the reference's quirks: which side is
 // iterated (orientation by filter count, last count and name), sparse-filter
 // rules, an early exit in the common-bit count that really changes scores, and
-// a running sum with a -1 sentinel. All of them are replicated literally; the
-// speed comes from doing the cheap part (stage 1 of the early exit: 4 words
-// AND+POPCNT and an integer cut-off) for many target filters at once and
-// falling back to the exact scalar code only for the few that survive it.
+// a running sum with a -1 sentinel. All of them are replicated literally.
+//
+// Kernels for best() (one reference filter against the target's filters):
+//  * scalar / popcnt: the reference's loop, compiled without / with POPCNT.
+//  * avx512, in place: one target at a time, one 64-byte vector per early-exit
+//    stage (used when the reference side has few filters).
+//  * avx512, lane layout: 16 targets at a time over filters transposed to
+//    word-major order, all of 8.3 as lane masks (used for prepared digests
+//    and for wide pairs). The cut-off is exact integer arithmetic and scores
+//    are IEEE divisions, so every kernel gives bit-identical maxima.
 #include <algorithm>
 #include <array>
 #include <atomic>
