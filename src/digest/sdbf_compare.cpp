@@ -354,17 +354,19 @@ HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::ui
     const std::uint32_t cut = cut_off(lo, hi);
     const std::uint64_t* f = b.filter_words(j);
     const __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f), a0));
-    std::uint32_t c = hsum4(_mm512_castsi512_si256(p0));
-    if (8 * c + 48 < cut) continue;
-    c += hsum4(_mm512_extracti64x4_epi64(p0, 1));
-    if (4 * c + 48 < cut) continue;
+    const std::uint32_t c1 = hsum4(_mm512_castsi512_si256(p0));
+    if (8 * c1 + 48 < cut) continue;
+    // Past stage 1 the remaining stage tests are data-dependent coin flips
+    // for mid-sized filters; evaluating them without branches is cheaper
+    // than mispredicting them.
+    const std::uint32_t c2 = c1 + hsum4(_mm512_extracti64x4_epi64(p0, 1));
     const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 8), a1));
-    c += static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
-    if (2 * c + 48 < cut) continue;
+    const std::uint32_t c3 = c2 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
     const __m512i p23 = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 16), a2)),
                                          _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 24), a3)));
-    c += static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
-    if (c <= cut) continue;
+    const std::uint32_t c = c3 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
+    const bool exits = (4 * c2 + 48 < cut) | (2 * c3 + 48 < cut) | (c <= cut);
+    if (exits) continue;
     best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
   }
   return best;
