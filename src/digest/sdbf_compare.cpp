@@ -216,11 +216,15 @@ struct LaneLayout {
       plane.resize(kSdbfFilterWords * stride);
       uniform.resize(stride / kLanes);
     }
-    for (std::size_t j = 0; j < n; ++j) order[j] = static_cast<std::uint32_t>(j);
-    // Largest counts first: dense filters form a prefix, and blocks of lanes
-    // tend to share one count (stream digests: 160 everywhere but the last).
-    std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n),
-                     [&b](std::uint32_t x, std::uint32_t y) { return b.element_count(x) > b.element_count(y); });
+    // Largest counts first (a counting sort: no allocation): dense filters
+    // form a prefix, and blocks of lanes tend to share one count (stream
+    // digests: 160 everywhere but the last).
+    std::array<std::uint32_t, kExpectedSize + 1> start{};
+    for (std::size_t j = 0; j < n; ++j) ++start[kMaxCount - clamp_count(b.element_count(j)) + 1];
+    for (std::size_t c = 1; c <= kExpectedSize; ++c) start[c] += start[c - 1];
+    for (std::size_t j = 0; j < n; ++j) {
+      order[start[kMaxCount - clamp_count(b.element_count(j))]++] = static_cast<std::uint32_t>(j);
+    }
     dense = 0;
     while (dense < n && b.element_count(order[dense]) >= kSparseElements) ++dense;
     fill_lanes(b, order.data(), n, s2.data(), w.data(), plane.data(), uniform.data());
@@ -342,12 +346,18 @@ HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::ui
   const __m512i a1 = _mm512_loadu_si512(a_words + 8);
   const __m512i a2 = _mm512_loadu_si512(a_words + 16);
   const __m512i a3 = _mm512_loadu_si512(a_words + 24);
-  double best = -1.0;
+  // Scores are >= 0, so "no eligible target" (-1) is the only other result.
+  double best = 0.0;
+  bool any = false;
   const std::size_t n = b.filter_count();
+  // Targets are 256 bytes apart and a big digest does not fit in L2; fetch
+  // ahead the line stage 1 reads.
+  constexpr std::size_t kPrefetch = 8;
   for (std::size_t j = 0; j < n; ++j) {
+    if (j + kPrefetch < n) _mm_prefetch(reinterpret_cast<const char*>(b.filter_words(j + kPrefetch)), _MM_HINT_T0);
     const std::uint32_t s2 = clamp_count(b.element_count(j));
     if (skip_sparse && s2 < kSparseElements) continue;
-    best = std::max(best, 0.0);
+    any = true;
     const std::uint32_t hi = std::min(wa, b.weight(j));
     const auto lo = static_cast<std::uint32_t>(row[s2]);
     if (hi < lo) continue;
@@ -369,7 +379,7 @@ HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::ui
     if (exits) continue;
     best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
   }
-  return best;
+  return any ? best : -1.0;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
