@@ -3,15 +3,22 @@
 // The score of a pair is decided by the reference's quirks: which side is
 // iterated (orientation by filter count, last count and name), sparse-filter
 // rules, an early exit in the common-bit count that really changes scores, and
-// a running sum with a -1 sentinel. All of them are replicated literally; the
-// speed comes from doing the cheap part (stage 1 of the early exit: 4 words
-// AND+POPCNT and an integer cut-off) for many target filters at once and
-// falling back to the exact scalar code only for the few that survive it.
+// a running sum with a -1 sentinel. All of them are replicated literally.
+//
+// Kernels for best() (one reference filter against the target's filters):
+//  * scalar / popcnt: the reference's loop, compiled without / with POPCNT.
+//  * avx512, in place: one target at a time, one 64-byte vector per early-exit
+//    stage (used when the reference side has few filters).
+//  * avx512, lane layout: 16 targets at a time over filters transposed to
+//    word-major order, all of 8.3 as lane masks (used for prepared digests
+//    and for wide pairs). The cut-off is exact integer arithmetic and scores
+//    are IEEE divisions, so every kernel gives bit-identical maxima.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -139,15 +146,17 @@ __attribute__((target("popcnt"))) double best_popcnt(const std::uint64_t* a, std
 #endif
 
 // The target filters one reference filter is scanned against, laid out for
-// the SIMD kernel: element counts and weights as u32 lanes, the filter's index
-// in its digest, and the first four words of every filter (stage 1 of the
-// early exit) transposed so that word k of 8 consecutive targets is one 64-byte
-// vector. Arrays hold a multiple of 16 lanes; lanes >= n are ignored.
+// the SIMD kernel: element counts and weights as u32 lanes, and the filters
+// transposed so that word k of 8 consecutive targets is one 64-byte vector
+// (plane[k * stride + j]). Arrays hold a multiple of 16 lanes; lanes >= n are
+// ignored.
 struct TargetSpan {
   const std::uint32_t* s2;
   const std::uint32_t* w;
-  const std::uint32_t* index;
-  const std::uint64_t* plane;  // 4 rows of `stride` words
+  const std::uint64_t* plane;  // kSdbfFilterWords rows of `stride` words
+  // Per block of 16 lanes: the element count every lane of the block shares,
+  // or -1. Lets the kernel broadcast one EXPECTED entry instead of gathering.
+  const std::int32_t* uniform;
   std::size_t stride;
   std::size_t n;
 };
@@ -155,10 +164,11 @@ struct TargetSpan {
 constexpr std::size_t kLanes = 16;
 inline std::size_t round_up_lanes(std::size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// Lays out filters `order[0..n)` of `b` into the given arrays (sized for
-// round_up_lanes(n) lanes), zero-filling the padding.
+// Lays out filters `order[0..n)` of `b` into arrays sized for
+// round_up_lanes(n) lanes. Padding lanes repeat the last count (so they do not
+// spoil a block's uniformity) with weight 0 and no bits; the kernel masks them.
 void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::uint32_t* s2, std::uint32_t* w,
-                std::uint64_t* plane) {
+                std::uint64_t* plane, std::int32_t* uniform) {
   const std::size_t stride = round_up_lanes(n);
   for (std::size_t j = 0; j < stride; ++j) {
     if (j < n) {
@@ -166,107 +176,214 @@ void fill_lanes(const Sdbf& b, const std::uint32_t* order, std::size_t n, std::u
       s2[j] = clamp_count(b.element_count(f));
       w[j] = b.weight(f);
       const std::uint64_t* words = b.filter_words(f);
-      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = words[k];
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = words[k];
     } else {
-      s2[j] = 0;
+      s2[j] = n > 0 ? s2[n - 1] : 0;
       w[j] = 0;
-      for (std::size_t k = 0; k < 4; ++k) plane[k * stride + j] = 0;
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + j] = 0;
     }
+  }
+  for (std::size_t blk = 0; blk < stride / kLanes; ++blk) {
+    const std::uint32_t* lane = s2 + blk * kLanes;
+    bool same = true;
+    for (std::size_t k = 1; k < kLanes; ++k) same = same && lane[k] == lane[0];
+    uniform[blk] = same ? static_cast<std::int32_t>(lane[0]) : -1;
   }
 }
 
-// The eligible target filters of one sdbf_score(Sdbf, Sdbf) call as a
-// TargetSpan. Built once per pair and reused for every reference filter;
-// thread-local, so a comparison loop allocates nothing after warm-up.
-struct TargetView {
-  std::vector<std::uint32_t> s2, w, index;
-  std::vector<std::uint64_t> plane;
+}  // namespace
 
-  TargetSpan build(const Sdbf& b, bool skip_sparse) {
-    const std::size_t nb = b.filter_count();
-    const std::size_t cap = round_up_lanes(nb);
-    if (s2.size() < cap) {
-      s2.resize(cap);
-      w.resize(cap);
-      index.resize(cap);
-      plane.resize(4 * cap);
+// Target filters in lane layout: dense filters (>= 16 elements) first, so
+// "dense targets only" (spec 8.3, reference with > 1 filter) is a prefix;
+// best() is a maximum, so the scan order does not matter. Used by
+// PreparedSdbf and, rebuilt per pair, by sdbf_score on plain digests.
+struct LaneLayout {
+  std::size_t n = 0;
+  std::size_t dense = 0;
+  std::size_t stride = 0;
+  std::vector<std::uint32_t> order, s2, w;
+  std::vector<std::uint64_t> plane;
+  std::vector<std::int32_t> uniform;
+
+  void build(const Sdbf& b) {
+    n = b.filter_count();
+    stride = round_up_lanes(n);
+    // Grow only: a thread-local layout is reused across pairs.
+    if (order.size() < stride) {
+      order.resize(stride);
+      s2.resize(stride);
+      w.resize(stride);
+      plane.resize(kSdbfFilterWords * stride);
+      uniform.resize(stride / kLanes);
     }
-    std::size_t n = 0;
-    for (std::size_t j = 0; j < nb; ++j) {
-      if (skip_sparse && b.element_count(j) < kSparseElements) continue;
-      index[n++] = static_cast<std::uint32_t>(j);
+    // Largest counts first (a counting sort: no allocation): dense filters
+    // form a prefix, and blocks of lanes tend to share one count (stream
+    // digests: 160 everywhere but the last).
+    std::array<std::uint32_t, kExpectedSize + 1> start{};
+    for (std::size_t j = 0; j < n; ++j) ++start[kMaxCount - clamp_count(b.element_count(j)) + 1];
+    for (std::size_t c = 1; c <= kExpectedSize; ++c) start[c] += start[c - 1];
+    for (std::size_t j = 0; j < n; ++j) {
+      order[start[kMaxCount - clamp_count(b.element_count(j))]++] = static_cast<std::uint32_t>(j);
     }
-    fill_lanes(b, index.data(), n, s2.data(), w.data(), plane.data());
-    return {s2.data(), w.data(), index.data(), plane.data(), round_up_lanes(n), n};
+    dense = 0;
+    while (dense < n && b.element_count(order[dense]) >= kSparseElements) ++dense;
+    fill_lanes(b, order.data(), n, s2.data(), w.data(), plane.data(), uniform.data());
+  }
+
+  TargetSpan span(bool dense_only) const {
+    return {s2.data(), w.data(), plane.data(), uniform.data(), stride, dense_only ? dense : n};
   }
 };
+
+namespace {
 
 #if defined(__x86_64__)
 #define HASHSIEVE_HAVE_AVX512_KERNEL 1
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which trips a
 // false -Wmaybe-uninitialized once inlined; nothing here reads undefined lanes.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
-// best() for one reference filter over a TargetSpan. Stage 1 of the early
-// exit and the cut-off are evaluated for 16 targets at once; a target whose
-// stage-1 test does not exit (or whose cut is 0, which disables the early
-// exit) is recomputed by the scalar code, so results are identical by
-// construction. Requires n > 0 (then best >= 0).
-__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) double best_avx512(const std::uint64_t* a,
-                                                                               std::uint32_t s1, std::uint32_t wa,
-                                                                               const Sdbf& b, const TargetSpan& v) {
+#define HASHSIEVE_AVX512 __attribute__((target("avx512f,avx512vpopcntdq,popcnt")))
+
+// Adds popcount(a[k] & plane row k) over rows [from, to) for lanes j..j+15
+// to the two 8-lane u64 accumulators.
+HASHSIEVE_AVX512 inline void accumulate_rows(const __m512i* a, const std::uint64_t* plane, std::size_t stride,
+                                             std::size_t j, std::size_t from, std::size_t to, __m512i& lo,
+                                             __m512i& hi) {
+  for (std::size_t k = from; k < to; ++k) {
+    const std::uint64_t* row = plane + k * stride + j;
+    lo = _mm512_add_epi64(lo, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row), a[k])));
+    hi = _mm512_add_epi64(hi, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row + 8), a[k])));
+  }
+}
+
+HASHSIEVE_AVX512 inline __m512i narrow_counts(__m512i lo, __m512i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+}
+
+// best() for one reference filter over a TargetSpan, 16 targets at a time,
+// the whole of spec 8.3 in vector form: the cut-off in exact integer form,
+// common_bits with its three early-exit stages as lane masks (a block stops
+// loading words once every lane has exited), and the score as an IEEE double
+// division, which is exact, so the maximum equals the scalar code's.
+// Requires n > 0 (then best >= 0).
+HASHSIEVE_AVX512 double best_avx512(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
+                                    const TargetSpan& v) {
   const std::int32_t* row = expected_table().v[s1];
-  const __m512i a0 = _mm512_set1_epi64(static_cast<long long>(a[0]));
-  const __m512i a1 = _mm512_set1_epi64(static_cast<long long>(a[1]));
-  const __m512i a2 = _mm512_set1_epi64(static_cast<long long>(a[2]));
-  const __m512i a3 = _mm512_set1_epi64(static_cast<long long>(a[3]));
+  __m512i a[kSdbfFilterWords];
+  for (std::size_t k = 0; k < kSdbfFilterWords; ++k) a[k] = _mm512_set1_epi64(static_cast<long long>(a_words[k]));
   const __m512i vwa = _mm512_set1_epi32(static_cast<int>(wa));
   const __m512i five = _mm512_set1_epi32(5);
   const __m512i magic = _mm512_set1_epi32(52429);
   const __m512i slack = _mm512_set1_epi32(48);
-  const std::uint64_t* p0 = v.plane;
-  const std::uint64_t* p1 = p0 + v.stride;
-  const std::uint64_t* p2 = p1 + v.stride;
-  const std::uint64_t* p3 = p2 + v.stride;
-  double best = 0.0;
+  __m512d best = _mm512_setzero_pd();
   for (std::size_t j = 0; j < v.n; j += kLanes) {
     const std::size_t left = v.n - j;
     const auto valid = static_cast<__mmask16>(left >= kLanes ? 0xFFFFu : (1u << left) - 1u);
-    __m512i lo8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j), a0));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j), a1)));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j), a2)));
-    lo8 = _mm512_add_epi64(lo8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j), a3)));
-    __m512i hi8 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p0 + j + 8), a0));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p1 + j + 8), a1)));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p2 + j + 8), a2)));
-    hi8 = _mm512_add_epi64(hi8, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(p3 + j + 8), a3)));
-    const __m512i c1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
-                                          _mm512_cvtepi64_epi32(hi8), 1);
+    __m512i acc_lo = _mm512_setzero_si512();
+    __m512i acc_hi = _mm512_setzero_si512();
+    accumulate_rows(a, v.plane, v.stride, j, 0, 4, acc_lo, acc_hi);
+    const __m512i c1 = narrow_counts(acc_lo, acc_hi);
 
-    const __m512i s2 = _mm512_loadu_si512(v.s2 + j);
     const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(v.w + j), vwa);
-    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, s2, row, 4);
+    const std::int32_t same = v.uniform[j / kLanes];
+    const __m512i lo = same >= 0 ? _mm512_set1_epi32(row[same])
+                                 : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid,
+                                                               _mm512_loadu_si512(v.s2 + j), row, 4);
     const __mmask16 hi_ge_lo = _mm512_mask_cmpge_epu32_mask(valid, hi, lo);
     const __m512i d = _mm512_sub_epi32(hi, lo);
     const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
     const __m512i cut = _mm512_add_epi32(lo, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
-    const __m512i lhs = _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack);
-    // Stage 1 exits (score 0) when 8*c + 48 < cut; hi < lo also means 0.
-    __mmask16 survivors = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, lhs, cut);
-    while (survivors != 0) {
-      const auto lane = static_cast<std::size_t>(std::countr_zero(static_cast<unsigned>(survivors)));
-      survivors = static_cast<__mmask16>(survivors & (survivors - 1));
-      const std::size_t jj = j + lane;
-      const std::uint32_t h = std::min(wa, v.w[jj]);
-      const auto l = static_cast<std::uint32_t>(row[v.s2[jj]]);
-      best = std::max(best, filter_pair_score(a, b.filter_words(v.index[jj]), l, h));
-    }
+    // A stage exits (score 0) when k*c + 48 < cut; with cut == 0 none can,
+    // which is the reference's "no early exit when cut is 0". Lanes with
+    // hi < lo score 0 as well.
+    __mmask16 live = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 4, 8, acc_lo, acc_hi);
+    const __m512i c2 = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c2, 2), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 8, 16, acc_lo, acc_hi);
+    const __m512i c3 = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c3, 1), slack), cut);
+    if (live == 0) continue;
+    accumulate_rows(a, v.plane, v.stride, j, 16, kSdbfFilterWords, acc_lo, acc_hi);
+    const __m512i c = narrow_counts(acc_lo, acc_hi);
+    live = _mm512_mask_cmpgt_epu32_mask(live, c, cut);
+    if (live == 0) continue;
+    // s = (c - cut) / (hi - cut); hi >= c > cut on live lanes.
+    const __m512i num = _mm512_sub_epi32(c, cut);
+    const __m512i den = _mm512_sub_epi32(hi, cut);
+    const auto live_lo = static_cast<__mmask8>(live & 0xFF);
+    const auto live_hi = static_cast<__mmask8>(live >> 8);
+    const __m512d s_lo = _mm512_maskz_div_pd(live_lo, _mm512_cvtepu32_pd(_mm512_castsi512_si256(num)),
+                                             _mm512_cvtepu32_pd(_mm512_castsi512_si256(den)));
+    const __m512d s_hi = _mm512_maskz_div_pd(live_hi, _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64(num, 1)),
+                                             _mm512_cvtepu32_pd(_mm512_extracti64x4_epi64(den, 1)));
+    best = _mm512_max_pd(best, _mm512_max_pd(s_lo, s_hi));
   }
-  return best;
+  return _mm512_reduce_max_pd(best);
 }
+// Sum of the four u64 lanes of a 256-bit vector.
+HASHSIEVE_AVX512 inline std::uint32_t hsum4(__m256i v) {
+  const __m128i x = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si64(_mm_add_epi64(x, _mm_unpackhi_epi64(x, x))));
+}
+
+// best() for one reference filter scanning the target digest in place (no
+// lane layout to build, so it suits a reference side with few filters): one
+// 64-byte vector per stage, so a target that exits at stage 1 or 2 costs one
+// cache line. Same rules and arithmetic as filter_pair_score.
+HASHSIEVE_AVX512 double best_avx512_direct(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
+                                           const Sdbf& b, bool skip_sparse) {
+  const std::int32_t* row = expected_table().v[s1];
+  const __m512i a0 = _mm512_loadu_si512(a_words);
+  const __m512i a1 = _mm512_loadu_si512(a_words + 8);
+  const __m512i a2 = _mm512_loadu_si512(a_words + 16);
+  const __m512i a3 = _mm512_loadu_si512(a_words + 24);
+  // Scores are >= 0, so "no eligible target" (-1) is the only other result.
+  double best = 0.0;
+  bool any = false;
+  const std::size_t n = b.filter_count();
+  // Targets are 256 bytes apart and a big digest does not fit in L2; fetch
+  // ahead the line stage 1 reads.
+  constexpr std::size_t kPrefetch = 8;
+  for (std::size_t j = 0; j < n; ++j) {
+    if (j + kPrefetch < n) _mm_prefetch(reinterpret_cast<const char*>(b.filter_words(j + kPrefetch)), _MM_HINT_T0);
+    const std::uint32_t s2 = clamp_count(b.element_count(j));
+    if (skip_sparse && s2 < kSparseElements) continue;
+    any = true;
+    const std::uint32_t hi = std::min(wa, b.weight(j));
+    const auto lo = static_cast<std::uint32_t>(row[s2]);
+    if (hi < lo) continue;
+    const std::uint32_t cut = cut_off(lo, hi);
+    const std::uint64_t* f = b.filter_words(j);
+    const __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f), a0));
+    const std::uint32_t c1 = hsum4(_mm512_castsi512_si256(p0));
+    if (8 * c1 + 48 < cut) continue;
+    // Past stage 1 the remaining stage tests are data-dependent coin flips
+    // for mid-sized filters; evaluating them without branches is cheaper
+    // than mispredicting them.
+    const std::uint32_t c2 = c1 + hsum4(_mm512_extracti64x4_epi64(p0, 1));
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 8), a1));
+    const std::uint32_t c3 = c2 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
+    const __m512i p23 = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 16), a2)),
+                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(f + 24), a3)));
+    const std::uint32_t c = c3 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
+    const bool exits = (4 * c2 + 48 < cut) | (2 * c3 + 48 < cut) | (c <= cut);
+    if (exits) continue;
+    best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
+  }
+  return any ? best : -1.0;
+}
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 bool cpu_has_popcnt() { return __builtin_cpu_supports("popcnt"); }
 bool cpu_has_avx512() {
@@ -285,6 +402,14 @@ CompareKernel resolve_kernel() {
                                                        : CompareKernel::scalar;
   const CompareKernel k = g_kernel.load(std::memory_order_relaxed);
   return k == CompareKernel::automatic ? best : k;
+}
+
+// Boost's round() (half away from zero) for the score, 0 <= x <= 100: the
+// truncation is exact and so is x - t, so this equals std::round without a
+// libm call (the baseline x86-64 target has no rounding instruction).
+inline int round_half_away(double x) {
+  const auto t = static_cast<int>(x);
+  return t + (x - static_cast<double>(t) >= 0.5 ? 1 : 0);
 }
 
 // The spec 8.4 aggregation over the reference side's filters, with
@@ -312,7 +437,7 @@ int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
   const std::size_t denom = na - (na > 1 ? sparse : 0);
   // denom == 0 is the reference's 0/0 crash; we report "not comparable".
   if (total < 0 || denom == 0) return -1;
-  return static_cast<int>(std::round(100.0 * total / static_cast<double>(denom)));
+  return round_half_away(100.0 * total / static_cast<double>(denom));
 }
 
 // best() by the scalar kernels, scanning the target digest directly.
@@ -335,8 +460,11 @@ int aggregate_scalar_kernel(const Sdbf& a, const Sdbf& b, bool any_eligible, Com
 // Scanning a span costs a fixed ~16-lane block; below this many target
 // filters the scalar loop is as fast.
 constexpr std::size_t kMinSimdTargets = 8;
-// Building a per-pair view costs about one scan; it pays when reused.
-constexpr std::uint64_t kMinSimdWorkUnprepared = 64;
+// Transposing a target digest for one pair costs several scans of it; with
+// fewer dense reference filters (or a narrow target) the in-place scan is
+// faster. Measured on the synthetic set and a 2,000-digest mix.
+constexpr std::uint64_t kMinLayoutReferences = 8;
+constexpr std::size_t kMinLayoutTargets = 16;
 
 bool orientation_swaps(const Sdbf& a, const Sdbf& b) {
   // Spec 8.2: the side with fewer filters is the reference; on a tie, the one
@@ -367,11 +495,20 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
   if (comparisons != nullptr) *comparisons += work;
   const CompareKernel kernel = resolve_kernel();
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
-  if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets && work >= kMinSimdWorkUnprepared) {
-    thread_local TargetView tls_view;
-    const TargetSpan span = tls_view.build(b, skip_sparse);
+  if (kernel == CompareKernel::avx512 && eligible > 0 &&
+      (work < kMinLayoutReferences * eligible || eligible < kMinLayoutTargets)) {
+    // Few reference filters: scan the target in place.
     return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
-      return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+      return best_avx512_direct(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
+    });
+  }
+  if (kernel == CompareKernel::avx512 && eligible > 0) {
+    // Many reference filters: transposing the target once pays off.
+    thread_local LaneLayout tls_layout;
+    tls_layout.build(b);
+    const TargetSpan span = tls_layout.span(skip_sparse);
+    return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+      return best_avx512(a.filter_words(i), s1, a.weight(i), span);
     });
   }
 #endif
@@ -381,31 +518,13 @@ int score_oriented(const Sdbf& a, const Sdbf& b, std::uint64_t* comparisons) {
 }  // namespace
 
 struct PreparedAccess {
-  static std::size_t dense(const PreparedSdbf& p) { return p.dense_; }
-  static TargetSpan span(const PreparedSdbf& p, bool dense_only) {
-    return {p.counts_.data(), p.weights_.data(), p.index_.data(), p.plane_.data(), p.stride_,
-            dense_only ? p.dense_ : p.digest_->filter_count()};
-  }
   static void build(PreparedSdbf& p) {
-    const Sdbf& d = *p.digest_;
-    const std::size_t n = d.filter_count();
-    p.stride_ = round_up_lanes(n);
-    p.index_.assign(p.stride_, 0);
-    p.counts_.resize(p.stride_);
-    p.weights_.resize(p.stride_);
-    p.plane_.resize(4 * p.stride_);
-    // Dense filters first, so "dense targets only" is a prefix. best() is a
-    // maximum, so the scan order does not matter.
-    std::size_t k = 0;
-    for (std::size_t j = 0; j < n; ++j) {
-      if (d.element_count(j) >= kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
-    }
-    p.dense_ = static_cast<std::uint32_t>(k);
-    for (std::size_t j = 0; j < n; ++j) {
-      if (d.element_count(j) < kSparseElements) p.index_[k++] = static_cast<std::uint32_t>(j);
-    }
-    fill_lanes(d, p.index_.data(), n, p.counts_.data(), p.weights_.data(), p.plane_.data());
+    auto layout = std::make_unique<LaneLayout>();
+    layout->build(*p.digest_);
+    p.dense_ = static_cast<std::uint32_t>(layout->dense);
+    p.layout_ = std::move(layout);
   }
+  static TargetSpan span(const PreparedSdbf& p, bool dense_only) { return p.layout_->span(dense_only); }
 
   static int score_oriented(const PreparedSdbf& pa, const PreparedSdbf& pb, std::uint64_t* comparisons) {
     const Sdbf& a = pa.digest();
@@ -421,7 +540,12 @@ struct PreparedAccess {
     if (kernel == CompareKernel::avx512 && eligible >= kMinSimdTargets) {
       const TargetSpan span = PreparedAccess::span(pb, skip_sparse);
       return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
-        return best_avx512(a.filter_words(i), s1, a.weight(i), b, span);
+        return best_avx512(a.filter_words(i), s1, a.weight(i), span);
+      });
+    }
+    if (kernel == CompareKernel::avx512 && eligible > 0) {
+      return aggregate(a, true, [&](std::size_t i, std::uint32_t s1) {
+        return best_avx512_direct(a.filter_words(i), s1, a.weight(i), b, skip_sparse);
       });
     }
 #endif
@@ -471,6 +595,9 @@ int sdbf_score_counted(const Sdbf& a, const Sdbf& b, std::uint64_t* filter_compa
 int sdbf_score(const Sdbf& a, const Sdbf& b) { return sdbf_score_counted(a, b, nullptr); }
 
 PreparedSdbf::PreparedSdbf(const Sdbf& digest) : digest_(&digest) { sdbf_internal::PreparedAccess::build(*this); }
+PreparedSdbf::~PreparedSdbf() = default;
+PreparedSdbf::PreparedSdbf(PreparedSdbf&&) noexcept = default;
+PreparedSdbf& PreparedSdbf::operator=(PreparedSdbf&&) noexcept = default;
 
 std::vector<PreparedSdbf> prepare_sdbfs(std::span<const Sdbf> digests) {
   std::vector<PreparedSdbf> out;
