@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/sdbf.h"
+#include "hashsieve/digest/sdbf_compare.h"
 #include "hashsieve/digest/sdbf_generator.h"
 #include "hashsieve/digest/sdbf_policy.h"
 #include "input_files.h"
@@ -131,20 +132,23 @@ HashedInput hash_one(const InputFile& input, const DigestOptions& opt, unsigned 
 }
 
 // Rows of an all-pairs or two-set comparison, computed in parallel and
-// printed in the reference's loop order.
+// printed in the reference's loop order. Digests are prepared once (filters
+// rearranged for the SIMD kernel), not once per pair.
 void compare_sets(const std::vector<digest::Sdbf>& left, const std::vector<digest::Sdbf>* right,
                   const DigestOptions& opt, OutputSink& sink) {
-  const std::size_t rows = left.size();
+  const std::vector<digest::PreparedSdbf> prepared_left = digest::prepare_sdbfs(left);
+  std::vector<digest::PreparedSdbf> prepared_right;
+  if (right != nullptr) prepared_right = digest::prepare_sdbfs(*right);
+  const auto& targets = right != nullptr ? prepared_right : prepared_left;
   ordered_parallel<std::string>(
-      rows, opt.threads,
+      prepared_left.size(), opt.threads,
       [&](std::size_t i) {
         std::string lines;
-        const auto& targets = right != nullptr ? *right : left;
         const std::size_t first = right != nullptr ? 0 : i + 1;
         for (std::size_t j = first; j < targets.size(); ++j) {
-          const int score = digest::sdbf_score(left[i], targets[j]);
+          const int score = digest::sdbf_score(prepared_left[i], targets[j]);
           if (score >= opt.threshold) {
-            lines += format_compare_line(left[i].name(), targets[j].name(), score, opt.separator);
+            lines += format_compare_line(left[i].name(), targets[j].digest().name(), score, opt.separator);
           }
         }
         return lines;
