@@ -75,22 +75,67 @@ struct WindowMin {
 #if HASHSIEVE_SCAN_X86
 #define HS_AVX512_TARGET __attribute__((target("avx512f,avx512bw,sse4.1,bmi,bmi2,popcnt")))
 
-[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_avx512(const std::uint16_t* rank, std::size_t i) {
+// Window minima for many consecutive windows at once. A key packs the
+// "zero as largest" rank (min(rank-1, 1023), 10 bits) above the position mod
+// 64 (6 bits). Six doubling steps turn per-position keys into the key of the
+// first minimum of each 64-wide window: at each step the left half wins ties
+// (the comparison looks at the rank bits only), so the position kept is the
+// first occurrence, and it is recovered exactly because a window spans
+// exactly 64 positions.
+constexpr std::size_t kKeyTile = 2048;
+
+struct KeyTiles {
+  alignas(64) std::uint16_t keys[kKeyTile + 128];
+  std::size_t lo = 0, hi = 0;  // keys[] hold windows [lo, hi)
+};
+
+HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_t end,
+                                           std::size_t base, KeyTiles& t) {
+  const std::size_t n = std::min(kKeyTile, end - base);
+  const std::size_t m = n + kSdbfWindow - 1;  // ranks base .. base+m-1 (< len)
   const __m512i one = _mm512_set1_epi16(1);
-  const __m512i a = _mm512_sub_epi16(_mm512_loadu_si512(rank + i), one);
-  const __m512i b = _mm512_sub_epi16(_mm512_loadu_si512(rank + i + 32), one);
-  const __m512i mn = _mm512_min_epu16(a, b);
-  const __m256i m256 = _mm256_min_epu16(_mm512_maskz_extracti64x4_epi64(0xFF, mn, 0), _mm512_maskz_extracti64x4_epi64(0xFF, mn, 1));
-  const __m128i m128 = _mm_min_epu16(_mm256_castsi256_si128(m256), _mm256_extracti128_si256(m256, 1));
-  const std::uint16_t m1 = static_cast<std::uint16_t>(_mm_cvtsi128_si32(_mm_minpos_epu16(m128)));
-  const __m512i bc = _mm512_set1_epi16(static_cast<short>(m1));
-  const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
-                           (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
-  const unsigned f = static_cast<unsigned>(std::countr_zero(eq));
-  // Length of the run of equal minima starting at f (>= 1); the ones shifted
-  // in above bit 63 stop it at the window's end.
-  const unsigned run = static_cast<unsigned>(std::countr_zero(~(eq >> f)));
-  return {i + f + run - 1, static_cast<std::uint16_t>(m1 + 1)};
+  const __m512i cap = _mm512_set1_epi16(1023);
+  const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                        15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i lane_hi = _mm512_add_epi16(lane, _mm512_set1_epi16(32));
+  for (std::size_t j = 0; j < m; j += 32) {
+    const __mmask32 lm = m - j >= 32 ? ~__mmask32{0} : (__mmask32{1} << (m - j)) - 1;
+    const __m512i r = _mm512_maskz_loadu_epi16(lm, rank + base + j);
+    const __m512i v = _mm512_slli_epi16(_mm512_min_epu16(_mm512_sub_epi16(r, one), cap), 6);
+    // base is a multiple of 64, so the position mod 64 is (j & 32) + lane.
+    _mm512_store_si512(t.keys + j, _mm512_or_si512(v, (j & 32) != 0 ? lane_hi : lane));
+  }
+  // Defined padding past the last input for the shifted loads below.
+  const __m512i pad = _mm512_set1_epi16(-1);
+  _mm512_storeu_si512(t.keys + m, pad);
+  _mm512_storeu_si512(t.keys + m + 32, pad);
+  const __m512i rank_bits = _mm512_set1_epi16(static_cast<short>(0xFFC0));
+  std::size_t valid = m;
+  for (std::size_t s = 1; s < kSdbfWindow; s *= 2) {
+    valid -= s;
+    // In place, ascending: keys[j+s..] is read before it is overwritten.
+    for (std::size_t j = 0; j < valid; j += 32) {
+      const __m512i l = _mm512_load_si512(t.keys + j);
+      const __m512i r = _mm512_loadu_si512(t.keys + j + s);
+      // r's rank < l's rank  <=>  r < (l with its position bits cleared).
+      const __mmask32 take_r = _mm512_cmplt_epu16_mask(r, _mm512_and_si512(l, rank_bits));
+      _mm512_store_si512(t.keys + j, _mm512_mask_blend_epi16(take_r, l, r));
+    }
+  }
+  t.lo = base;
+  t.hi = base + n;
+}
+
+// Full evaluation of [i, i+63] with rank[i] != 0, from the window-min keys.
+[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_keys(
+    const std::uint16_t* rank, std::size_t end, std::size_t i, KeyTiles& t) {
+  if (i >= t.hi) fill_key_tile(rank, end, i & ~std::size_t{63}, t);
+  const std::uint16_t key = t.keys[i - t.lo];
+  const std::uint16_t mr = static_cast<std::uint16_t>((key >> 6) + 1);
+  std::size_t mp = i + ((key - i) & 63);  // first position holding mr
+  // Take the end of its run of equal ranks (runs are short, usually 1).
+  while (mp < i + kSdbfWindow - 1 && rank[mp + 1] == mr) ++mp;
+  return {mp, mr};
 }
 #endif
 
@@ -108,11 +153,19 @@ struct WindowMin {
     if (i > 0 && mr > 0) {                                                         \
       /* Cheap slide. rank[i+64] >= mr > 0 implies i + 64 < len - 64 (the last  \
          64 ranks are 0), so the reference's own bound on i never decides. */     \
+      /* Hits on one mp are counted in a register: incrementing score[mp] per \
+         step would chain every step through a store-to-load forward. */        \
+      unsigned hits = 0;                                                           \
       while (rank[i + kSdbfWindow] >= mr && i < mp) {                              \
-        if (rank[i + kSdbfWindow] == mr) mp = i + kSdbfWindow;                     \
-        ++score[mp];                                                               \
+        if (rank[i + kSdbfWindow] == mr) {                                         \
+          score[mp] = static_cast<std::uint8_t>(score[mp] + hits);                 \
+          hits = 0;                                                                \
+          mp = i + kSdbfWindow;                                                    \
+        }                                                                          \
+        ++hits;                                                                    \
         ++i;                                                                       \
       }                                                                            \
+      score[mp] = static_cast<std::uint8_t>(score[mp] + hits);                     \
     }                                                                              \
     if (rank[i] == 0) {                                                            \
       /* A window starting on rank 0 scores nothing and leaves mr = 0, so the   \
@@ -130,29 +183,139 @@ struct WindowMin {
 
 }  // namespace
 
-void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+namespace {
+
+// One sliding 64-byte window: byte counts and the entropy sum.
+struct EntropyWindow {
+  std::uint32_t count[256];
+  std::int32_t ent;
+
+  void start(const std::uint8_t* buf) {
+    std::memset(count, 0, sizeof count);
+    for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
+    ent = 0;
+    for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
+  }
+  // Slides from the window at buf[p] to buf[p+1] after emitting rank[p].
+  // Branch-free: when the leaving and entering bytes are equal the two
+  // deltas cancel exactly (E[c-1]-E[c] + E[c]-E[c-1]).
+  [[gnu::always_inline]] inline void step(const std::uint8_t* buf, std::size_t p,
+                                          std::uint16_t* rank) {
+    rank[p] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+    const std::uint8_t out = buf[p];
+    const std::uint8_t in = buf[p + kSdbfWindow];
+    ent += kDeltas.dec[count[out]];
+    --count[out];
+    ent += kDeltas.inc[count[in]];
+    ++count[in];
+  }
+};
+
+}  // namespace
+
+void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
   if (len <= kSdbfWindow) {
     std::fill(rank, rank + len, std::uint16_t{0});
     return;
   }
-  std::uint32_t count[256] = {};
-  for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
-  std::int32_t ent = 0;
-  for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
   const std::size_t end = len - kSdbfWindow;
-  const std::uint16_t* ranks = kSdbfEntropyRanks.data();
-  for (std::size_t p = 0; p < end; ++p) {
-    rank[p] = ranks[static_cast<std::uint32_t>(ent) >> 10];
-    const std::uint8_t out = buf[p];
-    const std::uint8_t in = buf[p + kSdbfWindow];
-    if (out != in) {
-      ent += kDeltas.dec[count[out]];
-      --count[out];
-      ent += kDeltas.inc[count[in]];
-      ++count[in];
+  // The count updates form a store-to-load chain through memory whenever the
+  // same byte value repeats (zero runs in binaries). Four windows slide over
+  // four quarters of the region in one loop, so four independent chains
+  // overlap; the arithmetic is exact, so the split does not change a rank.
+  constexpr std::size_t kLanes = 4;
+  EntropyWindow w[kLanes];
+  const std::size_t seg = end < 1024 ? 0 : end / kLanes;
+  std::size_t base[kLanes];
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    base[l] = l * seg;
+    w[l].start(buf + base[l]);
+  }
+  for (std::size_t t = 0; t < seg; ++t) {
+    for (std::size_t l = 0; l < kLanes; ++l) w[l].step(buf, base[l] + t, rank);
+  }
+  // The last lane finishes the remainder (all of it for small regions).
+  for (std::size_t p = base[kLanes - 1] + seg; p < end; ++p) w[kLanes - 1].step(buf, p, rank);
+  std::fill(rank + end, rank + len, std::uint16_t{0});
+}
+
+#if HASHSIEVE_SCAN_X86
+// Vector form of the same sum. With m(p) = occurrences of buf[p] in
+// buf[p..p+63] and k(q) = occurrences of buf[q] in buf[q-63..q], sliding the
+// window from p to p+1 changes the entropy by
+//   (E[m(p)-1] - E[m(p)]) + (E[k(p+64)] - E[k(p+64)-1]),
+// and both counts are plain per-position functions: 64 positions at a time
+// they are 63 byte compares each, with no memory dependence between
+// positions. Only the running sum itself stays scalar (one add per byte).
+HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len,
+                                        std::uint16_t* rank) {
+  if (len <= kSdbfWindow) {
+    std::fill(rank, rank + len, std::uint16_t{0});
+    return;
+  }
+  const std::size_t end = len - kSdbfWindow;
+  // Delta tables indexed by count-1 (counts are 1..64), as 16-bit lanes.
+  alignas(64) std::int16_t leave[64], enter[64];
+  for (int c = 1; c <= 64; ++c) {
+    leave[c - 1] = static_cast<std::int16_t>(kDeltas.dec[c]);
+    enter[c - 1] = static_cast<std::int16_t>(kDeltas.inc[c - 1]);
+  }
+  const __m512i leave_lo = _mm512_load_si512(leave), leave_hi = _mm512_load_si512(leave + 32);
+  const __m512i enter_lo = _mm512_load_si512(enter), enter_hi = _mm512_load_si512(enter + 32);
+  std::int32_t ent;
+  {
+    std::uint32_t count[256] = {};
+    for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
+    ent = 0;
+    for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
+  }
+  const __m512i one8 = _mm512_set1_epi8(1);
+  alignas(64) std::int16_t delta[64];
+  for (std::size_t p0 = 0; p0 < end; p0 += 64) {
+    const std::size_t lanes = std::min<std::size_t>(64, end - p0);
+    // Masked loads keep the last partial block inside the buffer: every
+    // valid lane reads only buf[p0+1 .. p0+lane+63] (< len).
+    const __mmask64 lm = lanes == 64 ? ~__mmask64{0} : (__mmask64{1} << lanes) - 1;
+    const __m512i vm = _mm512_maskz_loadu_epi8(lm, buf + p0);
+    const __m512i vk = _mm512_maskz_loadu_epi8(lm, buf + p0 + 64);
+    __m512i cm = one8, ck = one8;
+#pragma GCC unroll 8
+    for (std::size_t d = 1; d < 64; ++d) {
+      const __m512i x = _mm512_maskz_loadu_epi8(lm, buf + p0 + d);
+      cm = _mm512_mask_add_epi8(cm, _mm512_cmpeq_epi8_mask(vm, x), cm, one8);  // buf[p+d]
+      ck = _mm512_mask_add_epi8(ck, _mm512_cmpeq_epi8_mask(vk, x), ck, one8);  // buf[q-(64-d)]
+    }
+    cm = _mm512_sub_epi8(cm, one8);
+    ck = _mm512_sub_epi8(ck, one8);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i im = _mm512_cvtepu8_epi16(h == 0 ? _mm512_maskz_extracti64x4_epi64(0xFF, cm, 0)
+                                                      : _mm512_maskz_extracti64x4_epi64(0xFF, cm, 1));
+      const __m512i ik = _mm512_cvtepu8_epi16(h == 0 ? _mm512_maskz_extracti64x4_epi64(0xFF, ck, 0)
+                                                      : _mm512_maskz_extracti64x4_epi64(0xFF, ck, 1));
+      const __m512i dl = _mm512_add_epi16(_mm512_permutex2var_epi16(leave_lo, im, leave_hi),
+                                          _mm512_permutex2var_epi16(enter_lo, ik, enter_hi));
+      _mm512_store_si512(delta + 32 * h, dl);
+    }
+    std::uint16_t* out = rank + p0;
+    for (std::size_t t = 0; t < lanes; ++t) {
+      out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+      ent += delta[t];
     }
   }
   std::fill(rank + end, rank + len, std::uint16_t{0});
+}
+#else
+void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+  sdbf_ranks_portable(buf, len, rank);
+}
+#endif
+
+void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+  if (sdbf_scores_has_avx512()) {
+    sdbf_ranks_avx512(buf, len, rank);
+  } else {
+    sdbf_ranks_portable(buf, len, rank);
+  }
 }
 
 bool sdbf_scores_has_avx512() {
@@ -171,9 +334,69 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 }
 
 #if HASHSIEVE_SCAN_X86
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with
+// the cheap slide done 64 steps at a time on bit masks (no data-dependent
+// branch per step, whose mispredictions dominated) and the full evaluation
+// read from the window-min keys.
 HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                          std::uint8_t* score) {
-  HS_SDBF_SCORES_BODY(full_eval_avx512)
+  std::memset(score, 0, len);
+  if (len <= kSdbfWindow) return;
+  const std::size_t end = len - kSdbfWindow;
+  KeyTiles tiles;
+  std::size_t i = 0;
+  std::size_t mp = 0;
+  std::uint16_t mr = rank[0];
+  while (i < end) {
+    if (i > 0 && mr > 0) {
+      const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
+      for (;;) {
+        // Probes rank[i+64 .. i+127]; past the region they read as 0, which
+        // stops the slide exactly as the region's trailing zero ranks do.
+        const std::size_t avail = len - (i + kSdbfWindow);
+        const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
+        const __mmask32 mb = avail >= 64 ? ~__mmask32{0}
+                             : avail <= 32 ? 0
+                                           : (__mmask32{1} << (avail - 32)) - 1;
+        const __m512i a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
+        const __m512i b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
+        const std::uint64_t lt = std::uint64_t{_mm512_cmplt_epu16_mask(a, bc)} |
+                                 (std::uint64_t{_mm512_cmplt_epu16_mask(b, bc)} << 32);
+        const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
+                                 (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
+        // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
+        // probe equal to mr moves mp to i+t+64, beyond this batch, so after
+        // the first such step only `stop` can end the batch.
+        const std::size_t stop = lt == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(lt));
+        const std::size_t bound = mp > i ? mp - i : 0;
+        const std::size_t lim = std::min(stop, bound);
+        const std::size_t first_eq = eq == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(eq));
+        const std::size_t steps = first_eq < lim ? stop : lim;
+        std::uint64_t moves = steps == 64 ? eq : eq & ((std::uint64_t{1} << steps) - 1);
+        std::size_t prev = 0;
+        while (moves != 0) {
+          const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
+          score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
+          mp = i + e + kSdbfWindow;
+          prev = e;
+          moves &= moves - 1;
+        }
+        score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
+        i += steps;
+        if (steps < 64) break;
+      }
+    }
+    if (rank[i] == 0) {
+      mr = 0;
+      ++i;
+      continue;
+    }
+    const WindowMin m = full_eval_keys(rank, end, i, tiles);
+    mp = m.mp;
+    mr = m.mr;
+    ++score[mp];
+    ++i;
+  }
 }
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {

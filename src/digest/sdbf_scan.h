@@ -10,7 +10,12 @@ namespace hashsieve::digest {
 inline constexpr std::size_t kSdbfWindow = 64;
 
 // rank[0..len-1] per spec section 2, incrementally (O(1) per byte).
+// Dispatches to AVX-512BW when available.
 void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
+
+void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
+// Requires sdbf_scores_has_avx512().
+void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
 
 // score[0..len-1] per spec section 3 (overwrites score). The result equals the
 // reference's popularity scan exactly, shortcut quirks included. Dispatches to

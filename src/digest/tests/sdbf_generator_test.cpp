@@ -211,9 +211,17 @@ std::vector<std::uint8_t> make_buffer(std::mt19937_64& rng, int kind, std::size_
 
 void check_scan(std::span<const std::uint8_t> buf) {
   const auto want_rank = literal_ranks(buf);
-  std::vector<std::uint16_t> rank(buf.size());
+  std::vector<std::uint16_t> rank(buf.size(), 0xAAAA);
+  sdbf_ranks_portable(buf.data(), buf.size(), rank.data());
+  ASSERT_EQ(rank, want_rank) << "portable";
+  if (sdbf_scores_has_avx512()) {
+    std::fill(rank.begin(), rank.end(), 0xAAAA);
+    sdbf_ranks_avx512(buf.data(), buf.size(), rank.data());
+    ASSERT_EQ(rank, want_rank) << "avx512";
+  }
+  std::fill(rank.begin(), rank.end(), 0xAAAA);
   sdbf_ranks(buf.data(), buf.size(), rank.data());
-  ASSERT_EQ(rank, want_rank);
+  ASSERT_EQ(rank, want_rank) << "dispatch";
   const auto want = literal_scores(want_rank);
   std::vector<std::uint8_t> score(buf.size(), 0xAA);
   sdbf_scores_portable(rank.data(), rank.size(), score.data());
