@@ -52,23 +52,18 @@ struct SdbfGenerator::Scratch {
   // score is >= min_score in cand; returns how many.
   std::size_t scan(const std::uint8_t* buf, std::size_t len, std::uint32_t min_score) {
     if (rank.size() < len) {
-      rank.resize(len);
-      score.resize(len);
-      cand.resize(len);
+      // Geometric growth: a run over many files of rising size reallocates
+      // (and page-faults fresh memory) only a few times.
+      const std::size_t cap = std::max(len, 2 * rank.size());
+      rank.resize(cap);
+      score.resize(cap);
+      cand.resize(cap);
     }
     sdbf_ranks(buf, len, rank.data());
     sdbf_scores(rank.data(), len, score.data());
     if (len <= kSdbfWindow) return 0;
-    const std::size_t end = len - kSdbfWindow;
-    const std::uint8_t* s = score.data();
-    std::uint32_t* c = cand.data();
-    std::size_t n = 0;
-    // Branch-free compaction: features are sparse and irregular.
-    for (std::size_t p = 0; p < end; ++p) {
-      c[n] = static_cast<std::uint32_t>(p);
-      n += s[p] >= min_score;
-    }
-    return n;
+    return sdbf_select(score.data(), len - kSdbfWindow, static_cast<std::uint8_t>(min_score),
+                       cand.data());
   }
 };
 

@@ -354,12 +354,17 @@ HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t 
         // Probes rank[i+64 .. i+127]; past the region they read as 0, which
         // stops the slide exactly as the region's trailing zero ranks do.
         const std::size_t avail = len - (i + kSdbfWindow);
-        const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
-        const __mmask32 mb = avail >= 64 ? ~__mmask32{0}
-                             : avail <= 32 ? 0
-                                           : (__mmask32{1} << (avail - 32)) - 1;
-        const __m512i a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
-        const __m512i b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
+        __m512i a, b;
+        if (avail >= 64) [[likely]] {
+          // Plain loads keep the mask arithmetic off the loop-carried chain.
+          a = _mm512_loadu_si512(rank + i + kSdbfWindow);
+          b = _mm512_loadu_si512(rank + i + kSdbfWindow + 32);
+        } else {
+          const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
+          const __mmask32 mb = avail <= 32 ? 0 : (__mmask32{1} << (avail - 32)) - 1;
+          a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
+          b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
+        }
         const std::uint64_t lt = std::uint64_t{_mm512_cmplt_epu16_mask(a, bc)} |
                                  (std::uint64_t{_mm512_cmplt_epu16_mask(b, bc)} << 32);
         const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
@@ -410,6 +415,46 @@ void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score
   } else {
     sdbf_scores_portable(rank, len, score);
   }
+}
+
+std::size_t sdbf_select_portable(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                                 std::uint32_t* out) {
+  std::size_t k = 0;
+  // Branch-free compaction: selected positions are sparse and irregular.
+  for (std::size_t p = 0; p < n; ++p) {
+    out[k] = static_cast<std::uint32_t>(p);
+    k += score[p] >= min_score;
+  }
+  return k;
+}
+
+#if HASHSIEVE_SCAN_X86
+HS_AVX512_TARGET std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n,
+                                                std::uint8_t min_score, std::uint32_t* out) {
+  const __m512i lim = _mm512_set1_epi8(static_cast<char>(min_score));
+  std::size_t k = 0;
+  for (std::size_t p = 0; p < n; p += 64) {
+    const std::size_t lanes = std::min<std::size_t>(64, n - p);
+    const __mmask64 lm = lanes == 64 ? ~__mmask64{0} : (__mmask64{1} << lanes) - 1;
+    std::uint64_t hit = _mm512_mask_cmpge_epu8_mask(lm, _mm512_maskz_loadu_epi8(lm, score + p), lim);
+    while (hit != 0) {
+      out[k++] = static_cast<std::uint32_t>(p + static_cast<std::size_t>(std::countr_zero(hit)));
+      hit &= hit - 1;
+    }
+  }
+  return k;
+}
+#else
+std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                               std::uint32_t* out) {
+  return sdbf_select_portable(score, n, min_score, out);
+}
+#endif
+
+std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                        std::uint32_t* out) {
+  return sdbf_scores_has_avx512() ? sdbf_select_avx512(score, n, min_score, out)
+                                  : sdbf_select_portable(score, n, min_score, out);
 }
 
 }  // namespace hashsieve::digest

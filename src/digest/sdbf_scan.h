@@ -28,4 +28,14 @@ bool sdbf_scores_has_avx512();
 void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
+// Writes the positions p < n with score[p] >= min_score to out (ascending;
+// out needs room for n entries) and returns how many there are.
+std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                        std::uint32_t* out);
+std::size_t sdbf_select_portable(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                                 std::uint32_t* out);
+// Requires sdbf_scores_has_avx512().
+std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                               std::uint32_t* out);
+
 }  // namespace hashsieve::digest

@@ -234,6 +234,21 @@ void check_scan(std::span<const std::uint8_t> buf) {
   std::fill(score.begin(), score.end(), 0xAA);
   sdbf_scores(rank.data(), rank.size(), score.data());
   ASSERT_EQ(score, want) << "dispatch";
+  // Feature selection over the same scores, at the thresholds in use.
+  for (std::uint8_t min_score : {15, 16, 17, 30}) {
+    std::vector<std::uint32_t> want_sel;
+    for (std::size_t p = 0; p < want.size(); ++p) {
+      if (want[p] >= min_score) want_sel.push_back(static_cast<std::uint32_t>(p));
+    }
+    std::vector<std::uint32_t> sel(want.size() + 1);
+    sel.resize(sdbf_select_portable(want.data(), want.size(), min_score, sel.data()));
+    ASSERT_EQ(sel, want_sel) << "portable select " << int{min_score};
+    if (sdbf_scores_has_avx512()) {
+      sel.assign(want.size() + 1, 0);
+      sel.resize(sdbf_select_avx512(want.data(), want.size(), min_score, sel.data()));
+      ASSERT_EQ(sel, want_sel) << "avx512 select " << int{min_score};
+    }
+  }
 }
 
 TEST(SdbfScan, MatchesLiteralSpecOnRandomAndLowEntropyBuffers) {
