@@ -133,9 +133,23 @@ HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_
   const std::uint16_t key = t.keys[i - t.lo];
   const std::uint16_t mr = static_cast<std::uint16_t>((key >> 6) + 1);
   std::size_t mp = i + ((key - i) & 63);  // first position holding mr
-  // Take the end of its run of equal ranks (runs are short, usually 1).
-  while (mp < i + kSdbfWindow - 1 && rank[mp + 1] == mr) ++mp;
-  return {mp, mr};
+  // Take the end of its run of equal ranks, clipped to the window. Found on
+  // a mask: runs are common in structured data and a per-position loop
+  // mispredicts on them.
+  const std::size_t len = end + kSdbfWindow;
+  const std::size_t last = i + kSdbfWindow - 1;
+  const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
+  while (mp < last) {
+    const std::size_t avail = len - (mp + 1);  // >= 1: mp <= len - 2
+    const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + mp + 1)
+                                  : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                             rank + mp + 1);
+    const std::uint32_t eq = _mm512_cmpeq_epi16_mask(v, bc);  // masked lanes read 0 != mr
+    const unsigned run = static_cast<unsigned>(std::countr_zero(~eq));
+    mp += run;
+    if (run < 32) break;
+  }
+  return {std::min(mp, last), mr};
 }
 #endif
 
@@ -392,8 +406,22 @@ HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t 
       }
     }
     if (rank[i] == 0) {
+      // Windows starting on rank 0 score nothing and leave mr = 0, so a run
+      // of zero ranks is skipped whole, up to the next non-zero rank.
       mr = 0;
       ++i;
+      while (i < end) {
+        const std::size_t avail = end - i;
+        const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + i)
+                                      : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                 rank + i);
+        const std::uint32_t nz = _mm512_test_epi16_mask(v, v);
+        if (nz != 0) {
+          i += static_cast<std::size_t>(std::countr_zero(nz));
+          break;
+        }
+        i += 32;
+      }
       continue;
     }
     const WindowMin m = full_eval_keys(rank, end, i, tiles);
