@@ -73,7 +73,7 @@ struct WindowMin {
 }
 
 #if HASHSIEVE_SCAN_X86
-#define HS_AVX512_TARGET __attribute__((target("avx512f,avx512bw,sse4.1,bmi,bmi2,popcnt")))
+#define HS_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,sse4.1,bmi,bmi2,popcnt")))
 
 // Window minima for many consecutive windows at once. A key packs the
 // "zero as largest" rank (min(rank-1, 1023), 10 bits) above the position mod
@@ -283,33 +283,30 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     ent = 0;
     for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
   }
-  const __m512i one8 = _mm512_set1_epi8(1);
-  alignas(64) std::int16_t delta[64];
-  for (std::size_t p0 = 0; p0 < end; p0 += 64) {
-    const std::size_t lanes = std::min<std::size_t>(64, end - p0);
+  alignas(64) std::int16_t delta[32];
+  // 32 positions per block in 256-bit vectors: byte compares that yield a
+  // vector (0 / -1) and a subtract are full-rate 256-bit operations, while
+  // 512-bit compares into mask registers run at a fraction of that.
+  for (std::size_t p0 = 0; p0 < end; p0 += 32) {
+    const std::size_t lanes = std::min<std::size_t>(32, end - p0);
     // Masked loads keep the last partial block inside the buffer: every
-    // valid lane reads only buf[p0+1 .. p0+lane+63] (< len).
-    const __mmask64 lm = lanes == 64 ? ~__mmask64{0} : (__mmask64{1} << lanes) - 1;
-    const __m512i vm = _mm512_maskz_loadu_epi8(lm, buf + p0);
-    const __m512i vk = _mm512_maskz_loadu_epi8(lm, buf + p0 + 64);
-    __m512i cm = one8, ck = one8;
-#pragma GCC unroll 8
+    // valid lane reads only buf[p0+lane .. p0+lane+64] (< len).
+    const __mmask32 lm = lanes == 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
+    const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
+    const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
+    __m256i cm = _mm256_setzero_si256(), ck = _mm256_setzero_si256();
+#pragma GCC unroll 9
     for (std::size_t d = 1; d < 64; ++d) {
-      const __m512i x = _mm512_maskz_loadu_epi8(lm, buf + p0 + d);
-      cm = _mm512_mask_add_epi8(cm, _mm512_cmpeq_epi8_mask(vm, x), cm, one8);  // buf[p+d]
-      ck = _mm512_mask_add_epi8(ck, _mm512_cmpeq_epi8_mask(vk, x), ck, one8);  // buf[q-(64-d)]
+      const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
+      cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
+      ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
     }
-    cm = _mm512_sub_epi8(cm, one8);
-    ck = _mm512_sub_epi8(ck, one8);
-    for (int h = 0; h < 2; ++h) {
-      const __m512i im = _mm512_cvtepu8_epi16(h == 0 ? _mm512_maskz_extracti64x4_epi64(0xFF, cm, 0)
-                                                      : _mm512_maskz_extracti64x4_epi64(0xFF, cm, 1));
-      const __m512i ik = _mm512_cvtepu8_epi16(h == 0 ? _mm512_maskz_extracti64x4_epi64(0xFF, ck, 0)
-                                                      : _mm512_maskz_extracti64x4_epi64(0xFF, ck, 1));
-      const __m512i dl = _mm512_add_epi16(_mm512_permutex2var_epi16(leave_lo, im, leave_hi),
-                                          _mm512_permutex2var_epi16(enter_lo, ik, enter_hi));
-      _mm512_store_si512(delta + 32 * h, dl);
-    }
+    // cm, ck now hold count-1 (the position itself excluded): table indices.
+    const __m512i im = _mm512_cvtepu8_epi16(cm);
+    const __m512i ik = _mm512_cvtepu8_epi16(ck);
+    const __m512i dl = _mm512_add_epi16(_mm512_permutex2var_epi16(leave_lo, im, leave_hi),
+                                        _mm512_permutex2var_epi16(enter_lo, ik, enter_hi));
+    _mm512_store_si512(delta, dl);
     std::uint16_t* out = rank + p0;
     for (std::size_t t = 0; t < lanes; ++t) {
       out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
@@ -335,6 +332,7 @@ void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
 bool sdbf_scores_has_avx512() {
 #if HASHSIEVE_SCAN_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
                           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("bmi") &&
                           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   return has;
