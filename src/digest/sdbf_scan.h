@@ -28,8 +28,10 @@ bool sdbf_scores_has_avx512();
 void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
-// Writes the positions p < n with score[p] >= min_score to out (ascending;
-// out needs room for n entries) and returns how many there are.
+// Writes the positions p < n with score[p] >= min_score to out (ascending)
+// and returns how many there are. out needs room for that many plus one
+// (the portable path stores one slot past the last hit); with scores from
+// sdbf_scores that is at most n / min_score + 1.
 std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
                         std::uint32_t* out);
 std::size_t sdbf_select_portable(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
