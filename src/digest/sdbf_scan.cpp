@@ -1,18 +1,23 @@
 // Entropy ranks and popularity scores (spec sections 2 and 3).
 //
-// The reference's popularity scan re-scans a whole 64-position window every
-// time its "cheap slide" shortcut gives up, which is most of its run time. The
-// shortcut itself is O(1) per step and is kept literally (its quirks decide
-// the output). What a full evaluation of the window [i, i+63] computes, when
-// rank[i] != 0, has a closed form:
+// Ranks: the reference slides a byte histogram; here the same exact integer
+// sum is kept from per-position counts found with byte compares (AVX-512
+// path), or by four interleaved sliding histograms (portable path).
+//
+// Scores: the reference's popularity scan re-scans a whole 64-position window
+// every time its "cheap slide" shortcut gives up, which is most of its run
+// time. The shortcut is kept literally (its quirks decide the output). What a
+// full evaluation of the window [i, i+63] computes, when rank[i] != 0, has a
+// closed form:
 //   mr = the smallest non-zero rank in the window,
 //   mp = the end of the run of equal ranks that starts at the FIRST position
 //        holding mr, clipped to the window,
 // and when rank[i] == 0 it scores nothing and leaves mr = 0 (spec 3, notes).
-// The closed form is evaluated in a few vector instructions (AVX-512BW: the
-// window is two registers of 32 ranks) or by a scalar pass; both give the same
-// (mp, mr) as the reference loop, which the tests check against a literal
-// transcription on random and low-entropy data.
+// The portable path evaluates the closed form with a scalar pass; the AVX-512
+// path reads mr and the first position from sliding-window-minimum keys
+// computed 32 windows at a time, and runs the shortcut 64 steps at a time on
+// compare masks. The tests check every path against a literal transcription
+// of the spec on random and low-entropy data.
 #include "sdbf_scan.h"
 
 #include <algorithm>
@@ -322,14 +327,14 @@ void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* 
 #endif
 
 void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     sdbf_ranks_avx512(buf, len, rank);
   } else {
     sdbf_ranks_portable(buf, len, rank);
   }
 }
 
-bool sdbf_scores_has_avx512() {
+bool sdbf_scan_has_avx512() {
 #if HASHSIEVE_SCAN_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
@@ -436,7 +441,7 @@ void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t
 #endif
 
 void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     sdbf_scores_avx512(rank, len, score);
   } else {
     sdbf_scores_portable(rank, len, score);
@@ -479,7 +484,7 @@ std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n, std::ui
 
 std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
                         std::uint32_t* out) {
-  return sdbf_scores_has_avx512() ? sdbf_select_avx512(score, n, min_score, out)
+  return sdbf_scan_has_avx512() ? sdbf_select_avx512(score, n, min_score, out)
                                   : sdbf_select_portable(score, n, min_score, out);
 }
 

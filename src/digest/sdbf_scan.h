@@ -14,7 +14,7 @@ inline constexpr std::size_t kSdbfWindow = 64;
 void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
 
 void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
-// Requires sdbf_scores_has_avx512().
+// Requires sdbf_scan_has_avx512().
 void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank);
 
 // score[0..len-1] per spec section 3 (overwrites score). The result equals the
@@ -23,8 +23,8 @@ void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* 
 void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
 // The implementations, exposed for tests. The AVX-512 one must only be called
-// when sdbf_scores_has_avx512() is true.
-bool sdbf_scores_has_avx512();
+// when sdbf_scan_has_avx512() is true.
+bool sdbf_scan_has_avx512();
 void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
@@ -36,7 +36,7 @@ std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t m
                         std::uint32_t* out);
 std::size_t sdbf_select_portable(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
                                  std::uint32_t* out);
-// Requires sdbf_scores_has_avx512().
+// Requires sdbf_scan_has_avx512().
 std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
                                std::uint32_t* out);
 

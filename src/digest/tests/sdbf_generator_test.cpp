@@ -214,7 +214,7 @@ void check_scan(std::span<const std::uint8_t> buf) {
   std::vector<std::uint16_t> rank(buf.size(), 0xAAAA);
   sdbf_ranks_portable(buf.data(), buf.size(), rank.data());
   ASSERT_EQ(rank, want_rank) << "portable";
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     std::fill(rank.begin(), rank.end(), 0xAAAA);
     sdbf_ranks_avx512(buf.data(), buf.size(), rank.data());
     ASSERT_EQ(rank, want_rank) << "avx512";
@@ -226,7 +226,7 @@ void check_scan(std::span<const std::uint8_t> buf) {
   std::vector<std::uint8_t> score(buf.size(), 0xAA);
   sdbf_scores_portable(rank.data(), rank.size(), score.data());
   ASSERT_EQ(score, want) << "portable";
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     std::fill(score.begin(), score.end(), 0xAA);
     sdbf_scores_avx512(rank.data(), rank.size(), score.data());
     ASSERT_EQ(score, want) << "avx512";
@@ -243,7 +243,7 @@ void check_scan(std::span<const std::uint8_t> buf) {
     std::vector<std::uint32_t> sel(want.size() + 1);
     sel.resize(sdbf_select_portable(want.data(), want.size(), min_score, sel.data()));
     ASSERT_EQ(sel, want_sel) << "portable select " << int{min_score};
-    if (sdbf_scores_has_avx512()) {
+    if (sdbf_scan_has_avx512()) {
       sel.assign(want.size() + 1, 0);
       sel.resize(sdbf_select_avx512(want.data(), want.size(), min_score, sel.data()));
       ASSERT_EQ(sel, want_sel) << "avx512 select " << int{min_score};
