@@ -288,7 +288,8 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     ent = 0;
     for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
   }
-  alignas(64) std::int16_t delta[32];
+  alignas(64) std::int16_t delta[2][32];
+  std::size_t pending_lanes = 0;
   // 32 positions per block in 256-bit vectors: byte compares that yield a
   // vector (0 / -1) and a subtract are full-rate 256-bit operations, while
   // 512-bit compares into mask registers run at a fraction of that.
@@ -311,11 +312,27 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     const __m512i ik = _mm512_cvtepu8_epi16(ck);
     const __m512i dl = _mm512_add_epi16(_mm512_permutex2var_epi16(leave_lo, im, leave_hi),
                                         _mm512_permutex2var_epi16(enter_lo, ik, enter_hi));
-    _mm512_store_si512(delta, dl);
+    // Software-pipelined: the running sum for the previous block runs
+    // after this block's vector work, so its deltas were stored a whole
+    // block earlier (no store-to-load forwarding stall from the wide store).
+    if (pending_lanes != 0) {
+      const std::int16_t* dp = delta[(p0 / 32 + 1) & 1];
+      std::uint16_t* out = rank + p0 - 32;
+      for (std::size_t t = 0; t < 32; ++t) {
+        out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+        ent += dp[t];
+      }
+    }
+    _mm512_store_si512(delta[(p0 / 32) & 1], dl);
+    pending_lanes = lanes;
+  }
+  if (pending_lanes != 0) {
+    const std::size_t p0 = (end - 1) / 32 * 32;
+    const std::int16_t* dp = delta[(p0 / 32) & 1];
     std::uint16_t* out = rank + p0;
-    for (std::size_t t = 0; t < lanes; ++t) {
+    for (std::size_t t = 0; t < pending_lanes; ++t) {
       out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
-      ent += delta[t];
+      ent += dp[t];
     }
   }
   std::fill(rank + end, rank + len, std::uint16_t{0});
