@@ -48,27 +48,36 @@ struct SdbfGenerator::Scratch {
   std::vector<std::uint32_t> cand;
   std::vector<std::unique_ptr<Scratch>> helpers;  // per extra block-mode thread
 
+  // Frees buffers grown past `max_len` positions (a 32 MiB stream chunk
+  // needs about 100 MB of scratch, not worth keeping in a thread-local).
+  void trim(std::size_t max_len) {
+    if (rank.size() > max_len) {
+      rank = {};
+      score = {};
+      cand = {};
+    }
+    for (auto& h : helpers) h->trim(max_len);
+  }
+
   // Fills rank/score for buf[0..len) and lists the positions p < len-64 whose
   // score is >= min_score in cand; returns how many.
   std::size_t scan(const std::uint8_t* buf, std::size_t len, std::uint32_t min_score) {
     if (rank.size() < len) {
-      rank.resize(len);
-      score.resize(len);
-      cand.resize(len);
+      // Geometric growth: a run over many files of rising size reallocates
+      // (and page-faults fresh memory) only a few times.
+      const std::size_t cap = std::max(len, 2 * rank.size());
+      rank.resize(cap);
+      score.resize(cap);
+      // Every scan iteration adds at most one point to one score, so at most
+      // len / 15 positions reach the lowest threshold in use (15); the
+      // portable selection writes one slot past the last hit.
+      cand.resize(cap / 8 + 64);
     }
     sdbf_ranks(buf, len, rank.data());
     sdbf_scores(rank.data(), len, score.data());
     if (len <= kSdbfWindow) return 0;
-    const std::size_t end = len - kSdbfWindow;
-    const std::uint8_t* s = score.data();
-    std::uint32_t* c = cand.data();
-    std::size_t n = 0;
-    // Branch-free compaction: features are sparse and irregular.
-    for (std::size_t p = 0; p < end; ++p) {
-      c[n] = static_cast<std::uint32_t>(p);
-      n += s[p] >= min_score;
-    }
-    return n;
+    return sdbf_select(score.data(), len - kSdbfWindow, static_cast<std::uint8_t>(min_score),
+                       cand.data());
   }
 };
 
@@ -223,15 +232,26 @@ std::optional<Sdbf> SdbfGenerator::block(std::string name, std::span<const std::
                            std::move(counts));
 }
 
+namespace {
+// Scratch kept by the free functions' thread-local generators between calls.
+constexpr std::size_t kKeepScratchPositions = std::size_t{4} << 20;
+}  // namespace
+
+void SdbfGenerator::trim_scratch(std::size_t max_positions) { scratch_->trim(max_positions); }
+
 std::optional<Sdbf> make_stream_sdbf(std::string name, std::span<const std::uint8_t> data) {
   thread_local SdbfGenerator gen;
-  return gen.stream(std::move(name), data);
+  auto d = gen.stream(std::move(name), data);
+  gen.trim_scratch(kKeepScratchPositions);
+  return d;
 }
 
 std::optional<Sdbf> make_block_sdbf(std::string name, std::span<const std::uint8_t> data,
                                     std::uint32_t block_size, unsigned threads) {
   thread_local SdbfGenerator gen;
-  return gen.block(std::move(name), data, block_size, threads);
+  auto d = gen.block(std::move(name), data, block_size, threads);
+  gen.trim_scratch(kKeepScratchPositions);
+  return d;
 }
 
 }  // namespace hashsieve::digest

@@ -1,18 +1,23 @@
 // Entropy ranks and popularity scores (spec sections 2 and 3).
 //
-// The reference's popularity scan re-scans a whole 64-position window every
-// time its "cheap slide" shortcut gives up, which is most of its run time. The
-// shortcut itself is O(1) per step and is kept literally (its quirks decide
-// the output). What a full evaluation of the window [i, i+63] computes, when
-// rank[i] != 0, has a closed form:
+// Ranks: the reference slides a byte histogram; here the same exact integer
+// sum is kept from per-position counts found with byte compares (AVX-512
+// path), or by four interleaved sliding histograms (portable path).
+//
+// Scores: the reference's popularity scan re-scans a whole 64-position window
+// every time its "cheap slide" shortcut gives up, which is most of its run
+// time. The shortcut is kept literally (its quirks decide the output). What a
+// full evaluation of the window [i, i+63] computes, when rank[i] != 0, has a
+// closed form:
 //   mr = the smallest non-zero rank in the window,
 //   mp = the end of the run of equal ranks that starts at the FIRST position
 //        holding mr, clipped to the window,
 // and when rank[i] == 0 it scores nothing and leaves mr = 0 (spec 3, notes).
-// The closed form is evaluated in a few vector instructions (AVX-512BW: the
-// window is two registers of 32 ranks) or by a scalar pass; both give the same
-// (mp, mr) as the reference loop, which the tests check against a literal
-// transcription on random and low-entropy data.
+// The portable path evaluates the closed form with a scalar pass; the AVX-512
+// path reads mr and the first position from sliding-window-minimum keys
+// computed 32 windows at a time, and runs the shortcut 64 steps at a time on
+// compare masks. The tests check every path against a literal transcription
+// of the spec on random and low-entropy data.
 #include "sdbf_scan.h"
 
 #include <algorithm>
@@ -73,24 +78,83 @@ struct WindowMin {
 }
 
 #if HASHSIEVE_SCAN_X86
-#define HS_AVX512_TARGET __attribute__((target("avx512f,avx512bw,sse4.1,bmi,bmi2,popcnt")))
+#define HS_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,sse4.1,bmi,bmi2,popcnt")))
 
-[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_avx512(const std::uint16_t* rank, std::size_t i) {
+// Window minima for many consecutive windows at once. A key packs the
+// "zero as largest" rank (min(rank-1, 1023), 10 bits) above the position mod
+// 64 (6 bits). Six doubling steps turn per-position keys into the key of the
+// first minimum of each 64-wide window: at each step the left half wins ties
+// (the comparison looks at the rank bits only), so the position kept is the
+// first occurrence, and it is recovered exactly because a window spans
+// exactly 64 positions.
+constexpr std::size_t kKeyTile = 2048;
+
+struct KeyTiles {
+  alignas(64) std::uint16_t keys[kKeyTile + 128];
+  std::size_t lo = 0, hi = 0;  // keys[] hold windows [lo, hi)
+};
+
+HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_t end,
+                                           std::size_t base, KeyTiles& t) {
+  const std::size_t n = std::min(kKeyTile, end - base);
+  const std::size_t m = n + kSdbfWindow - 1;  // ranks base .. base+m-1 (< len)
   const __m512i one = _mm512_set1_epi16(1);
-  const __m512i a = _mm512_sub_epi16(_mm512_loadu_si512(rank + i), one);
-  const __m512i b = _mm512_sub_epi16(_mm512_loadu_si512(rank + i + 32), one);
-  const __m512i mn = _mm512_min_epu16(a, b);
-  const __m256i m256 = _mm256_min_epu16(_mm512_maskz_extracti64x4_epi64(0xFF, mn, 0), _mm512_maskz_extracti64x4_epi64(0xFF, mn, 1));
-  const __m128i m128 = _mm_min_epu16(_mm256_castsi256_si128(m256), _mm256_extracti128_si256(m256, 1));
-  const std::uint16_t m1 = static_cast<std::uint16_t>(_mm_cvtsi128_si32(_mm_minpos_epu16(m128)));
-  const __m512i bc = _mm512_set1_epi16(static_cast<short>(m1));
-  const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
-                           (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
-  const unsigned f = static_cast<unsigned>(std::countr_zero(eq));
-  // Length of the run of equal minima starting at f (>= 1); the ones shifted
-  // in above bit 63 stop it at the window's end.
-  const unsigned run = static_cast<unsigned>(std::countr_zero(~(eq >> f)));
-  return {i + f + run - 1, static_cast<std::uint16_t>(m1 + 1)};
+  const __m512i cap = _mm512_set1_epi16(1023);
+  const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                        15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i lane_hi = _mm512_add_epi16(lane, _mm512_set1_epi16(32));
+  for (std::size_t j = 0; j < m; j += 32) {
+    const __mmask32 lm = m - j >= 32 ? ~__mmask32{0} : (__mmask32{1} << (m - j)) - 1;
+    const __m512i r = _mm512_maskz_loadu_epi16(lm, rank + base + j);
+    const __m512i v = _mm512_slli_epi16(_mm512_min_epu16(_mm512_sub_epi16(r, one), cap), 6);
+    // base is a multiple of 64, so the position mod 64 is (j & 32) + lane.
+    _mm512_store_si512(t.keys + j, _mm512_or_si512(v, (j & 32) != 0 ? lane_hi : lane));
+  }
+  // Defined padding past the last input for the shifted loads below.
+  const __m512i pad = _mm512_set1_epi16(-1);
+  _mm512_storeu_si512(t.keys + m, pad);
+  _mm512_storeu_si512(t.keys + m + 32, pad);
+  const __m512i rank_bits = _mm512_set1_epi16(static_cast<short>(0xFFC0));
+  std::size_t valid = m;
+  for (std::size_t s = 1; s < kSdbfWindow; s *= 2) {
+    valid -= s;
+    // In place, ascending: keys[j+s..] is read before it is overwritten.
+    for (std::size_t j = 0; j < valid; j += 32) {
+      const __m512i l = _mm512_load_si512(t.keys + j);
+      const __m512i r = _mm512_loadu_si512(t.keys + j + s);
+      // r's rank < l's rank  <=>  r < (l with its position bits cleared).
+      const __mmask32 take_r = _mm512_cmplt_epu16_mask(r, _mm512_and_si512(l, rank_bits));
+      _mm512_store_si512(t.keys + j, _mm512_mask_blend_epi16(take_r, l, r));
+    }
+  }
+  t.lo = base;
+  t.hi = base + n;
+}
+
+// Full evaluation of [i, i+63] with rank[i] != 0, from the window-min keys.
+[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_keys(
+    const std::uint16_t* rank, std::size_t end, std::size_t i, KeyTiles& t) {
+  if (i >= t.hi) fill_key_tile(rank, end, i & ~std::size_t{63}, t);
+  const std::uint16_t key = t.keys[i - t.lo];
+  const std::uint16_t mr = static_cast<std::uint16_t>((key >> 6) + 1);
+  std::size_t mp = i + ((key - i) & 63);  // first position holding mr
+  // Take the end of its run of equal ranks, clipped to the window. Found on
+  // a mask: runs are common in structured data and a per-position loop
+  // mispredicts on them.
+  const std::size_t len = end + kSdbfWindow;
+  const std::size_t last = i + kSdbfWindow - 1;
+  const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
+  while (mp < last) {
+    const std::size_t avail = len - (mp + 1);  // >= 1: mp <= len - 2
+    const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + mp + 1)
+                                  : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                             rank + mp + 1);
+    const std::uint32_t eq = _mm512_cmpeq_epi16_mask(v, bc);  // masked lanes read 0 != mr
+    const unsigned run = static_cast<unsigned>(std::countr_zero(~eq));
+    mp += run;
+    if (run < 32) break;
+  }
+  return {std::min(mp, last), mr};
 }
 #endif
 
@@ -108,11 +172,19 @@ struct WindowMin {
     if (i > 0 && mr > 0) {                                                         \
       /* Cheap slide. rank[i+64] >= mr > 0 implies i + 64 < len - 64 (the last  \
          64 ranks are 0), so the reference's own bound on i never decides. */     \
+      /* Hits on one mp are counted in a register: incrementing score[mp] per \
+         step would chain every step through a store-to-load forward. */        \
+      unsigned hits = 0;                                                           \
       while (rank[i + kSdbfWindow] >= mr && i < mp) {                              \
-        if (rank[i + kSdbfWindow] == mr) mp = i + kSdbfWindow;                     \
-        ++score[mp];                                                               \
+        if (rank[i + kSdbfWindow] == mr) {                                         \
+          score[mp] = static_cast<std::uint8_t>(score[mp] + hits);                 \
+          hits = 0;                                                                \
+          mp = i + kSdbfWindow;                                                    \
+        }                                                                          \
+        ++hits;                                                                    \
         ++i;                                                                       \
       }                                                                            \
+      score[mp] = static_cast<std::uint8_t>(score[mp] + hits);                     \
     }                                                                              \
     if (rank[i] == 0) {                                                            \
       /* A window starting on rank 0 scores nothing and leaves mr = 0, so the   \
@@ -130,34 +202,159 @@ struct WindowMin {
 
 }  // namespace
 
-void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+namespace {
+
+// One sliding 64-byte window: byte counts and the entropy sum.
+struct EntropyWindow {
+  std::uint32_t count[256];
+  std::int32_t ent;
+
+  void start(const std::uint8_t* buf) {
+    std::memset(count, 0, sizeof count);
+    for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
+    ent = 0;
+    for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
+  }
+  // Slides from the window at buf[p] to buf[p+1] after emitting rank[p].
+  // Branch-free: when the leaving and entering bytes are equal the two
+  // deltas cancel exactly (E[c-1]-E[c] + E[c]-E[c-1]).
+  [[gnu::always_inline]] inline void step(const std::uint8_t* buf, std::size_t p,
+                                          std::uint16_t* rank) {
+    rank[p] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+    const std::uint8_t out = buf[p];
+    const std::uint8_t in = buf[p + kSdbfWindow];
+    ent += kDeltas.dec[count[out]];
+    --count[out];
+    ent += kDeltas.inc[count[in]];
+    ++count[in];
+  }
+};
+
+}  // namespace
+
+void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
   if (len <= kSdbfWindow) {
     std::fill(rank, rank + len, std::uint16_t{0});
     return;
   }
-  std::uint32_t count[256] = {};
-  for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
-  std::int32_t ent = 0;
-  for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
   const std::size_t end = len - kSdbfWindow;
-  const std::uint16_t* ranks = kSdbfEntropyRanks.data();
-  for (std::size_t p = 0; p < end; ++p) {
-    rank[p] = ranks[static_cast<std::uint32_t>(ent) >> 10];
-    const std::uint8_t out = buf[p];
-    const std::uint8_t in = buf[p + kSdbfWindow];
-    if (out != in) {
-      ent += kDeltas.dec[count[out]];
-      --count[out];
-      ent += kDeltas.inc[count[in]];
-      ++count[in];
+  // The count updates form a store-to-load chain through memory whenever the
+  // same byte value repeats (zero runs in binaries). Four windows slide over
+  // four quarters of the region in one loop, so four independent chains
+  // overlap; the arithmetic is exact, so the split does not change a rank.
+  constexpr std::size_t kLanes = 4;
+  EntropyWindow w[kLanes];
+  const std::size_t seg = end < 1024 ? 0 : end / kLanes;
+  std::size_t base[kLanes];
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    base[l] = l * seg;
+    w[l].start(buf + base[l]);
+  }
+  for (std::size_t t = 0; t < seg; ++t) {
+    for (std::size_t l = 0; l < kLanes; ++l) w[l].step(buf, base[l] + t, rank);
+  }
+  // The last lane finishes the remainder (all of it for small regions).
+  for (std::size_t p = base[kLanes - 1] + seg; p < end; ++p) w[kLanes - 1].step(buf, p, rank);
+  std::fill(rank + end, rank + len, std::uint16_t{0});
+}
+
+#if HASHSIEVE_SCAN_X86
+// Vector form of the same sum. With m(p) = occurrences of buf[p] in
+// buf[p..p+63] and k(q) = occurrences of buf[q] in buf[q-63..q], sliding the
+// window from p to p+1 changes the entropy by
+//   (E[m(p)-1] - E[m(p)]) + (E[k(p+64)] - E[k(p+64)-1]),
+// and both counts are plain per-position functions: 64 positions at a time
+// they are 63 byte compares each, with no memory dependence between
+// positions. Only the running sum itself stays scalar (one add per byte).
+HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len,
+                                        std::uint16_t* rank) {
+  if (len <= kSdbfWindow) {
+    std::fill(rank, rank + len, std::uint16_t{0});
+    return;
+  }
+  const std::size_t end = len - kSdbfWindow;
+  // Delta tables indexed by count-1 (counts are 1..64), as 16-bit lanes.
+  alignas(64) std::int16_t leave[64], enter[64];
+  for (int c = 1; c <= 64; ++c) {
+    leave[c - 1] = static_cast<std::int16_t>(kDeltas.dec[c]);
+    enter[c - 1] = static_cast<std::int16_t>(kDeltas.inc[c - 1]);
+  }
+  const __m512i leave_lo = _mm512_load_si512(leave), leave_hi = _mm512_load_si512(leave + 32);
+  const __m512i enter_lo = _mm512_load_si512(enter), enter_hi = _mm512_load_si512(enter + 32);
+  std::int32_t ent;
+  {
+    std::uint32_t count[256] = {};
+    for (std::size_t k = 0; k < kSdbfWindow; ++k) ++count[buf[k]];
+    ent = 0;
+    for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
+  }
+  alignas(64) std::int16_t delta[2][32];
+  std::size_t pending_lanes = 0;
+  // 32 positions per block in 256-bit vectors: byte compares that yield a
+  // vector (0 / -1) and a subtract are full-rate 256-bit operations, while
+  // 512-bit compares into mask registers run at a fraction of that.
+  for (std::size_t p0 = 0; p0 < end; p0 += 32) {
+    const std::size_t lanes = std::min<std::size_t>(32, end - p0);
+    // Masked loads keep the last partial block inside the buffer: every
+    // valid lane reads only buf[p0+lane .. p0+lane+64] (< len).
+    const __mmask32 lm = lanes == 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
+    const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
+    const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
+    __m256i cm = _mm256_setzero_si256(), ck = _mm256_setzero_si256();
+#pragma GCC unroll 9
+    for (std::size_t d = 1; d < 64; ++d) {
+      const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
+      cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
+      ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
+    }
+    // cm, ck now hold count-1 (the position itself excluded): table indices.
+    const __m512i im = _mm512_cvtepu8_epi16(cm);
+    const __m512i ik = _mm512_cvtepu8_epi16(ck);
+    const __m512i dl = _mm512_add_epi16(_mm512_permutex2var_epi16(leave_lo, im, leave_hi),
+                                        _mm512_permutex2var_epi16(enter_lo, ik, enter_hi));
+    // Software-pipelined: the running sum for the previous block runs
+    // after this block's vector work, so its deltas were stored a whole
+    // block earlier (no store-to-load forwarding stall from the wide store).
+    if (pending_lanes != 0) {
+      const std::int16_t* dp = delta[(p0 / 32 + 1) & 1];
+      std::uint16_t* out = rank + p0 - 32;
+      for (std::size_t t = 0; t < 32; ++t) {
+        out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+        ent += dp[t];
+      }
+    }
+    _mm512_store_si512(delta[(p0 / 32) & 1], dl);
+    pending_lanes = lanes;
+  }
+  if (pending_lanes != 0) {
+    const std::size_t p0 = (end - 1) / 32 * 32;
+    const std::int16_t* dp = delta[(p0 / 32) & 1];
+    std::uint16_t* out = rank + p0;
+    for (std::size_t t = 0; t < pending_lanes; ++t) {
+      out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
+      ent += dp[t];
     }
   }
   std::fill(rank + end, rank + len, std::uint16_t{0});
 }
+#else
+void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+  sdbf_ranks_portable(buf, len, rank);
+}
+#endif
 
-bool sdbf_scores_has_avx512() {
+void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
+  if (sdbf_scan_has_avx512()) {
+    sdbf_ranks_avx512(buf, len, rank);
+  } else {
+    sdbf_ranks_portable(buf, len, rank);
+  }
+}
+
+bool sdbf_scan_has_avx512() {
 #if HASHSIEVE_SCAN_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
                           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("bmi") &&
                           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   return has;
@@ -171,9 +368,88 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 }
 
 #if HASHSIEVE_SCAN_X86
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with
+// the cheap slide done 64 steps at a time on bit masks (no data-dependent
+// branch per step, whose mispredictions dominated) and the full evaluation
+// read from the window-min keys.
 HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                          std::uint8_t* score) {
-  HS_SDBF_SCORES_BODY(full_eval_avx512)
+  std::memset(score, 0, len);
+  if (len <= kSdbfWindow) return;
+  const std::size_t end = len - kSdbfWindow;
+  KeyTiles tiles;
+  std::size_t i = 0;
+  std::size_t mp = 0;
+  std::uint16_t mr = rank[0];
+  while (i < end) {
+    if (i > 0 && mr > 0) {
+      const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
+      for (;;) {
+        // Probes rank[i+64 .. i+127]; past the region they read as 0, which
+        // stops the slide exactly as the region's trailing zero ranks do.
+        const std::size_t avail = len - (i + kSdbfWindow);
+        __m512i a, b;
+        if (avail >= 64) [[likely]] {
+          // Plain loads keep the mask arithmetic off the loop-carried chain.
+          a = _mm512_loadu_si512(rank + i + kSdbfWindow);
+          b = _mm512_loadu_si512(rank + i + kSdbfWindow + 32);
+        } else {
+          const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
+          const __mmask32 mb = avail <= 32 ? 0 : (__mmask32{1} << (avail - 32)) - 1;
+          a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
+          b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
+        }
+        const std::uint64_t lt = std::uint64_t{_mm512_cmplt_epu16_mask(a, bc)} |
+                                 (std::uint64_t{_mm512_cmplt_epu16_mask(b, bc)} << 32);
+        const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
+                                 (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
+        // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
+        // probe equal to mr moves mp to i+t+64, beyond this batch, so after
+        // the first such step only `stop` can end the batch.
+        const std::size_t stop = lt == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(lt));
+        const std::size_t bound = mp > i ? mp - i : 0;
+        const std::size_t lim = std::min(stop, bound);
+        const std::size_t first_eq = eq == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(eq));
+        const std::size_t steps = first_eq < lim ? stop : lim;
+        std::uint64_t moves = steps == 64 ? eq : eq & ((std::uint64_t{1} << steps) - 1);
+        std::size_t prev = 0;
+        while (moves != 0) {
+          const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
+          score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
+          mp = i + e + kSdbfWindow;
+          prev = e;
+          moves &= moves - 1;
+        }
+        score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
+        i += steps;
+        if (steps < 64) break;
+      }
+    }
+    if (rank[i] == 0) {
+      // Windows starting on rank 0 score nothing and leave mr = 0, so a run
+      // of zero ranks is skipped whole, up to the next non-zero rank.
+      mr = 0;
+      ++i;
+      while (i < end) {
+        const std::size_t avail = end - i;
+        const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + i)
+                                      : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                 rank + i);
+        const std::uint32_t nz = _mm512_test_epi16_mask(v, v);
+        if (nz != 0) {
+          i += static_cast<std::size_t>(std::countr_zero(nz));
+          break;
+        }
+        i += 32;
+      }
+      continue;
+    }
+    const WindowMin m = full_eval_keys(rank, end, i, tiles);
+    mp = m.mp;
+    mr = m.mr;
+    ++score[mp];
+    ++i;
+  }
 }
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
@@ -182,11 +458,51 @@ void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t
 #endif
 
 void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     sdbf_scores_avx512(rank, len, score);
   } else {
     sdbf_scores_portable(rank, len, score);
   }
+}
+
+std::size_t sdbf_select_portable(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                                 std::uint32_t* out) {
+  std::size_t k = 0;
+  // Branch-free compaction: selected positions are sparse and irregular.
+  for (std::size_t p = 0; p < n; ++p) {
+    out[k] = static_cast<std::uint32_t>(p);
+    k += score[p] >= min_score;
+  }
+  return k;
+}
+
+#if HASHSIEVE_SCAN_X86
+HS_AVX512_TARGET std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n,
+                                                std::uint8_t min_score, std::uint32_t* out) {
+  const __m512i lim = _mm512_set1_epi8(static_cast<char>(min_score));
+  std::size_t k = 0;
+  for (std::size_t p = 0; p < n; p += 64) {
+    const std::size_t lanes = std::min<std::size_t>(64, n - p);
+    const __mmask64 lm = lanes == 64 ? ~__mmask64{0} : (__mmask64{1} << lanes) - 1;
+    std::uint64_t hit = _mm512_mask_cmpge_epu8_mask(lm, _mm512_maskz_loadu_epi8(lm, score + p), lim);
+    while (hit != 0) {
+      out[k++] = static_cast<std::uint32_t>(p + static_cast<std::size_t>(std::countr_zero(hit)));
+      hit &= hit - 1;
+    }
+  }
+  return k;
+}
+#else
+std::size_t sdbf_select_avx512(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                               std::uint32_t* out) {
+  return sdbf_select_portable(score, n, min_score, out);
+}
+#endif
+
+std::size_t sdbf_select(const std::uint8_t* score, std::size_t n, std::uint8_t min_score,
+                        std::uint32_t* out) {
+  return sdbf_scan_has_avx512() ? sdbf_select_avx512(score, n, min_score, out)
+                                  : sdbf_select_portable(score, n, min_score, out);
 }
 
 }  // namespace hashsieve::digest

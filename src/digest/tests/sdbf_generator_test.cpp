@@ -211,14 +211,22 @@ std::vector<std::uint8_t> make_buffer(std::mt19937_64& rng, int kind, std::size_
 
 void check_scan(std::span<const std::uint8_t> buf) {
   const auto want_rank = literal_ranks(buf);
-  std::vector<std::uint16_t> rank(buf.size());
+  std::vector<std::uint16_t> rank(buf.size(), 0xAAAA);
+  sdbf_ranks_portable(buf.data(), buf.size(), rank.data());
+  ASSERT_EQ(rank, want_rank) << "portable";
+  if (sdbf_scan_has_avx512()) {
+    std::fill(rank.begin(), rank.end(), 0xAAAA);
+    sdbf_ranks_avx512(buf.data(), buf.size(), rank.data());
+    ASSERT_EQ(rank, want_rank) << "avx512";
+  }
+  std::fill(rank.begin(), rank.end(), 0xAAAA);
   sdbf_ranks(buf.data(), buf.size(), rank.data());
-  ASSERT_EQ(rank, want_rank);
+  ASSERT_EQ(rank, want_rank) << "dispatch";
   const auto want = literal_scores(want_rank);
   std::vector<std::uint8_t> score(buf.size(), 0xAA);
   sdbf_scores_portable(rank.data(), rank.size(), score.data());
   ASSERT_EQ(score, want) << "portable";
-  if (sdbf_scores_has_avx512()) {
+  if (sdbf_scan_has_avx512()) {
     std::fill(score.begin(), score.end(), 0xAA);
     sdbf_scores_avx512(rank.data(), rank.size(), score.data());
     ASSERT_EQ(score, want) << "avx512";
@@ -226,6 +234,21 @@ void check_scan(std::span<const std::uint8_t> buf) {
   std::fill(score.begin(), score.end(), 0xAA);
   sdbf_scores(rank.data(), rank.size(), score.data());
   ASSERT_EQ(score, want) << "dispatch";
+  // Feature selection over the same scores, at the thresholds in use.
+  for (std::uint8_t min_score : {15, 16, 17, 30}) {
+    std::vector<std::uint32_t> want_sel;
+    for (std::size_t p = 0; p < want.size(); ++p) {
+      if (want[p] >= min_score) want_sel.push_back(static_cast<std::uint32_t>(p));
+    }
+    std::vector<std::uint32_t> sel(want.size() + 1);
+    sel.resize(sdbf_select_portable(want.data(), want.size(), min_score, sel.data()));
+    ASSERT_EQ(sel, want_sel) << "portable select " << int{min_score};
+    if (sdbf_scan_has_avx512()) {
+      sel.assign(want.size() + 1, 0);
+      sel.resize(sdbf_select_avx512(want.data(), want.size(), min_score, sel.data()));
+      ASSERT_EQ(sel, want_sel) << "avx512 select " << int{min_score};
+    }
+  }
 }
 
 TEST(SdbfScan, MatchesLiteralSpecOnRandomAndLowEntropyBuffers) {

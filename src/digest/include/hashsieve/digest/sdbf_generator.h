@@ -1,6 +1,7 @@
 // SDBF generation, byte-identical to sdhash 3.4 (spec sections 2-6).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -22,9 +23,9 @@ std::optional<Sdbf> make_stream_sdbf(std::string name, std::span<const std::uint
 std::optional<Sdbf> make_block_sdbf(std::string name, std::span<const std::uint8_t> data,
                                     std::uint32_t block_size, unsigned threads = 1);
 
-// A reusable generator: owns the per-position scratch buffers (about 3 bytes
-// per input byte of the largest region seen: a 32 MiB stream chunk or one
-// block), so hashing many files allocates only the output. Not thread-safe;
+// A reusable generator: owns the per-position scratch buffers (about 3.5
+// bytes per input byte of the largest region seen: a 32 MiB stream chunk or
+// one block), so hashing many files allocates only the output. Not thread-safe;
 // use one per thread. The free functions above use a thread-local instance.
 class SdbfGenerator {
  public:
@@ -38,6 +39,8 @@ class SdbfGenerator {
   std::optional<Sdbf> stream(std::string name, std::span<const std::uint8_t> data);
   std::optional<Sdbf> block(std::string name, std::span<const std::uint8_t> data,
                             std::uint32_t block_size, unsigned threads = 1);
+  // Releases scratch buffers sized for more than `max_positions` input bytes.
+  void trim_scratch(std::size_t max_positions);
 
   struct Scratch;
 

@@ -1,0 +1,142 @@
+// SDBF generation throughput over the mix (real /usr/lib files, see
+// bench/make_mix.sh), with OpenSSL's SHA-1 over the same bytes as the ceiling
+// to compare against. Run with HASHSIEVE_MIX_LIST=/tmp/mix.list.
+#include <openssl/evp.h>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../src/digest/sdbf_scan.h"
+#include "hashsieve/digest/sdbf_generator.h"
+
+namespace {
+
+using hashsieve::digest::SdbfGenerator;
+
+struct Mix {
+  std::vector<std::string> files;
+  std::int64_t bytes = 0;
+};
+
+const Mix& mix() {
+  static const Mix m = [] {
+    Mix out;
+    const char* list = std::getenv("HASHSIEVE_MIX_LIST");
+    if (list == nullptr) {
+      std::fprintf(stderr, "set HASHSIEVE_MIX_LIST (bench/make_mix.sh > /tmp/mix.list)\n");
+      std::exit(2);
+    }
+    std::ifstream in(list);
+    for (std::string path; std::getline(in, path);) {
+      std::ifstream f(path, std::ios::binary);
+      if (!f) continue;
+      std::ostringstream ss;
+      ss << f.rdbuf();
+      out.files.push_back(ss.str());
+      out.bytes += static_cast<std::int64_t>(out.files.back().size());
+    }
+    return out;
+  }();
+  return m;
+}
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Hashes files i = first, first+step, ... with one generator; returns the
+// number of filters made (kept live so nothing is optimised away).
+std::size_t hash_files(SdbfGenerator& gen, std::size_t first, std::size_t step,
+                       std::uint32_t block_size) {
+  const Mix& m = mix();
+  std::size_t filters = 0;
+  for (std::size_t i = first; i < m.files.size(); i += step) {
+    auto d = block_size == 0 ? gen.stream("f", bytes_of(m.files[i]))
+                             : gen.block("f", bytes_of(m.files[i]), block_size);
+    if (d) filters += d->filter_count();
+  }
+  return filters;
+}
+
+void BM_SdbfStreamMix(benchmark::State& state) {
+  mix();  // load outside the timed loop
+  SdbfGenerator gen;
+  for (auto _ : state) benchmark::DoNotOptimize(hash_files(gen, 0, 1, 0));
+  state.SetBytesProcessed(state.iterations() * mix().bytes);
+}
+BENCHMARK(BM_SdbfStreamMix)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Files interleaved across 2 threads (the reference's file-parallel mode).
+void BM_SdbfStreamMix2Threads(benchmark::State& state) {
+  mix();
+  SdbfGenerator gens[2];
+  for (auto _ : state) {
+    std::size_t filters[2] = {};
+    std::thread t([&] { filters[1] = hash_files(gens[1], 1, 2, 0); });
+    filters[0] = hash_files(gens[0], 0, 2, 0);
+    t.join();
+    benchmark::DoNotOptimize(filters);
+  }
+  state.SetBytesProcessed(state.iterations() * mix().bytes);
+}
+BENCHMARK(BM_SdbfStreamMix2Threads)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_SdbfBlock16KMix(benchmark::State& state) {
+  mix();
+  SdbfGenerator gen;
+  for (auto _ : state) benchmark::DoNotOptimize(hash_files(gen, 0, 1, 16384));
+  state.SetBytesProcessed(state.iterations() * mix().bytes);
+}
+BENCHMARK(BM_SdbfBlock16KMix)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The ceiling: OpenSSL EVP SHA-1 over the same bytes, one file at a time.
+void BM_OpenSslSha1Mix(benchmark::State& state) {
+  const Mix& m = mix();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char out[EVP_MAX_MD_SIZE];
+  for (auto _ : state) {
+    for (const std::string& f : m.files) {
+      EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
+      EVP_DigestUpdate(ctx, f.data(), f.size());
+      unsigned int n = 0;
+      EVP_DigestFinal_ex(ctx, out, &n);
+      benchmark::DoNotOptimize(out);
+    }
+  }
+  EVP_MD_CTX_free(ctx);
+  state.SetBytesProcessed(state.iterations() * m.bytes);
+}
+BENCHMARK(BM_OpenSslSha1Mix)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Breakdown: the rank pass alone, and rank + popularity scan.
+void BM_SdbfRanksMix(benchmark::State& state) {
+  const Mix& m = mix();
+  std::vector<std::uint16_t> rank;
+  std::vector<std::uint8_t> score;
+  const bool scores = state.range(0) != 0;
+  for (auto _ : state) {
+    for (const std::string& f : m.files) {
+      if (rank.size() < f.size()) {
+        rank.resize(f.size());
+        score.resize(f.size());
+      }
+      hashsieve::digest::sdbf_ranks(bytes_of(f).data(), f.size(), rank.data());
+      if (scores) hashsieve::digest::sdbf_scores(rank.data(), f.size(), score.data());
+      benchmark::DoNotOptimize(rank.data());
+      benchmark::DoNotOptimize(score.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * m.bytes);
+}
+BENCHMARK(BM_SdbfRanksMix)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
