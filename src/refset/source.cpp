@@ -394,10 +394,9 @@ bool set_digest_by_length(std::string_view hex, SourceRow& row) {
 void add_category(SourceProduct& product, std::string_view category) {
   if (category.empty()) return;
   std::string utf8 = to_utf8(category);
-  for (const auto& c : product.categories) {
-    if (c == utf8) return;
-  }
-  product.categories.push_back(std::move(utf8));
+  auto& cats = product.categories;
+  const auto it = std::lower_bound(cats.begin(), cats.end(), utf8);
+  if (it == cats.end() || *it != utf8) cats.insert(it, std::move(utf8));
 }
 
 void classify_product(SourceProduct& product, const SourceOptions& options) {

@@ -147,8 +147,8 @@ bool set_digest_by_length(std::string_view hex, SourceRow& row);
 
 bool starts_with_sqlite_magic(std::string_view head);
 
-// Adds `category` to the product unless it is already there (case-sensitive:
-// categories are shown as found).
+// Adds `category` (as UTF-8) to the product's sorted category list unless it
+// is already there. Compared case-sensitively: categories are shown as found.
 void add_category(SourceProduct& product, std::string_view category);
 // Fills suspicious_category/suspicious_pattern from the categories.
 void classify_product(SourceProduct& product, const SourceOptions& options);

@@ -46,7 +46,9 @@ struct SourceProduct {
   std::int64_t id = -1;
   std::string name;
   std::string version;
-  std::vector<std::string> categories;  // application types, de-duplicated, first-seen order
+  // Application types, de-duplicated and sorted (byte order): the order of
+  // PKG rows within a package is not meaningful and depends on the query plan.
+  std::vector<std::string> categories;
   // The first category that the suspicious-category matcher accepted, and the
   // pattern that accepted it; both empty when the product is not suspicious.
   std::string suspicious_category;
