@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -44,8 +43,12 @@ class TempDir {
 };
 
 inline std::string read_text(const std::string& path) {
+  std::error_code ec;
+  std::string out(std::filesystem::file_size(path, ec), '\0');
+  if (ec) return {};
   std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  return out;
 }
 
 // Escapes a name so a golden line stays one line and shows every byte.
@@ -82,7 +85,10 @@ inline std::string describe(const SourceRow& r) {
 
 inline std::string describe(const SourceProduct& p) {
   std::string s = "product " + std::to_string(p.id) + " " + show(p.name) + " " + show(p.version) + " [";
-  for (std::size_t i = 0; i < p.categories.size(); ++i) s += (i ? "," : "") + show(p.categories[i]);
+  for (std::size_t i = 0; i < p.categories.size(); ++i) {
+    if (i) s += ',';
+    s += show(p.categories[i]);
+  }
   s += "]";
   if (!p.suspicious_category.empty()) {
     s += " suspicious=" + show(p.suspicious_category) + "/" + show(p.suspicious_pattern);
