@@ -87,8 +87,8 @@ Result<SourceStats> read_hashlist(const std::string& path, ReadContext& ctx) {
       } else if (hex.size() != *want || !is_hex(hex)) {
         problem = "bad " + std::string(tag) + " digest " + quote(hex);
       }
-    } else if (trim(text).size() == text.size() && h == text.size()) {
-      problem = "bad digest " + quote(text) + " (expected 32, 40 or 64 hex digits)";
+    } else if (h > 0 && !is_digest_length(h) && (h == text.size() || text[h] == ' ')) {
+      problem = "bad digest " + quote(text.substr(0, h)) + " (expected 32, 40 or 64 hex digits)";
     } else {
       problem = "not a checksum line: " + quote(*line);
     }
