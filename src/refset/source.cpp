@@ -375,18 +375,47 @@ bool is_hex(std::string_view s) {
   });
 }
 
+namespace {
+
+struct HexTable {
+  std::uint8_t v[256];
+  constexpr HexTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = 0xFF;
+    for (int i = 0; i < 10; ++i) v['0' + i] = static_cast<std::uint8_t>(i);
+    for (int i = 0; i < 6; ++i) {
+      v['a' + i] = static_cast<std::uint8_t>(10 + i);
+      v['A' + i] = static_cast<std::uint8_t>(10 + i);
+    }
+  }
+};
+constexpr HexTable kHexTable;
+
+}  // namespace
+
+bool decode_hex(std::string_view text, std::uint8_t* out, std::size_t bytes) {
+  if (text.size() != 2 * bytes) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  unsigned bad = 0;  // collects the 0xF0 bits that only invalid digits carry
+  for (std::size_t i = 0; i < bytes; ++i) {
+    const unsigned hi = kHexTable.v[p[2 * i]];
+    const unsigned lo = kHexTable.v[p[2 * i + 1]];
+    bad |= hi | lo;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | (lo & 0xF));
+  }
+  return (bad & 0xF0) == 0;
+}
+
+std::optional<Crc32> parse_crc32(std::string_view text) {
+  std::uint8_t b[4];
+  if (!decode_hex(text, b, 4)) return std::nullopt;
+  return Crc32(std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3]);
+}
+
 bool set_digest_by_length(std::string_view hex, SourceRow& row) {
-  if (!is_hex(hex)) return false;
   switch (hex.size()) {
-    case Md5Digest::kHexDigits:
-      if (auto d = Md5Digest::parse_hex(hex)) { row.md5 = *d; return true; }
-      return false;
-    case Sha1Digest::kHexDigits:
-      if (auto d = Sha1Digest::parse_hex(hex)) { row.sha1 = *d; return true; }
-      return false;
-    case Sha256Digest::kHexDigits:
-      if (auto d = Sha256Digest::parse_hex(hex)) { row.sha256 = *d; return true; }
-      return false;
+    case Md5Digest::kHexDigits: row.md5 = parse_digest<Md5Digest>(hex); return row.md5.has_value();
+    case Sha1Digest::kHexDigits: row.sha1 = parse_digest<Sha1Digest>(hex); return row.sha1.has_value();
+    case Sha256Digest::kHexDigits: row.sha256 = parse_digest<Sha256Digest>(hex); return row.sha256.has_value();
     default: return false;
   }
 }

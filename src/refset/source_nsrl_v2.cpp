@@ -110,11 +110,8 @@ template <typename D>
 bool parse_optional_digest(std::string_view text, std::optional<D>& out) {
   text = trim(text);
   if (text.empty()) return true;
-  if (text.size() != 2 * D::kBytes || !is_hex(text)) return false;
-  auto d = D::parse_hex(text);
-  if (!d) return false;
-  out = *d;
-  return true;
+  out = parse_digest<D>(text);
+  return out.has_value();
 }
 
 // Reads NSRLProd.txt into `products`; problems are warnings.
@@ -264,8 +261,7 @@ Result<SourceStats> read_nsrl_v2(const std::string& path, ReadContext& ctx) {
     if (problem.empty() && cols.crc32 >= 0) {
       const std::string_view crc = trim(field(f, cols.crc32));
       if (!crc.empty()) {
-        auto c = crc.size() == 8 && is_hex(crc) ? Crc32::parse_hex(crc) : Result<Crc32>(Error(ErrorCode::parse_error, ""));
-        if (c) {
+        if (auto c = parse_crc32(crc)) {
           row.crc32 = *c;
         } else {
           problem = "bad CRC32 " + quote(crc);

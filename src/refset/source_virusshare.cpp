@@ -18,10 +18,7 @@ Result<SourceStats> read_virusshare(const std::string& path, ReadContext& ctx) {
     const std::string_view text = trim(*line);
     if (text.empty() || text.front() == '#') continue;
     ctx.set_bytes(in.bytes_consumed());
-    std::optional<Md5Digest> md5;
-    if (text.size() == Md5Digest::kHexDigits && is_hex(text)) {
-      if (auto d = Md5Digest::parse_hex(text)) md5 = *d;
-    }
+    const std::optional<Md5Digest> md5 = parse_digest<Md5Digest>(text);
     if (!md5) {
       Status s = sniff.bad("line " + std::to_string(in.line_number()) + ": bad MD5 " + quote(text));
       if (!s) return std::move(s).error();
