@@ -125,6 +125,13 @@ struct SourceStats {
 };
 
 // Reads `path` in `format` into `sink`. Errors carry the path.
+//
+// Rows are not de-duplicated: nsrl-v3 emits one row per FILE row, i.e. one
+// per (digest, package), since FILE repeats a digest for every package that
+// ships it; nsrl-v2 sets concatenated from CD parts repeat rows too. The index
+// builder merges equal digests and the categories of their products.
+// Products are emitted before the first row (nsrl-v3 from PKG, nsrl-v2 from
+// NSRLProd.txt); other formats have none.
 Result<SourceStats> read_source(SourceFormat format, const std::string& path, SourceSink& sink,
                                 const SourceOptions& options = {});
 
