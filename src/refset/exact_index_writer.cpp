@@ -193,6 +193,9 @@ struct ExactIndexWriter::Impl {
   std::optional<Error> failed;
   bool finished = false;
   std::uint64_t added = 0;
+  std::uint64_t spilled = 0;
+  // More runs than this are merged into one before spilling goes on.
+  static constexpr std::size_t kMaxRuns = 64;
 
   std::size_t capacity_bytes() const {
     return md5.capacity() * sizeof(md5[0]) + sha1.capacity() * sizeof(sha1[0]) +
@@ -295,6 +298,37 @@ struct ExactIndexWriter::Impl {
     if (Status s = write_vec(sha1, 1); !s) return s;
     if (Status s = write_vec(sha256, 2); !s) return s;
     runs.push_back(std::move(run));
+    ++spilled;
+    if (runs.size() >= kMaxRuns) return compact_runs();
+    return {};
+  }
+
+  // Merges all runs into one, so open descriptors and merge buffers stay
+  // bounded however small the budget is relative to the input.
+  Status compact_runs() {
+    auto dir = temp_dir();
+    if (!dir) return std::move(dir).error();
+    std::string name = *dir + "/hashsieve-exact-run-XXXXXX";
+    const int raw = ::mkostemp(name.data(), O_CLOEXEC);
+    if (raw < 0) return errno_error(errno, "creating exact-index run file in " + *dir);
+    Run merged;
+    merged.fd = UniqueFd(raw);
+    ::unlink(name.c_str());
+    OutFile out(merged.fd.get(), "writing exact-index run file in " + *dir);
+    std::vector<Rec<16>> no_md5;
+    std::vector<Rec<20>> no_sha1;
+    std::vector<Rec<32>> no_sha256;
+    for (std::size_t type = 0; type < kExactHashTypes; ++type) {
+      merged.offset[type] = out.pos();
+      Result<std::uint64_t> count = type == 0   ? merge_section(no_md5, type, out)
+                                    : type == 1 ? merge_section(no_sha1, type, out)
+                                                : merge_section(no_sha256, type, out);
+      if (!count) return std::move(count).error();
+      merged.count[type] = *count;
+    }
+    if (Status s = out.flush(); !s) return s;
+    runs.clear();
+    runs.push_back(std::move(merged));
     return {};
   }
 
@@ -463,7 +497,7 @@ struct ExactIndexWriter::Impl {
 
     ExactIndexStats stats;
     stats.added = added;
-    stats.runs = runs.size();
+    stats.runs = spilled;
     for (std::size_t type = 0; type < kExactHashTypes; ++type) {
       const std::size_t record_size = detail::kKeyBytes[type] + 4;
       if (Status s = out.pad_to_alignment(); !s) return std::move(s).error();

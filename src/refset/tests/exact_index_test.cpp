@@ -323,7 +323,7 @@ TEST(ExactIndexTest, SpillRunsGiveTheSameFile) {
     std::uint64_t min_runs;
   };
   const Case cases[] = {
-      {"1 KiB budget", 1 << 10, false, 100},
+      {"1 KiB budget (compacted runs)", 1 << 10, false, 200},
       {"4 KiB budget, shuffled", 4 << 10, true, 20},
       {"64 KiB budget", 64 << 10, false, 2},
       {"one run, shuffled", 64 << 20, true, 0},
