@@ -661,3 +661,23 @@ TEST(ExactIndexTest, ConcurrentLookups) {
 
 }  // namespace
 }  // namespace hashsieve::refset
+
+namespace hashsieve::refset {
+namespace {
+
+// The fuzz seeds are small valid indexes: they must follow the current format.
+TEST(ExactIndexTest, FuzzSeedsAreValidIndexes) {
+  const fs::path corpus = fs::path(HASHSIEVE_TEST_DATA) / ".." / ".." / "fuzz" / "corpus" / "exact_index";
+  std::size_t seen = 0;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    SCOPED_TRACE(entry.path().string());
+    auto index = ExactIndex::open(entry.path().string());
+    ASSERT_TRUE(index.ok()) << index.error().message();
+    EXPECT_TRUE(index->verify().ok());
+    ++seen;
+  }
+  EXPECT_GE(seen, 3u);
+}
+
+}  // namespace
+}  // namespace hashsieve::refset
