@@ -99,7 +99,44 @@ void find_many_in(const ExactIndex::Section& s, std::span<const Digest> keys,
 
 }  // namespace
 
-Result<ExactIndex> ExactIndex::open(const std::string& path) {
+namespace {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// Reads the whole file into a fresh anonymous mapping advised to use huge pages.
+Result<void*> load_file(int fd, std::size_t size, std::size_t mapped_size, const std::string& path) {
+  // Over-allocate and trim so the region starts on a huge-page boundary.
+  void* raw = ::mmap(nullptr, mapped_size + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return errno_error(errno, path + ": mmap");
+  const auto raw_addr = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (raw_addr + kHugePage - 1) & ~std::uintptr_t{kHugePage - 1};
+  if (aligned > raw_addr) ::munmap(raw, aligned - raw_addr);
+  if (aligned + mapped_size < raw_addr + mapped_size + kHugePage) {
+    ::munmap(reinterpret_cast<void*>(aligned + mapped_size),
+             raw_addr + mapped_size + kHugePage - (aligned + mapped_size));
+  }
+  void* p = reinterpret_cast<void*>(aligned);
+  ::madvise(p, mapped_size, MADV_HUGEPAGE);  // best effort: THP may be off
+  auto* dst = static_cast<std::uint8_t*>(p);
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, dst + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;  // EIO: the file shrank under us
+      ::munmap(p, mapped_size);
+      return errno_error(err, path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::mprotect(p, mapped_size, PROT_READ);
+  return p;
+}
+
+}  // namespace
+
+Result<ExactIndex> ExactIndex::open(const std::string& path, ExactIndexOpenOptions options) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno_error(errno, path);
   struct stat st {};
@@ -117,13 +154,23 @@ Result<ExactIndex> ExactIndex::open(const std::string& path) {
     ::close(fd);
     return parse_error(path, "truncated header (" + std::to_string(file_size) + " bytes)");
   }
-  void* p = ::mmap(nullptr, static_cast<std::size_t>(file_size), PROT_READ, MAP_SHARED, fd, 0);
-  const int mmap_err = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (p == MAP_FAILED) return errno_error(mmap_err, path + ": mmap");
+  void* p = nullptr;
+  std::size_t mapped_size = static_cast<std::size_t>(file_size);
+  if (options.load_into_memory) {
+    mapped_size = (mapped_size + kHugePage - 1) & ~(kHugePage - 1);
+    auto loaded = load_file(fd, static_cast<std::size_t>(file_size), mapped_size, path);
+    ::close(fd);
+    if (!loaded) return std::move(loaded).error();
+    p = *loaded;
+  } else {
+    p = ::mmap(nullptr, mapped_size, PROT_READ, MAP_SHARED, fd, 0);
+    const int mmap_err = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (p == MAP_FAILED) return errno_error(mmap_err, path + ": mmap");
+  }
 
   ExactIndex index;
-  index.mapping_ = std::make_unique<Mapping>(p, static_cast<std::size_t>(file_size));
+  index.mapping_ = std::make_unique<Mapping>(p, mapped_size);
   index.size_ = static_cast<std::size_t>(file_size);
   const auto* base = static_cast<const std::uint8_t*>(p);
 
@@ -199,7 +246,7 @@ Result<ExactIndex> ExactIndex::open(const std::string& path) {
     if (prev != count) return parse_error(path, name + " directory does not end at the key count");
   }
   // Lookups touch a few random cache lines each: read-ahead would only evict.
-  ::madvise(p, index.size_, MADV_RANDOM);
+  if (!options.load_into_memory) ::madvise(p, index.size_, MADV_RANDOM);
   return index;
 }
 

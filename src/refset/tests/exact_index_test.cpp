@@ -221,6 +221,15 @@ TEST(ExactIndexTest, RoundTripAllTypes) {
     expect_absent(*index, in.model.md5, rng, 2000);
     expect_absent(*index, in.model.sha1, rng, 2000);
     expect_absent(*index, in.model.sha256, rng, 2000);
+    // The same answers from a copy in (huge-page) memory.
+    auto loaded = ExactIndex::open(dir.file("idx"), {.load_into_memory = true});
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+    EXPECT_EQ(loaded->size(), index->size());
+    EXPECT_TRUE(loaded->verify().ok());
+    expect_all_found(*loaded, in.model.md5);
+    expect_all_found(*loaded, in.model.sha1);
+    expect_all_found(*loaded, in.model.sha256);
+    expect_absent(*loaded, in.model.sha256, rng, 2000);
     // Only the run files of this writer were in the directory, and they are gone.
     std::size_t entries = std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator());
     EXPECT_EQ(entries, 1u);
@@ -384,9 +393,11 @@ TEST(ExactIndexTest, TruncatedFilesAreRejected) {
     if (len >= bytes.size()) continue;
     SCOPED_TRACE(len);
     fs::resize_file(path, len);
-    auto index = ExactIndex::open(path);
-    ASSERT_FALSE(index.ok());
-    EXPECT_EQ(index.error().code(), ErrorCode::parse_error) << index.error().message();
+    for (bool load : {false, true}) {
+      auto index = ExactIndex::open(path, {.load_into_memory = load});
+      ASSERT_FALSE(index.ok());
+      EXPECT_EQ(index.error().code(), ErrorCode::parse_error) << index.error().message();
+    }
   }
   // Extra bytes at the end are also a size mismatch.
   auto longer = bytes;
