@@ -1,7 +1,8 @@
 // Fuzzes ExactIndex::open and the lookups on whatever it accepts: the input is
 // written to a temporary file (open() maps a file) and opened as an index; if
 // it opens, keys cut from the input itself (which holds the records of a valid
-// index) are looked up, singly and batched, and verify() runs.
+// index) are looked up, singly and batched, and verify() runs. Each input is
+// tried as is and with its checksums recomputed.
 // Seeds: fuzz/corpus/exact_index/ (small valid indexes).
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/refset/exact_index_format.h"
 #include "hashsieve/refset/exact_index.h"
 
 namespace {
@@ -35,12 +37,30 @@ void lookups(const hashsieve::refset::ExactIndex& index, const std::uint8_t* dat
   }
 }
 
-}  // namespace
+// The checksums would stop almost every mutation at the door, so the input is
+// also tried with them recomputed: that reaches the bounds and directory checks
+// behind them, which must hold on their own against a crafted file.
+std::vector<std::uint8_t> fix_checksums(const std::uint8_t* data, std::size_t size) {
+  namespace d = hashsieve::refset::detail;
+  std::vector<std::uint8_t> out(data, data + size);
+  if (size < hashsieve::refset::kExactIndexHeaderSize) return out;
+  for (std::size_t type = 0; type < hashsieve::refset::kExactHashTypes; ++type) {
+    std::uint8_t* desc = out.data() + d::kOffSections + type * d::kSectionDescSize;
+    const std::uint32_t bits = d::load_u32(desc + d::kSecBits);
+    const std::uint64_t dir_offset = d::load_u64(desc + d::kSecDirOffset);
+    if (bits > d::kMaxDirBits) continue;
+    const std::uint64_t dir_bytes = ((std::uint64_t{1} << bits) + 1) * 4;
+    if (dir_offset > size || dir_bytes > size - dir_offset) continue;
+    d::store_u64(desc + d::kSecDirChecksum, d::Checksum64::of(out.data() + dir_offset, dir_bytes));
+  }
+  d::store_u64(out.data() + d::kOffHeaderChecksum, d::Checksum64::of(out.data(), d::kOffHeaderChecksum));
+  return out;
+}
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+void try_open(const std::uint8_t* data, std::size_t size) {
   char name[] = "/tmp/exact-index-fuzz-XXXXXX";
   const int fd = ::mkstemp(name);
-  if (fd < 0) return 0;
+  if (fd < 0) return;
   std::size_t done = 0;
   while (done < size) {
     const ssize_t n = ::write(fd, data + done, size - done);
@@ -59,5 +79,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   ::unlink(name);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  try_open(data, size);
+  const auto fixed = fix_checksums(data, size);
+  try_open(fixed.data(), fixed.size());
   return 0;
 }
