@@ -1,0 +1,223 @@
+#include "hashsieve/refset/catalog.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sqlite_handle.h"
+
+namespace hashsieve::refset {
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(ErrorCode::not_found, path + ": cannot read");
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+std::uint32_t LabelValue::merge(std::uint32_t a, std::uint32_t b) {
+  return encode(std::min(label(a), label(b)), flags(a) | flags(b));
+}
+
+struct LoadedRefset::Labels {
+  SqliteDb db;
+  SqliteStmt by_id;
+};
+
+Status validate_set_name(const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    return Error(ErrorCode::invalid_argument,
+                 "set name '" + name + "' must be 1-64 characters of A-Z a-z 0-9 . _ - and not start with '.'");
+  }
+  return {};
+}
+
+std::string default_data_dir() {
+  if (const char* d = std::getenv("HASHSIEVE_DATA_DIR"); d != nullptr && *d != '\0') return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x != nullptr && *x != '\0') return std::string(x) + "/hashsieve";
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : ".") + "/.local/share/hashsieve";
+}
+
+std::string manifest_to_json(const RefsetManifest& m) {
+  nlohmann::ordered_json j;
+  j["schema"] = 1;
+  j["name"] = m.name;
+  j["format"] = m.format;
+  j["class"] = std::string(to_string(m.set_class));
+  j["source"] = m.source;
+  j["fingerprint"] = m.fingerprint;
+  j["imported_at"] = m.imported_at;
+  j["version"] = m.version;
+  j["rows"] = m.rows;
+  j["products"] = m.products;
+  j["warnings"] = m.warnings;
+  j["hashes"] = {{"md5", m.md5_count}, {"sha1", m.sha1_count}, {"sha256", m.sha256_count}};
+  j["index_bytes"] = m.index_bytes;
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+Result<RefsetManifest> manifest_from_json(const std::string& text) {
+  // nlohmann throws on malformed input; the exception stops here.
+  try {
+    const auto j = nlohmann::json::parse(text);
+    RefsetManifest m;
+    m.name = j.at("name").get<std::string>();
+    m.format = j.at("format").get<std::string>();
+    auto cls = parse_reference_class(j.at("class").get<std::string>());
+    if (!cls.ok()) return std::move(cls).error();
+    m.set_class = *cls;
+    m.source = j.at("source").get<std::string>();
+    m.fingerprint = j.at("fingerprint").get<std::string>();
+    m.imported_at = j.at("imported_at").get<std::string>();
+    m.version = j.at("version").get<std::uint32_t>();
+    m.rows = j.at("rows").get<std::uint64_t>();
+    m.products = j.at("products").get<std::uint64_t>();
+    m.warnings = j.at("warnings").get<std::uint64_t>();
+    m.md5_count = j.at("hashes").at("md5").get<std::uint64_t>();
+    m.sha1_count = j.at("hashes").at("sha1").get<std::uint64_t>();
+    m.sha256_count = j.at("hashes").at("sha256").get<std::uint64_t>();
+    m.index_bytes = j.at("index_bytes").get<std::uint64_t>();
+    return m;
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::parse_error, std::string("bad manifest: ") + e.what());
+  }
+}
+
+Result<RefsetCatalog> RefsetCatalog::open(const std::string& data_dir) {
+  std::error_code ec;
+  const std::string root = data_dir + "/refsets";
+  fs::create_directories(root, ec);
+  if (ec) return Error(ErrorCode::io_error, "cannot create " + root + ": " + ec.message());
+  return RefsetCatalog(root);
+}
+
+Result<RefsetManifest> RefsetCatalog::manifest(const std::string& name) const {
+  if (auto st = validate_set_name(name); !st.ok()) return std::move(st).error();
+  const std::string current = set_dir(name) + "/current";
+  std::error_code ec;
+  if (!fs::exists(current, ec)) return Error(ErrorCode::not_found, "no reference set named '" + name + "'");
+  auto text = read_text_file(current + "/manifest.json");
+  if (!text.ok()) return std::move(text).error();
+  auto m = manifest_from_json(*text);
+  if (!m.ok()) return std::move(m).error().with_context("reference set '" + name + "'");
+  return m;
+}
+
+Result<std::vector<RefsetManifest>> RefsetCatalog::list() const {
+  std::vector<RefsetManifest> out;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (validate_set_name(name).ok() && fs::exists(entry.path() / "current")) names.push_back(name);
+  }
+  if (ec) return Error(ErrorCode::io_error, "cannot list " + root_ + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    auto m = manifest(name);
+    if (!m.ok()) return std::move(m).error();
+    out.push_back(std::move(m).value());
+  }
+  return out;
+}
+
+Status RefsetCatalog::remove(const std::string& name) {
+  if (auto st = validate_set_name(name); !st.ok()) return st;
+  const fs::path dir = set_dir(name);
+  std::error_code ec;
+  if (!fs::exists(dir / "current", ec)) return Error(ErrorCode::not_found, "no reference set named '" + name + "'");
+  // Rename first so the set disappears at once, even if deleting its files
+  // takes a while or is interrupted.
+  const fs::path doomed = fs::path(root_) / (".removed-" + name);
+  fs::remove_all(doomed, ec);
+  fs::rename(dir, doomed, ec);
+  if (ec) return Error(ErrorCode::io_error, "cannot remove " + dir.string() + ": " + ec.message());
+  fs::remove_all(doomed, ec);
+  return {};
+}
+
+Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
+  auto m = manifest(name);
+  if (!m.ok()) return std::move(m).error();
+  const std::string dir = set_dir(name) + "/current";
+  auto index = ExactIndex::open(dir + "/exact.idx");
+  if (!index.ok()) return std::move(index).error().with_context("reference set '" + name + "'");
+  auto db = sqlite_open(dir + "/labels.db", SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+  if (!db.ok()) return std::move(db).error();
+  auto stmt = sqlite_prepare(db->get(), "SELECT name, version, categories FROM label WHERE id = ?");
+  if (!stmt.ok()) return std::move(stmt).error().with_context("reference set '" + name + "'");
+  auto labels = std::make_unique<LoadedRefset::Labels>();
+  labels->db = std::move(db).value();
+  labels->by_id = std::move(stmt).value();
+  return LoadedRefset(std::move(m).value(), std::move(index).value(), std::move(labels));
+}
+
+LoadedRefset::LoadedRefset(RefsetManifest manifest, ExactIndex index, std::unique_ptr<Labels> labels)
+    : manifest_(std::move(manifest)), index_(std::move(index)), labels_(std::move(labels)) {}
+LoadedRefset::LoadedRefset(LoadedRefset&&) noexcept = default;
+LoadedRefset& LoadedRefset::operator=(LoadedRefset&&) noexcept = default;
+LoadedRefset::~LoadedRefset() = default;
+
+Result<std::optional<RefsetHit>> LoadedRefset::resolve(std::optional<std::uint32_t> value, const char* type) const {
+  if (!value) return std::optional<RefsetHit>();
+  RefsetHit hit;
+  hit.set = manifest_.name;
+  hit.digest_type = type;
+  hit.hit_class = manifest_.set_class;
+  const std::uint32_t flags = LabelValue::flags(*value);
+  if (flags & LabelValue::kMalicious) {
+    hit.hit_class = ReferenceClass::malicious;
+  } else if ((flags & LabelValue::kSuspicious) && hit.hit_class == ReferenceClass::known) {
+    hit.hit_class = ReferenceClass::suspicious;
+  }
+  sqlite3_stmt* st = labels_->by_id.get();
+  sqlite3_reset(st);
+  sqlite3_bind_int64(st, 1, LabelValue::label(*value));
+  const int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    auto text = [&](int col) {
+      const auto* p = sqlite3_column_text(st, col);
+      return p != nullptr ? std::string(reinterpret_cast<const char*>(p)) : std::string();
+    };
+    hit.label = text(0);
+    hit.version = text(1);
+    hit.categories = split_lines(text(2));
+  } else if (rc != SQLITE_DONE) {
+    return sqlite_error(labels_->db.get(), "reading labels of '" + manifest_.name + "'");
+  }
+  return std::optional<RefsetHit>(std::move(hit));
+}
+
+Result<std::optional<RefsetHit>> LoadedRefset::lookup(const digest::Md5Digest& d) const {
+  return resolve(index_.find(d), "md5");
+}
+Result<std::optional<RefsetHit>> LoadedRefset::lookup(const digest::Sha1Digest& d) const {
+  return resolve(index_.find(d), "sha1");
+}
+Result<std::optional<RefsetHit>> LoadedRefset::lookup(const digest::Sha256Digest& d) const {
+  return resolve(index_.find(d), "sha256");
+}
+
+}  // namespace hashsieve::refset
