@@ -17,5 +17,6 @@ inline constexpr int kExitPartial = 3;      // done, but some inputs were skippe
 int run(int argc, char** argv);
 int run_digest(const std::vector<std::string>& args);
 int run_hash(const std::vector<std::string>& args);
+int run_refset(const std::vector<std::string>& args);
 
 }  // namespace hashsieve::cli

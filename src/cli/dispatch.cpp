@@ -15,6 +15,8 @@ constexpr std::string_view kUsage =
     "  digest   make and compare SDBF digests (sdhash 3.4 compatible arguments)\n"
     "  hash     print every digest of each file (MD5, SHA-1, SHA-256, CRC32,\n"
     "           SDBF, TLSH, ssdeep) as one JSON object per line\n"
+    "  refset   import, list, show, remove and look up reference sets\n"
+    "           (NSRL RDS v3/v2, ClamAV, VirusShare, hash lists)\n"
     "  version  print the version\n"
     "\n"
     "Run 'hashsieve <command> --help' for a command's options.\n";
@@ -30,6 +32,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "digest") return run_digest(args);
   if (command == "hash") return run_hash(args);
+  if (command == "refset") return run_refset(args);
   if (command == "version" || command == "--version") {
     std::puts("hashsieve " HASHSIEVE_VERSION);
     return kExitOk;

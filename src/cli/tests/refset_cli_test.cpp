@@ -1,0 +1,121 @@
+// End-to-end tests of `hashsieve refset`.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli_runner.h"
+
+namespace hashsieve::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_in;
+
+const std::string kFixtures = std::string(HASHSIEVE_TEST_DATA) + "/refset";
+
+class RefsetCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("hashsieve_refset_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  testing::CommandResult refset(const std::string& args) {
+    return run_in(dir_.string(), "\"$HASHSIEVE\" refset --data-dir data " + args);
+  }
+  std::vector<nlohmann::json> json_lines(const std::string& out) {
+    std::vector<nlohmann::json> rows;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+    return rows;
+  }
+  fs::path dir_;
+};
+
+TEST_F(RefsetCli, ImportListShowLookupRemove) {
+  auto imported = refset("import --name clam --format clamav " + kFixtures + "/clamav/main.hdb");
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("clam: version 1"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.err.find("warning: line"), std::string::npos) << "malformed rows are reported";
+
+  auto again = refset("import --name clam --format clamav " + kFixtures + "/clamav/main.hdb");
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("unchanged"), std::string::npos);
+
+  auto list = json_lines(refset("list").out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "clam");
+  EXPECT_EQ(list[0]["class"], "malicious");
+
+  auto show = refset("show clam");
+  ASSERT_EQ(show.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(show.out)["format"], "clamav");
+
+  auto hit = refset("lookup D0F631CA1DDBA8DB3BCFCB9E057CDC98 ffffffffffffffffffffffffffffffff");
+  ASSERT_EQ(hit.exit_code, 0) << hit.err;
+  auto hits = json_lines(hit.out);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0]["set"], "clam");
+  EXPECT_EQ(hits[0]["class"], "malicious");
+  EXPECT_EQ(hits[0]["product"], "Win.Trojan.Agent-1");
+  EXPECT_EQ(hits[0]["digest_type"], "md5");
+
+  ASSERT_EQ(refset("remove clam").exit_code, 0);
+  EXPECT_TRUE(refset("list").out.empty());
+  EXPECT_EQ(refset("show clam").exit_code, 1);
+}
+
+TEST_F(RefsetCli, FileLookupsHashTheFileFirst) {
+  std::ofstream(dir_ / "tool.bin") << "pretend this is a hacking tool\n";
+  auto sums = run_in(dir_.string(), "sha256sum tool.bin > bad.sha256");
+  ASSERT_EQ(sums.exit_code, 0);
+  auto imported = refset("import --name bad --format hashlist --class malicious bad.sha256");
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  auto hit = refset("lookup --set bad tool.bin");
+  ASSERT_EQ(hit.exit_code, 0) << hit.err;
+  auto hits = json_lines(hit.out);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0]["digest_type"], "sha256");
+  EXPECT_EQ(hits[0]["product"], "tool.bin");
+}
+
+TEST_F(RefsetCli, BadInputGivesClearErrorsAndKeepsSets) {
+  ASSERT_EQ(refset("import --name vs --format virusshare " + kFixtures + "/virusshare/VirusShare_00000.md5").exit_code, 0);
+  struct Case {
+    const char* name;
+    std::string args;
+    int want_exit;
+    const char* want_message;
+  };
+  std::ofstream(dir_ / "empty.db").flush();
+  const Case cases[] = {
+      {"unknown format", "import --name x --format rds " + kFixtures + "/clamav/main.hdb", 2, "format"},
+      {"missing --name", "import --format clamav " + kFixtures + "/clamav/main.hdb", 2, "--name"},
+      {"wrong format", "import --name vs --format nsrl-v3 " + kFixtures + "/clamav/main.hdb", 1, "SQLite"},
+      {"empty file", "import --name vs --format nsrl-v3 empty.db", 1, "empty"},
+      {"hashlist without class", "import --name l --format hashlist " + kFixtures + "/hashlist/SHA256SUMS", 1,
+       "--class"},
+      {"bad set name", "import --name ../x --format clamav " + kFixtures + "/clamav/main.hdb", 1, "set name"},
+      {"bad query", "lookup nothex", 1, "neither a file"},
+      {"unknown set", "lookup --set nope 00000000000000000000000000000000", 1, "no reference set"},
+      {"unknown subcommand", "frobnicate", 2, "unknown subcommand"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = refset(c.args);
+    EXPECT_EQ(r.exit_code, c.want_exit) << r.err;
+    EXPECT_NE(r.err.find(c.want_message), std::string::npos) << r.err;
+  }
+  auto list = json_lines(refset("list").out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "vs");
+  EXPECT_EQ(list[0]["version"], 1);
+}
+
+}  // namespace
+}  // namespace hashsieve::cli
