@@ -310,8 +310,11 @@ Result<DigestOptions> parse_digest_args(const std::vector<std::string>& args) {
       continue;
     }
     compare_mode = false;
-    auto [flag, attached] = split_flag(arg);
-    auto value = [&, flag = flag, attached = attached]() -> Result<std::string> {
+    // Plain variables, not a structured binding: lambdas below capture them.
+    const auto split = split_flag(arg);
+    const std::string flag = split.first;
+    const std::optional<std::string> attached = split.second;
+    auto value = [&]() -> Result<std::string> {
       if (attached) return *attached;
       if (i + 1 >= args.size()) return Error(ErrorCode::invalid_argument, flag + " needs a value");
       return args[++i];

@@ -1,5 +1,6 @@
 // SHA-1 of one 64-byte feature window: SHA-NI intrinsics and a portable path.
 #include "sha1_feature.h"
+#include "cpu_features.h"
 
 #include <array>
 #include <bit>
@@ -141,7 +142,7 @@ HS_SHA_TARGET inline void sha1_64_ni(const std::uint8_t* const (&in)[N], std::ui
 
 bool sha1_feature_has_shani() {
 #if HASHSIEVE_SHA1_X86
-  static const bool has = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  static const bool has = cpu_has_sha_ni();
   return has;
 #else
   return false;
