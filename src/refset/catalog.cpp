@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "hashsieve/core/file.h"
+#include "hashsieve/digest/sdbf_compare.h"
 #include "sqlite_handle.h"
 
 namespace hashsieve::refset {
@@ -35,6 +37,11 @@ std::vector<std::string> split_lines(const std::string& text) {
 std::uint32_t LabelValue::merge(std::uint32_t a, std::uint32_t b) {
   return encode(std::min(label(a), label(b)), flags(a) | flags(b));
 }
+
+struct LoadedRefset::Similarity {
+  std::vector<digest::Sdbf> digests;
+  std::optional<digest::PreparedSdbfSet> prepared;
+};
 
 struct LoadedRefset::Labels {
   SqliteDb db;
@@ -74,6 +81,7 @@ std::string manifest_to_json(const RefsetManifest& m) {
   j["products"] = m.products;
   j["warnings"] = m.warnings;
   j["hashes"] = {{"md5", m.md5_count}, {"sha1", m.sha1_count}, {"sha256", m.sha256_count}};
+  j["sdbf_digests"] = m.sdbf_count;
   j["index_bytes"] = m.index_bytes;
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
@@ -99,6 +107,7 @@ Result<RefsetManifest> manifest_from_json(const std::string& text) {
     m.sha1_count = j.at("hashes").at("sha1").get<std::uint64_t>();
     m.sha256_count = j.at("hashes").at("sha256").get<std::uint64_t>();
     m.index_bytes = j.at("index_bytes").get<std::uint64_t>();
+    m.sdbf_count = j.value("sdbf_digests", std::uint64_t{0});
     return m;
   } catch (const std::exception& e) {
     return Error(ErrorCode::parse_error, std::string("bad manifest: ") + e.what());
@@ -171,11 +180,25 @@ Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
   auto labels = std::make_unique<LoadedRefset::Labels>();
   labels->db = std::move(db).value();
   labels->by_id = std::move(stmt).value();
-  return LoadedRefset(std::move(m).value(), std::move(index).value(), std::move(labels));
+  auto similarity = std::make_unique<LoadedRefset::Similarity>();
+  if (m->sdbf_count > 0) {
+    auto file = MappedFile::open(dir + "/similarity.sdbf");
+    if (!file.ok()) return std::move(file).error().with_context("reference set '" + name + "'");
+    const auto bytes = file->bytes();
+    auto digests = digest::parse_sdbf_lines({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+    if (!digests.ok()) return std::move(digests).error().with_context("reference set '" + name + "'");
+    similarity->digests = std::move(digests).value();
+    similarity->prepared.emplace(similarity->digests);
+  }
+  return LoadedRefset(std::move(m).value(), std::move(index).value(), std::move(labels), std::move(similarity));
 }
 
-LoadedRefset::LoadedRefset(RefsetManifest manifest, ExactIndex index, std::unique_ptr<Labels> labels)
-    : manifest_(std::move(manifest)), index_(std::move(index)), labels_(std::move(labels)) {}
+LoadedRefset::LoadedRefset(RefsetManifest manifest, ExactIndex index, std::unique_ptr<Labels> labels,
+                           std::unique_ptr<Similarity> similarity)
+    : manifest_(std::move(manifest)),
+      index_(std::move(index)),
+      labels_(std::move(labels)),
+      similarity_(std::move(similarity)) {}
 LoadedRefset::LoadedRefset(LoadedRefset&&) noexcept = default;
 LoadedRefset& LoadedRefset::operator=(LoadedRefset&&) noexcept = default;
 LoadedRefset::~LoadedRefset() = default;
@@ -208,6 +231,21 @@ Result<std::optional<RefsetHit>> LoadedRefset::resolve(std::optional<std::uint32
     return sqlite_error(labels_->db.get(), "reading labels of '" + manifest_.name + "'");
   }
   return std::optional<RefsetHit>(std::move(hit));
+}
+
+std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int min_score) const {
+  std::vector<SimilarityHit> hits;
+  if (!similarity_->prepared || similarity_->digests.empty()) return hits;
+  const std::vector<digest::Sdbf> one{query};
+  const digest::PreparedSdbfSet query_set(one);
+  std::vector<int> scores(similarity_->digests.size());
+  digest::sdbf_score_row(query_set, 0, *similarity_->prepared, 0, scores);
+  for (std::size_t j = 0; j < scores.size(); ++j) {
+    if (scores[j] >= min_score) {
+      hits.push_back({manifest_.name, manifest_.set_class, similarity_->digests[j].name(), "sdbf", scores[j]});
+    }
+  }
+  return hits;
 }
 
 Result<std::optional<RefsetHit>> LoadedRefset::lookup(const digest::Md5Digest& d) const {

@@ -12,6 +12,7 @@
 
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/crypto.h"
+#include "hashsieve/digest/sdbf.h"
 #include "sqlite_handle.h"
 
 namespace hashsieve::refset {
@@ -19,8 +20,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ReferenceClass default_class(SourceFormat format) {
-  switch (format) {
+std::string format_name(const ImportRequest& r) {
+  return r.sdbf_digests ? "sdbf" : std::string(to_string(r.format));
+}
+
+ReferenceClass default_class(const ImportRequest& r) {
+  if (r.sdbf_digests) return ReferenceClass::malicious;
+  switch (r.format) {
     case SourceFormat::clamav:
     case SourceFormat::virusshare: return ReferenceClass::malicious;
     default: return ReferenceClass::known;
@@ -160,6 +166,42 @@ class ImportSink final : public SourceSink {
   std::uint64_t products_seen_ = 0;
 };
 
+// Validates an SDBF digest file line by line and writes the digests back in
+// canonical form. Malformed lines are warnings (with their line number); a file
+// whose first lines are all malformed is not a digest file at all.
+Result<std::uint64_t> copy_sdbf_digests(const std::string& source, const std::string& target, SourceSink& sink) {
+  constexpr std::uint64_t kSniffLines = 16;
+  auto file = MappedFile::open(source);
+  if (!file.ok()) return std::move(file).error();
+  std::ofstream out(target, std::ios::binary);
+  if (!out) return Error(ErrorCode::io_error, "cannot write " + target);
+  const std::string_view text(reinterpret_cast<const char*>(file->bytes().data()), file->size());
+  std::uint64_t line_no = 0, good = 0, bad = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line.empty()) continue;
+    auto digest = digest::parse_sdbf(line);
+    if (!digest.ok()) {
+      ++bad;
+      if (good == 0 && bad >= kSniffLines) {
+        return Error(ErrorCode::parse_error, source + " does not look like an SDBF digest file (line " +
+                                                 std::to_string(line_no) + ": " + digest.error().message() + ")");
+      }
+      sink.on_warning({"line " + std::to_string(line_no) + ": " + digest.error().message()});
+      continue;
+    }
+    out << digest::format_sdbf(*digest);
+    ++good;
+  }
+  if (good == 0) return Error(ErrorCode::parse_error, source + ": no SDBF digests in file");
+  if (!out.flush()) return Error(ErrorCode::io_error, "writing " + target + " failed");
+  return good;
+}
+
 Status hash_file_into(const std::string& path, digest::MultiHasher& hasher) {
   auto file = MappedFile::open(path);
   if (!file.ok()) return std::move(file).error();
@@ -182,13 +224,13 @@ std::uint32_t installed_version(const std::string& set_dir) {
 
 Result<std::string> source_fingerprint(const ImportRequest& request, ReferenceClass set_class) {
   digest::MultiHasher hasher({digest::CryptoAlgorithm::sha256});
-  std::string header = "hashsieve-refset/1\n" + std::string(to_string(request.format)) + "\n" +
+  std::string header = "hashsieve-refset/1\n" + format_name(request) + "\n" +
                        std::string(to_string(set_class)) + "\n";
   for (const auto& s : request.source_options.suspicious.substrings) header += s + "\x1f";
   header += "\n";
   hasher.update({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
   if (auto st = hash_file_into(request.path, hasher); !st.ok()) return std::move(st).error();
-  if (request.format == SourceFormat::nsrl_v2) {
+  if (!request.sdbf_digests && request.format == SourceFormat::nsrl_v2) {
     const std::string products = nsrl_v2_products_path(request);
     std::error_code ec;
     if (fs::exists(products, ec)) {
@@ -200,10 +242,10 @@ Result<std::string> source_fingerprint(const ImportRequest& request, ReferenceCl
 
 Result<ImportOutcome> import_refset(const RefsetCatalog& catalog, const ImportRequest& request) {
   if (auto st = validate_set_name(request.name); !st.ok()) return std::move(st).error();
-  if (!request.set_class && request.format == SourceFormat::hashlist) {
+  if (!request.set_class && !request.sdbf_digests && request.format == SourceFormat::hashlist) {
     return Error(ErrorCode::invalid_argument, "a hash list can be known or bad: give --class");
   }
-  const ReferenceClass set_class = request.set_class.value_or(default_class(request.format));
+  const ReferenceClass set_class = request.set_class.value_or(default_class(request));
   const std::string set_dir = catalog.set_dir(request.name);
   std::error_code ec;
   fs::create_directories(set_dir, ec);
@@ -254,8 +296,17 @@ Result<ImportOutcome> import_refset(const RefsetCatalog& catalog, const ImportRe
   ImportSink sink(db->get(), writer);
   if (auto st = sink.prepare(); !st.ok()) return cleanup_on_error(std::move(st).error());
 
-  auto stats = read_source(request.format, request.path, sink, request.source_options);
-  if (!stats.ok()) return cleanup_on_error(std::move(stats).error());
+  SourceStats stats;
+  std::uint64_t sdbf_count = 0;
+  if (request.sdbf_digests) {
+    auto copied = copy_sdbf_digests(request.path, (work / "similarity.sdbf").string(), sink);
+    if (!copied.ok()) return cleanup_on_error(std::move(copied).error());
+    sdbf_count = stats.rows = *copied;
+  } else {
+    auto read = read_source(request.format, request.path, sink, request.source_options);
+    if (!read.ok()) return cleanup_on_error(std::move(read).error());
+    stats = *read;
+  }
   if (auto st = sqlite_exec(db->get(), "COMMIT"); !st.ok()) return cleanup_on_error(std::move(st).error());
   db->reset();
   auto index = writer.finish((work / "exact.idx").string());
@@ -264,13 +315,14 @@ Result<ImportOutcome> import_refset(const RefsetCatalog& catalog, const ImportRe
   ImportOutcome outcome;
   RefsetManifest& m = outcome.manifest;
   m.name = request.name;
-  m.format = std::string(to_string(request.format));
+  m.format = format_name(request);
+  m.sdbf_count = sdbf_count;
   m.set_class = set_class;
   m.source = fs::absolute(request.path, ec).string();
   m.fingerprint = *fingerprint;
   m.imported_at = utc_now();
   m.version = version;
-  m.rows = stats->rows;
+  m.rows = stats.rows;
   m.products = sink.products();
   m.warnings = sink.warning_count();
   m.md5_count = index->counts[0];

@@ -17,6 +17,7 @@
 
 #include "hashsieve/core/result.h"
 #include "hashsieve/digest/crypto.h"
+#include "hashsieve/digest/sdbf.h"
 #include "hashsieve/refset/exact_index.h"
 #include "hashsieve/refset/reference_class.h"
 
@@ -34,6 +35,7 @@ struct RefsetManifest {
   std::uint64_t products = 0;
   std::uint64_t warnings = 0;
   std::uint64_t md5_count = 0, sha1_count = 0, sha256_count = 0;
+  std::uint64_t sdbf_count = 0;    // similarity references (sdbf imports)
   std::uint64_t index_bytes = 0;
 };
 
@@ -47,6 +49,16 @@ struct LabelValue {
   static std::uint32_t label(std::uint32_t value) { return value >> 2; }
   static std::uint32_t flags(std::uint32_t value) { return value & 3; }
   static std::uint32_t merge(std::uint32_t a, std::uint32_t b);
+};
+
+// One similarity hit: a reference digest of the set that scores >= the
+// requested minimum against the query.
+struct SimilarityHit {
+  std::string set;
+  ReferenceClass hit_class = ReferenceClass::known;
+  std::string reference;  // the reference digest's name
+  std::string algorithm;  // "sdbf"
+  int score = 0;
 };
 
 // One exact hit in a reference set.
@@ -66,6 +78,9 @@ class LoadedRefset {
   Result<std::optional<RefsetHit>> lookup(const digest::Md5Digest& d) const;
   Result<std::optional<RefsetHit>> lookup(const digest::Sha1Digest& d) const;
   Result<std::optional<RefsetHit>> lookup(const digest::Sha256Digest& d) const;
+  // SDBF similarity against the set's reference digests (sdbf imports), by a
+  // brute-force scan over the prepared set; hits scoring >= min_score.
+  std::vector<SimilarityHit> similar(const digest::Sdbf& query, int min_score) const;
 
   LoadedRefset(LoadedRefset&&) noexcept;
   LoadedRefset& operator=(LoadedRefset&&) noexcept;
@@ -74,12 +89,15 @@ class LoadedRefset {
  private:
   friend class RefsetCatalog;
   struct Labels;
-  LoadedRefset(RefsetManifest manifest, ExactIndex index, std::unique_ptr<Labels> labels);
+  struct Similarity;
+  LoadedRefset(RefsetManifest manifest, ExactIndex index, std::unique_ptr<Labels> labels,
+               std::unique_ptr<Similarity> similarity);
   Result<std::optional<RefsetHit>> resolve(std::optional<std::uint32_t> value, const char* type) const;
 
   RefsetManifest manifest_;
   ExactIndex index_;
   std::unique_ptr<Labels> labels_;
+  std::unique_ptr<Similarity> similarity_;
 };
 
 class RefsetCatalog {

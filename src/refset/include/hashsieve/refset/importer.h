@@ -26,6 +26,10 @@ struct ImportRequest {
   // for hash lists, which can be either.
   std::optional<ReferenceClass> set_class;
   std::string path;
+  // The source is an SDBF digest file (sdhash's stream or block form) instead
+  // of a hash list: a similarity set, kept with its digest names. `format` is
+  // then ignored; the class defaults to malicious.
+  bool sdbf_digests = false;
   SourceOptions source_options;
   std::size_t memory_budget = std::size_t{512} << 20;  // for the index writer's sort runs
   bool force = false;  // re-import even when the source's fingerprint is unchanged
