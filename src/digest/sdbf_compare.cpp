@@ -553,7 +553,235 @@ struct PreparedAccess {
   }
 };
 
+// PreparedSdbfSet: every filter of a set in one 64-byte aligned arena (in
+// each digest's own order, which the aggregation needs), one packed word of
+// element count and weight per filter, and a small header per digest, so a
+// pair of small digests touches a few adjacent cache lines and no Sdbf.
+struct SetHeader {
+  std::uint32_t first;  // index of the digest's first filter in the arena
+  std::uint32_t n;      // filters
+  std::uint32_t dense;  // filters with >= 16 elements
+  std::uint32_t last;   // element_count(n - 1), unclamped (orientation)
+  std::uint32_t rank;   // position of the name in the set's bytewise order
+  std::int32_t wide;    // index into `wide`, or -1 if n < kMinSimdTargets
+};
+
+// Packed per-filter data: clamped element count | weight << 16.
+inline std::uint32_t meta_count(std::uint32_t m) { return m & 0xFFFFu; }
+inline std::uint32_t meta_weight(std::uint32_t m) { return m >> 16; }
+
+struct PreparedSetData {
+  std::vector<const Sdbf*> digests;
+  std::vector<SetHeader> headers;
+  std::vector<std::uint32_t> meta;
+  std::vector<std::uint64_t> storage;  // arena, over-allocated for alignment
+  const std::uint64_t* words = nullptr;
+  std::vector<PreparedSdbf> wide;
+
+  explicit PreparedSetData(std::span<const Sdbf> set) {
+    std::size_t filters = 0;
+    for (const Sdbf& d : set) filters += d.filter_count();
+    digests.reserve(set.size());
+    headers.reserve(set.size());
+    meta.reserve(filters);
+    storage.assign(filters * kSdbfFilterWords + 8, 0);
+    auto* base = storage.data();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+    words = base;
+    std::uint32_t next = 0;
+    for (const Sdbf& d : set) {
+      const std::size_t n = d.filter_count();
+      SetHeader h{next, static_cast<std::uint32_t>(n), 0, d.last_count(), 0, -1};
+      for (std::size_t f = 0; f < n; ++f) {
+        const std::uint32_t s = clamp_count(d.element_count(f));
+        h.dense += s >= kSparseElements ? 1 : 0;
+        meta.push_back(s | std::min<std::uint32_t>(d.weight(f), 0xFFFFu) << 16);
+        std::copy_n(d.filter_words(f), kSdbfFilterWords, base + (next + f) * kSdbfFilterWords);
+      }
+      if (n >= kMinSimdTargets) {
+        h.wide = static_cast<std::int32_t>(wide.size());
+        wide.emplace_back(d);
+      }
+      next += static_cast<std::uint32_t>(n);
+      digests.push_back(&d);
+      headers.push_back(h);
+    }
+    // Names compare as in the reference (bytewise, like strcmp); within one
+    // set the comparison becomes a rank comparison.
+    std::vector<std::uint32_t> order(set.size());
+    for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(),
+              [&](std::uint32_t x, std::uint32_t y) { return set[x].name().compare(set[y].name()) < 0; });
+    std::uint32_t rank = 0;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      if (k > 0 && set[order[k - 1]].name().compare(set[order[k]].name()) != 0) ++rank;
+      headers[order[k]].rank = rank;
+    }
+  }
+
+  static const PreparedSetData& of(const PreparedSdbfSet& s) { return *s.data_; }
+};
+
 namespace {
+
+// Spec 8.2 on the headers of two different sets (names compared as strings).
+inline bool set_orientation_swaps(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
+                                  std::size_t j) {
+  const SetHeader& ha = A.headers[i];
+  const SetHeader& hb = B.headers[j];
+  if (ha.n != hb.n) return ha.n > hb.n;
+  if (ha.n == 0) return false;
+  if (ha.last > hb.last) return true;
+  return A.digests[i]->name().compare(B.digests[j]->name()) > 0;
+}
+
+// aggregate() over packed per-filter data.
+template <typename BestFn>
+[[gnu::always_inline]] inline int aggregate_meta(const std::uint32_t* meta, std::size_t na, bool any_eligible,
+                                                 BestFn&& best) {
+  double total = -1.0;
+  std::size_t sparse = 0;
+  for (std::size_t i = 0; i < na; ++i) {
+    const std::uint32_t s1 = meta_count(meta[i]);
+    double m;
+    if (s1 < kSparseElements) {
+      m = 0.0;
+      ++sparse;
+    } else if (!any_eligible) {
+      m = -1.0;
+    } else {
+      m = best(i, s1);
+    }
+    total = total < 0 ? m : total + m;
+  }
+  const std::size_t denom = na - (na > 1 ? sparse : 0);
+  if (total < 0 || denom == 0) return -1;
+  // Most pairs share nothing; spare them the division.
+  if (total == 0) return 0;
+  return round_half_away(100.0 * total / static_cast<double>(denom));
+}
+
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+// best() of one reference filter against a few target filters in the arena
+// (at least one eligible, so the result is >= 0). Stage 1 is scalar POPCNT on
+// the first 32 bytes - most pairs of unrelated filters stop there, and four
+// scalar counts beat a vector count plus horizontal sum; past it the stages
+// are evaluated without branches as in best_avx512_direct.
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const std::uint64_t* a, std::uint32_t s1,
+                                                                std::uint32_t wa, const std::uint32_t* meta,
+                                                                const std::uint64_t* words, std::size_t n,
+                                                                bool skip_sparse) {
+  const std::int32_t* row = expected_table().v[s1];
+  double best = 0.0;
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t m = meta[j];
+    const std::uint32_t s2 = meta_count(m);
+    if (skip_sparse && s2 < kSparseElements) continue;
+    const std::uint32_t hi = std::min(wa, meta_weight(m));
+    const auto lo = static_cast<std::uint32_t>(row[s2]);
+    if (hi < lo) continue;
+    const std::uint32_t cut = cut_off(lo, hi);
+    const std::uint64_t* f = words + j * kSdbfFilterWords;
+    const auto c1 = static_cast<std::uint32_t>(std::popcount(a[0] & f[0]) + std::popcount(a[1] & f[1]) +
+                                               std::popcount(a[2] & f[2]) + std::popcount(a[3] & f[3]));
+    if (8 * c1 + 48 < cut) continue;
+    const auto c2 = c1 + static_cast<std::uint32_t>(std::popcount(a[4] & f[4]) + std::popcount(a[5] & f[5]) +
+                                                    std::popcount(a[6] & f[6]) + std::popcount(a[7] & f[7]));
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 8), _mm512_load_si512(a + 8)));
+    const std::uint32_t c3 = c2 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
+    const __m512i p23 =
+        _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 16), _mm512_load_si512(a + 16))),
+                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 24), _mm512_load_si512(a + 24))));
+    const std::uint32_t c = c3 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
+    const bool exits = (4 * c2 + 48 < cut) | (2 * c3 + 48 < cut) | (c <= cut);
+    if (exits) continue;
+    best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
+  }
+  return best;
+}
+
+// One pair, A's digest the reference side, AVX-512 kernels.
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_avx512(const PreparedSetData& A, std::size_t i,
+                                                                            const PreparedSetData& B, std::size_t j,
+                                                                            std::uint64_t* comparisons) {
+  const SetHeader& ha = A.headers[i];
+  const SetHeader& hb = B.headers[j];
+  const std::size_t na = ha.n;
+  const std::size_t nb = hb.n;
+  if (na == 0 || nb == 0) return -1;
+  const bool skip_sparse = na > 1;
+  const std::size_t eligible = skip_sparse ? hb.dense : nb;
+  if (comparisons != nullptr) *comparisons += static_cast<std::uint64_t>(ha.dense) * eligible;
+  const std::uint32_t* ma = A.meta.data() + ha.first;
+  const std::uint64_t* wa = A.words + static_cast<std::size_t>(ha.first) * kSdbfFilterWords;
+  if (eligible == 0) return aggregate_meta(ma, na, false, [](std::size_t, std::uint32_t) { return -1.0; });
+  if (eligible >= kMinSimdTargets) {
+    const TargetSpan span = PreparedAccess::span(B.wide[static_cast<std::size_t>(hb.wide)], skip_sparse);
+    return aggregate_meta(ma, na, true, [&](std::size_t f, std::uint32_t s1) HASHSIEVE_AVX512 {
+      return best_avx512(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), span);
+    });
+  }
+  const std::uint32_t* mb = B.meta.data() + hb.first;
+  const std::uint64_t* wb = B.words + static_cast<std::size_t>(hb.first) * kSdbfFilterWords;
+  return aggregate_meta(ma, na, true, [&](std::size_t f, std::uint32_t s1) HASHSIEVE_AVX512 {
+    return best_arena(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), mb, wb, nb, skip_sparse);
+  });
+}
+
+HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
+                                     std::size_t first, std::span<int> out, std::uint64_t* comparisons) {
+  // Accumulate locally: a store through `comparisons` per pair would be a
+  // memory round trip the compiler cannot hoist.
+  std::uint64_t n = 0;
+  if (&A == &B) {
+    // Within one set the orientation is a few integer comparisons; combined
+    // without branches, since for pairs of one-filter digests (most pairs of
+    // a real set) the last-count and name tests are coin flips.
+    const SetHeader& ha = A.headers[i];
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const std::size_t j = first + k;
+      const SetHeader& hb = A.headers[j];
+      const bool tie = (ha.n != 0) & ((ha.last > hb.last) | (ha.rank > hb.rank));
+      const bool swap = (ha.n > hb.n) | ((ha.n == hb.n) & tie);
+      const std::size_t r = swap ? j : i;
+      const std::size_t t = swap ? i : j;
+      out[k] = set_score_oriented_avx512(A, r, A, t, &n);
+    }
+  } else {
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const std::size_t j = first + k;
+      out[k] = set_orientation_swaps(A, i, B, j) ? set_score_oriented_avx512(B, j, A, i, &n)
+                                                 : set_score_oriented_avx512(A, i, B, j, &n);
+    }
+  }
+  if (comparisons != nullptr) *comparisons += n;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+void set_row(const PreparedSetData& A, std::size_t i, const PreparedSetData& B, std::size_t first,
+             std::span<int> out, std::uint64_t* comparisons) {
+  const CompareKernel kernel = resolve_kernel();
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+  if (kernel == CompareKernel::avx512) {
+    set_row_avx512(A, i, B, first, out, comparisons);
+    return;
+  }
+#endif
+  // The scalar kernels gain little from the arena; they keep the plain path.
+  (void)kernel;
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    out[k] = sdbf_score_counted(*A.digests[i], *B.digests[first + k], comparisons);
+  }
+}
+
 }  // namespace
 
 std::uint32_t expected_common(std::uint32_t s1, std::uint32_t s2) {
@@ -614,5 +842,30 @@ int sdbf_score_counted(const PreparedSdbf& a, const PreparedSdbf& b, std::uint64
 }
 
 int sdbf_score(const PreparedSdbf& a, const PreparedSdbf& b) { return sdbf_score_counted(a, b, nullptr); }
+
+PreparedSdbfSet::PreparedSdbfSet(std::span<const Sdbf> digests)
+    : data_(std::make_unique<sdbf_internal::PreparedSetData>(digests)) {}
+PreparedSdbfSet::~PreparedSdbfSet() = default;
+PreparedSdbfSet::PreparedSdbfSet(PreparedSdbfSet&&) noexcept = default;
+PreparedSdbfSet& PreparedSdbfSet::operator=(PreparedSdbfSet&&) noexcept = default;
+std::size_t PreparedSdbfSet::size() const { return data_->digests.size(); }
+const Sdbf& PreparedSdbfSet::digest(std::size_t i) const { return *data_->digests[i]; }
+
+void sdbf_score_row(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t first,
+                    std::span<int> out, std::uint64_t* filter_comparisons) {
+  using sdbf_internal::PreparedSetData;
+  sdbf_internal::set_row(PreparedSetData::of(a), i, PreparedSetData::of(b), first, out, filter_comparisons);
+}
+
+int sdbf_score_counted(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j,
+                       std::uint64_t* filter_comparisons) {
+  int score = 0;
+  sdbf_score_row(a, i, b, j, std::span<int>(&score, 1), filter_comparisons);
+  return score;
+}
+
+int sdbf_score(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j) {
+  return sdbf_score_counted(a, i, b, j, nullptr);
+}
 
 }  // namespace hashsieve::digest
