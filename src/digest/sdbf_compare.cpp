@@ -667,42 +667,69 @@ template <typename BestFn>
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+// Sums of lanes 0-3 and 4-7 of x, and of all lanes of y and z.
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline void stage_sums(__m512i p0, __m512i p1, __m512i p23,
+                                                                      std::uint32_t& c1, std::uint32_t& c2,
+                                                                      std::uint32_t& c3, std::uint32_t& c) {
+  // Fold p1 and p23 together: even lanes p1, odd lanes p23.
+  const __m512i t = _mm512_add_epi64(_mm512_unpacklo_epi64(p1, p23), _mm512_unpackhi_epi64(p1, p23));
+  const __m256i u = _mm256_add_epi64(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+  const __m128i w = _mm_add_epi64(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+  // p0 halves: sum lanes 0-3 and 4-7 as (lo, hi).
+  const __m256i h0 = _mm512_castsi512_si256(p0);
+  const __m256i h1 = _mm512_extracti64x4_epi64(p0, 1);
+  const __m256i v = _mm256_add_epi64(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
+  const __m128i x = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  c1 = static_cast<std::uint32_t>(_mm_cvtsi128_si64(x));
+  c2 = c1 + static_cast<std::uint32_t>(_mm_extract_epi64(x, 1));
+  c3 = c2 + static_cast<std::uint32_t>(_mm_cvtsi128_si64(w));
+  c = c3 + static_cast<std::uint32_t>(_mm_extract_epi64(w, 1));
+}
+
 // best() of one reference filter against a few target filters in the arena
-// (at least one eligible, so the result is >= 0). Stage 1 is scalar POPCNT on
-// the first 32 bytes - most pairs of unrelated filters stop there, and four
-// scalar counts beat a vector count plus horizontal sum; past it the stages
-// are evaluated without branches as in best_avx512_direct.
+// (at least one eligible, so the result is >= 0).
+//
+// Filters of small inputs hold few elements, and then the early exit cannot
+// fire (8*c + 48 >= cut always), so on real sets about half the filter pairs
+// are counted in full: the count is done for all 256 bytes without branches
+// and the stage tests applied afterwards. The best score is kept as an exact
+// fraction (num, den) and divided once at the end: IEEE division is monotonic
+// and correctly rounded, so that equals the maximum of the divisions.
 HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const std::uint64_t* a, std::uint32_t s1,
-                                                                std::uint32_t wa, const std::uint32_t* meta,
-                                                                const std::uint64_t* words, std::size_t n,
-                                                                bool skip_sparse) {
+                                                                        std::uint32_t wa, const std::uint32_t* meta,
+                                                                        const std::uint64_t* words, std::size_t n,
+                                                                        bool skip_sparse) {
   const std::int32_t* row = expected_table().v[s1];
-  double best = 0.0;
+  const __m512i a0 = _mm512_load_si512(a);
+  const __m512i a1 = _mm512_load_si512(a + 8);
+  const __m512i a2 = _mm512_load_si512(a + 16);
+  const __m512i a3 = _mm512_load_si512(a + 24);
+  std::uint64_t best_num = 0;
+  std::uint64_t best_den = 1;
   for (std::size_t j = 0; j < n; ++j) {
     const std::uint32_t m = meta[j];
     const std::uint32_t s2 = meta_count(m);
     if (skip_sparse && s2 < kSparseElements) continue;
     const std::uint32_t hi = std::min(wa, meta_weight(m));
     const auto lo = static_cast<std::uint32_t>(row[s2]);
-    if (hi < lo) continue;
     const std::uint32_t cut = cut_off(lo, hi);
     const std::uint64_t* f = words + j * kSdbfFilterWords;
-    const auto c1 = static_cast<std::uint32_t>(std::popcount(a[0] & f[0]) + std::popcount(a[1] & f[1]) +
-                                               std::popcount(a[2] & f[2]) + std::popcount(a[3] & f[3]));
-    if (8 * c1 + 48 < cut) continue;
-    const auto c2 = c1 + static_cast<std::uint32_t>(std::popcount(a[4] & f[4]) + std::popcount(a[5] & f[5]) +
-                                                    std::popcount(a[6] & f[6]) + std::popcount(a[7] & f[7]));
-    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 8), _mm512_load_si512(a + 8)));
-    const std::uint32_t c3 = c2 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p1));
-    const __m512i p23 =
-        _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 16), _mm512_load_si512(a + 16))),
-                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 24), _mm512_load_si512(a + 24))));
-    const std::uint32_t c = c3 + static_cast<std::uint32_t>(_mm512_reduce_add_epi64(p23));
-    const bool exits = (4 * c2 + 48 < cut) | (2 * c3 + 48 < cut) | (c <= cut);
-    if (exits) continue;
-    best = std::max(best, static_cast<double>(c - cut) / static_cast<double>(hi - cut));
+    const __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f), a0));
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 8), a1));
+    const __m512i p23 = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 16), a2)),
+                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 24), a3)));
+    std::uint32_t c1, c2, c3, c;
+    stage_sums(p0, p1, p23, c1, c2, c3, c);
+    // hi < lo scores 0 (the reference's wrapped cut-off exceeds any count).
+    const bool scores = (hi >= lo) & (8 * c1 + 48 >= cut) & (4 * c2 + 48 >= cut) & (2 * c3 + 48 >= cut) & (c > cut);
+    const std::uint64_t num = scores ? c - cut : 0;
+    const std::uint64_t den = scores ? hi - cut : 1;
+    // num/den > best_num/best_den, exactly (all values <= 2048).
+    const bool better = num * best_den > best_num * den;
+    best_num = better ? num : best_num;
+    best_den = better ? den : best_den;
   }
-  return best;
+  return best_num == 0 ? 0.0 : static_cast<double>(best_num) / static_cast<double>(best_den);
 }
 
 // One pair, A's digest the reference side, AVX-512 kernels.
