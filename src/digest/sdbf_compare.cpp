@@ -695,10 +695,16 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline void stage_sums(__m512i p
 // and the stage tests applied afterwards. The best score is kept as an exact
 // fraction (num, den) and divided once at the end: IEEE division is monotonic
 // and correctly rounded, so that equals the maximum of the divisions.
-HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const std::uint64_t* a, std::uint32_t s1,
-                                                                        std::uint32_t wa, const std::uint32_t* meta,
-                                                                        const std::uint64_t* words, std::size_t n,
-                                                                        bool skip_sparse) {
+struct Fraction {
+  std::uint64_t num = 0;
+  std::uint64_t den = 1;
+};
+
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline Fraction best_fraction(const std::uint64_t* a, std::uint32_t s1,
+                                                                             std::uint32_t wa,
+                                                                             const std::uint32_t* meta,
+                                                                             const std::uint64_t* words,
+                                                                             std::size_t n, bool skip_sparse) {
   const std::int32_t* row = expected_table().v[s1];
   const __m512i a0 = _mm512_load_si512(a);
   const __m512i a1 = _mm512_load_si512(a + 8);
@@ -729,7 +735,15 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const s
     best_num = better ? num : best_num;
     best_den = better ? den : best_den;
   }
-  return best_num == 0 ? 0.0 : static_cast<double>(best_num) / static_cast<double>(best_den);
+  return {best_num, best_den};
+}
+
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const std::uint64_t* a, std::uint32_t s1,
+                                                                        std::uint32_t wa, const std::uint32_t* meta,
+                                                                        const std::uint64_t* words, std::size_t n,
+                                                                        bool skip_sparse) {
+  const Fraction f = best_fraction(a, s1, wa, meta, words, n, skip_sparse);
+  return f.num == 0 ? 0.0 : static_cast<double>(f.num) / static_cast<double>(f.den);
 }
 
 // One pair, A's digest the reference side, AVX-512 kernels.
@@ -746,6 +760,19 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_av
   if (comparisons != nullptr) *comparisons += static_cast<std::uint64_t>(ha.dense) * eligible;
   const std::uint32_t* ma = A.meta.data() + ha.first;
   const std::uint64_t* wa = A.words + static_cast<std::size_t>(ha.first) * kSdbfFilterWords;
+  const std::uint32_t* mb = B.meta.data() + hb.first;
+  const std::uint64_t* wb = B.words + static_cast<std::size_t>(hb.first) * kSdbfFilterWords;
+  if (na == 1 && nb < kMinSimdTargets) {
+    // A one-filter reference (any pair with a one-filter digest, i.e. most
+    // pairs of a real set) against a few targets: every target is eligible,
+    // the score is round(100 * best) or 0 for a sparse reference, computed
+    // without branches - which of the two it is is a coin flip per pair.
+    const std::uint32_t s1 = meta_count(ma[0]);
+    const bool dense = s1 >= kSparseElements;
+    const Fraction f = best_fraction(wa, s1, meta_weight(ma[0]), mb, wb, nb, false);
+    const int score = round_half_away(100.0 * (static_cast<double>(f.num) / static_cast<double>(f.den)));
+    return dense ? score : 0;
+  }
   if (eligible == 0) return aggregate_meta(ma, na, false, [](std::size_t, std::uint32_t) { return -1.0; });
   if (eligible >= kMinSimdTargets) {
     const TargetSpan span = PreparedAccess::span(B.wide[static_cast<std::size_t>(hb.wide)], skip_sparse);
@@ -753,8 +780,6 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_av
       return best_avx512(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), span);
     });
   }
-  const std::uint32_t* mb = B.meta.data() + hb.first;
-  const std::uint64_t* wb = B.words + static_cast<std::size_t>(hb.first) * kSdbfFilterWords;
   return aggregate_meta(ma, na, true, [&](std::size_t f, std::uint32_t s1) HASHSIEVE_AVX512 {
     return best_arena(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), mb, wb, nb, skip_sparse);
   });
