@@ -553,7 +553,287 @@ struct PreparedAccess {
   }
 };
 
+// PreparedSdbfSet: every filter of a set in one 64-byte aligned arena (in
+// each digest's own order, which the aggregation needs), one packed word of
+// element count and weight per filter, and a small header per digest, so a
+// pair of small digests touches a few adjacent cache lines and no Sdbf.
+struct SetHeader {
+  std::uint32_t first;  // index of the digest's first filter in the arena
+  std::uint32_t n;      // filters
+  std::uint32_t dense;  // filters with >= 16 elements
+  std::uint32_t last;   // element_count(n - 1), unclamped (orientation)
+  std::uint32_t rank;   // position of the name in the set's bytewise order
+  std::int32_t wide;    // index into `wide`, or -1 if n < kMinSimdTargets
+};
+
+// Packed per-filter data: clamped element count | weight << 16.
+inline std::uint32_t meta_count(std::uint32_t m) { return m & 0xFFFFu; }
+inline std::uint32_t meta_weight(std::uint32_t m) { return m >> 16; }
+
+struct PreparedSetData {
+  std::vector<const Sdbf*> digests;
+  std::vector<SetHeader> headers;
+  std::vector<std::uint32_t> meta;
+  std::vector<std::uint64_t> storage;  // arena, over-allocated for alignment
+  const std::uint64_t* words = nullptr;
+  std::vector<PreparedSdbf> wide;
+
+  explicit PreparedSetData(std::span<const Sdbf> set) {
+    std::size_t filters = 0;
+    for (const Sdbf& d : set) filters += d.filter_count();
+    digests.reserve(set.size());
+    headers.reserve(set.size());
+    meta.reserve(filters);
+    storage.assign(filters * kSdbfFilterWords + 8, 0);
+    auto* base = storage.data();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+    words = base;
+    std::uint32_t next = 0;
+    for (const Sdbf& d : set) {
+      const std::size_t n = d.filter_count();
+      SetHeader h{next, static_cast<std::uint32_t>(n), 0, d.last_count(), 0, -1};
+      for (std::size_t f = 0; f < n; ++f) {
+        const std::uint32_t s = clamp_count(d.element_count(f));
+        h.dense += s >= kSparseElements ? 1 : 0;
+        meta.push_back(s | std::min<std::uint32_t>(d.weight(f), 0xFFFFu) << 16);
+        std::copy_n(d.filter_words(f), kSdbfFilterWords, base + (next + f) * kSdbfFilterWords);
+      }
+      if (n >= kMinSimdTargets) {
+        h.wide = static_cast<std::int32_t>(wide.size());
+        wide.emplace_back(d);
+      }
+      next += static_cast<std::uint32_t>(n);
+      digests.push_back(&d);
+      headers.push_back(h);
+    }
+    // Names compare as in the reference (bytewise, like strcmp); within one
+    // set the comparison becomes a rank comparison.
+    std::vector<std::uint32_t> order(set.size());
+    for (std::uint32_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(),
+              [&](std::uint32_t x, std::uint32_t y) { return set[x].name().compare(set[y].name()) < 0; });
+    std::uint32_t rank = 0;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      if (k > 0 && set[order[k - 1]].name().compare(set[order[k]].name()) != 0) ++rank;
+      headers[order[k]].rank = rank;
+    }
+  }
+
+  static const PreparedSetData& of(const PreparedSdbfSet& s) { return *s.data_; }
+};
+
 namespace {
+
+// Spec 8.2 on the headers of two different sets (names compared as strings).
+inline bool set_orientation_swaps(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
+                                  std::size_t j) {
+  const SetHeader& ha = A.headers[i];
+  const SetHeader& hb = B.headers[j];
+  if (ha.n != hb.n) return ha.n > hb.n;
+  if (ha.n == 0) return false;
+  if (ha.last > hb.last) return true;
+  return A.digests[i]->name().compare(B.digests[j]->name()) > 0;
+}
+
+// aggregate() over packed per-filter data.
+template <typename BestFn>
+[[gnu::always_inline]] inline int aggregate_meta(const std::uint32_t* meta, std::size_t na, bool any_eligible,
+                                                 BestFn&& best) {
+  double total = -1.0;
+  std::size_t sparse = 0;
+  for (std::size_t i = 0; i < na; ++i) {
+    const std::uint32_t s1 = meta_count(meta[i]);
+    double m;
+    if (s1 < kSparseElements) {
+      m = 0.0;
+      ++sparse;
+    } else if (!any_eligible) {
+      m = -1.0;
+    } else {
+      m = best(i, s1);
+    }
+    total = total < 0 ? m : total + m;
+  }
+  const std::size_t denom = na - (na > 1 ? sparse : 0);
+  if (total < 0 || denom == 0) return -1;
+  // Most pairs share nothing; spare them the division.
+  if (total == 0) return 0;
+  return round_half_away(100.0 * total / static_cast<double>(denom));
+}
+
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+// Sums of lanes 0-3 and 4-7 of x, and of all lanes of y and z.
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline void stage_sums(__m512i p0, __m512i p1, __m512i p23,
+                                                                      std::uint32_t& c1, std::uint32_t& c2,
+                                                                      std::uint32_t& c3, std::uint32_t& c) {
+  // Fold p1 and p23 together: even lanes p1, odd lanes p23.
+  const __m512i t = _mm512_add_epi64(_mm512_unpacklo_epi64(p1, p23), _mm512_unpackhi_epi64(p1, p23));
+  const __m256i u = _mm256_add_epi64(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+  const __m128i w = _mm_add_epi64(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+  // p0 halves: sum lanes 0-3 and 4-7 as (lo, hi).
+  const __m256i h0 = _mm512_castsi512_si256(p0);
+  const __m256i h1 = _mm512_extracti64x4_epi64(p0, 1);
+  const __m256i v = _mm256_add_epi64(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
+  const __m128i x = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  c1 = static_cast<std::uint32_t>(_mm_cvtsi128_si64(x));
+  c2 = c1 + static_cast<std::uint32_t>(_mm_extract_epi64(x, 1));
+  c3 = c2 + static_cast<std::uint32_t>(_mm_cvtsi128_si64(w));
+  c = c3 + static_cast<std::uint32_t>(_mm_extract_epi64(w, 1));
+}
+
+// best() of one reference filter against a few target filters in the arena
+// (at least one eligible, so the result is >= 0).
+//
+// Filters of small inputs hold few elements, and then the early exit cannot
+// fire (8*c + 48 >= cut always), so on real sets about half the filter pairs
+// are counted in full: the count is done for all 256 bytes without branches
+// and the stage tests applied afterwards. The best score is kept as an exact
+// fraction (num, den) and divided once at the end: IEEE division is monotonic
+// and correctly rounded, so that equals the maximum of the divisions.
+struct Fraction {
+  std::uint64_t num = 0;
+  std::uint64_t den = 1;
+};
+
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline Fraction best_fraction(const std::uint64_t* a, std::uint32_t s1,
+                                                                             std::uint32_t wa,
+                                                                             const std::uint32_t* meta,
+                                                                             const std::uint64_t* words,
+                                                                             std::size_t n, bool skip_sparse) {
+  const std::int32_t* row = expected_table().v[s1];
+  const __m512i a0 = _mm512_load_si512(a);
+  const __m512i a1 = _mm512_load_si512(a + 8);
+  const __m512i a2 = _mm512_load_si512(a + 16);
+  const __m512i a3 = _mm512_load_si512(a + 24);
+  std::uint64_t best_num = 0;
+  std::uint64_t best_den = 1;
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t m = meta[j];
+    const std::uint32_t s2 = meta_count(m);
+    if (skip_sparse && s2 < kSparseElements) continue;
+    const std::uint32_t hi = std::min(wa, meta_weight(m));
+    const auto lo = static_cast<std::uint32_t>(row[s2]);
+    const std::uint32_t cut = cut_off(lo, hi);
+    const std::uint64_t* f = words + j * kSdbfFilterWords;
+    const __m512i p0 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f), a0));
+    const __m512i p1 = _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 8), a1));
+    const __m512i p23 = _mm512_add_epi64(_mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 16), a2)),
+                                         _mm512_popcnt_epi64(_mm512_and_si512(_mm512_load_si512(f + 24), a3)));
+    std::uint32_t c1, c2, c3, c;
+    stage_sums(p0, p1, p23, c1, c2, c3, c);
+    // hi < lo scores 0 (the reference's wrapped cut-off exceeds any count).
+    const bool scores = (hi >= lo) & (8 * c1 + 48 >= cut) & (4 * c2 + 48 >= cut) & (2 * c3 + 48 >= cut) & (c > cut);
+    const std::uint64_t num = scores ? c - cut : 0;
+    const std::uint64_t den = scores ? hi - cut : 1;
+    // num/den > best_num/best_den, exactly (all values <= 2048).
+    const bool better = num * best_den > best_num * den;
+    best_num = better ? num : best_num;
+    best_den = better ? den : best_den;
+  }
+  return {best_num, best_den};
+}
+
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline double best_arena(const std::uint64_t* a, std::uint32_t s1,
+                                                                        std::uint32_t wa, const std::uint32_t* meta,
+                                                                        const std::uint64_t* words, std::size_t n,
+                                                                        bool skip_sparse) {
+  const Fraction f = best_fraction(a, s1, wa, meta, words, n, skip_sparse);
+  return f.num == 0 ? 0.0 : static_cast<double>(f.num) / static_cast<double>(f.den);
+}
+
+// One pair, A's digest the reference side, AVX-512 kernels.
+HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_avx512(const PreparedSetData& A, std::size_t i,
+                                                                            const PreparedSetData& B, std::size_t j,
+                                                                            std::uint64_t* comparisons) {
+  const SetHeader& ha = A.headers[i];
+  const SetHeader& hb = B.headers[j];
+  const std::size_t na = ha.n;
+  const std::size_t nb = hb.n;
+  if (na == 0 || nb == 0) return -1;
+  const bool skip_sparse = na > 1;
+  const std::size_t eligible = skip_sparse ? hb.dense : nb;
+  if (comparisons != nullptr) *comparisons += static_cast<std::uint64_t>(ha.dense) * eligible;
+  const std::uint32_t* ma = A.meta.data() + ha.first;
+  const std::uint64_t* wa = A.words + static_cast<std::size_t>(ha.first) * kSdbfFilterWords;
+  const std::uint32_t* mb = B.meta.data() + hb.first;
+  const std::uint64_t* wb = B.words + static_cast<std::size_t>(hb.first) * kSdbfFilterWords;
+  if (na == 1 && nb < kMinSimdTargets) {
+    // A one-filter reference (any pair with a one-filter digest, i.e. most
+    // pairs of a real set) against a few targets: every target is eligible,
+    // the score is round(100 * best) or 0 for a sparse reference, computed
+    // without branches - which of the two it is is a coin flip per pair.
+    const std::uint32_t s1 = meta_count(ma[0]);
+    const bool dense = s1 >= kSparseElements;
+    const Fraction f = best_fraction(wa, s1, meta_weight(ma[0]), mb, wb, nb, false);
+    const int score = round_half_away(100.0 * (static_cast<double>(f.num) / static_cast<double>(f.den)));
+    return dense ? score : 0;
+  }
+  if (eligible == 0) return aggregate_meta(ma, na, false, [](std::size_t, std::uint32_t) { return -1.0; });
+  if (eligible >= kMinSimdTargets) {
+    const TargetSpan span = PreparedAccess::span(B.wide[static_cast<std::size_t>(hb.wide)], skip_sparse);
+    return aggregate_meta(ma, na, true, [&](std::size_t f, std::uint32_t s1) HASHSIEVE_AVX512 {
+      return best_avx512(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), span);
+    });
+  }
+  return aggregate_meta(ma, na, true, [&](std::size_t f, std::uint32_t s1) HASHSIEVE_AVX512 {
+    return best_arena(wa + f * kSdbfFilterWords, s1, meta_weight(ma[f]), mb, wb, nb, skip_sparse);
+  });
+}
+
+HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
+                                     std::size_t first, std::span<int> out, std::uint64_t* comparisons) {
+  // Accumulate locally: a store through `comparisons` per pair would be a
+  // memory round trip the compiler cannot hoist.
+  std::uint64_t n = 0;
+  if (&A == &B) {
+    // Within one set the orientation is a few integer comparisons; combined
+    // without branches, since for pairs of one-filter digests (most pairs of
+    // a real set) the last-count and name tests are coin flips.
+    const SetHeader& ha = A.headers[i];
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const std::size_t j = first + k;
+      const SetHeader& hb = A.headers[j];
+      const bool tie = (ha.n != 0) & ((ha.last > hb.last) | (ha.rank > hb.rank));
+      const bool swap = (ha.n > hb.n) | ((ha.n == hb.n) & tie);
+      const std::size_t r = swap ? j : i;
+      const std::size_t t = swap ? i : j;
+      out[k] = set_score_oriented_avx512(A, r, A, t, &n);
+    }
+  } else {
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const std::size_t j = first + k;
+      out[k] = set_orientation_swaps(A, i, B, j) ? set_score_oriented_avx512(B, j, A, i, &n)
+                                                 : set_score_oriented_avx512(A, i, B, j, &n);
+    }
+  }
+  if (comparisons != nullptr) *comparisons += n;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+void set_row(const PreparedSetData& A, std::size_t i, const PreparedSetData& B, std::size_t first,
+             std::span<int> out, std::uint64_t* comparisons) {
+  const CompareKernel kernel = resolve_kernel();
+#ifdef HASHSIEVE_HAVE_AVX512_KERNEL
+  if (kernel == CompareKernel::avx512) {
+    set_row_avx512(A, i, B, first, out, comparisons);
+    return;
+  }
+#endif
+  // The scalar kernels gain little from the arena; they keep the plain path.
+  (void)kernel;
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    out[k] = sdbf_score_counted(*A.digests[i], *B.digests[first + k], comparisons);
+  }
+}
+
 }  // namespace
 
 std::uint32_t expected_common(std::uint32_t s1, std::uint32_t s2) {
@@ -614,5 +894,30 @@ int sdbf_score_counted(const PreparedSdbf& a, const PreparedSdbf& b, std::uint64
 }
 
 int sdbf_score(const PreparedSdbf& a, const PreparedSdbf& b) { return sdbf_score_counted(a, b, nullptr); }
+
+PreparedSdbfSet::PreparedSdbfSet(std::span<const Sdbf> digests)
+    : data_(std::make_unique<sdbf_internal::PreparedSetData>(digests)) {}
+PreparedSdbfSet::~PreparedSdbfSet() = default;
+PreparedSdbfSet::PreparedSdbfSet(PreparedSdbfSet&&) noexcept = default;
+PreparedSdbfSet& PreparedSdbfSet::operator=(PreparedSdbfSet&&) noexcept = default;
+std::size_t PreparedSdbfSet::size() const { return data_->digests.size(); }
+const Sdbf& PreparedSdbfSet::digest(std::size_t i) const { return *data_->digests[i]; }
+
+void sdbf_score_row(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t first,
+                    std::span<int> out, std::uint64_t* filter_comparisons) {
+  using sdbf_internal::PreparedSetData;
+  sdbf_internal::set_row(PreparedSetData::of(a), i, PreparedSetData::of(b), first, out, filter_comparisons);
+}
+
+int sdbf_score_counted(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j,
+                       std::uint64_t* filter_comparisons) {
+  int score = 0;
+  sdbf_score_row(a, i, b, j, std::span<int>(&score, 1), filter_comparisons);
+  return score;
+}
+
+int sdbf_score(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j) {
+  return sdbf_score_counted(a, i, b, j, nullptr);
+}
 
 }  // namespace hashsieve::digest

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,19 +55,45 @@ std::string score_line(const Sdbf& a, const Sdbf& b, int score, char sep) {
 // `sdhash -c file1 [file2] -t threshold`: i<j pairs of one file, or file1 as
 // the outer loop against file2. Scores through sdbf_score on the digests, or
 // on PreparedSdbf values when `prepared`.
+enum class Mode { plain, prepared, set_row, set_pair };
+
+// `set_row` and `set_pair` use PreparedSdbfSet (one set, or two for a second
+// file) through sdbf_score_row and the per-pair sdbf_score.
 std::vector<std::string> run_compare(const std::vector<Sdbf>& first, const std::vector<Sdbf>* second,
-                                     int threshold, char sep, bool prepared) {
+                                     int threshold, char sep, Mode mode) {
   const std::vector<Sdbf>& other = second != nullptr ? *second : first;
   const auto pf = prepare_sdbfs(first);
   const auto po = prepare_sdbfs(other);
+  const PreparedSdbfSet sf(first);
+  const std::optional<PreparedSdbfSet> so = second != nullptr ? std::optional<PreparedSdbfSet>(other) : std::nullopt;
+  const PreparedSdbfSet& st = so ? *so : sf;
   std::vector<std::string> out;
+  std::vector<int> row(other.size());
   for (std::size_t i = 0; i < first.size(); ++i) {
-    for (std::size_t j = second != nullptr ? 0 : i + 1; j < other.size(); ++j) {
-      const int s = prepared ? sdbf_score(pf[i], po[j]) : sdbf_score(first[i], other[j]);
+    const std::size_t from = second != nullptr ? 0 : i + 1;
+    if (mode == Mode::set_row) sdbf_score_row(sf, i, st, from, std::span<int>(row).first(other.size() - from));
+    for (std::size_t j = from; j < other.size(); ++j) {
+      int s = 0;
+      switch (mode) {
+        case Mode::plain: s = sdbf_score(first[i], other[j]); break;
+        case Mode::prepared: s = sdbf_score(pf[i], po[j]); break;
+        case Mode::set_row: s = row[j - from]; break;
+        case Mode::set_pair: s = sdbf_score(sf, i, st, j); break;
+      }
       if (s >= threshold) out.push_back(score_line(first[i], other[j], s, sep));
     }
   }
   return out;
+}
+
+const char* mode_name(Mode m) {
+  switch (m) {
+    case Mode::plain: return "plain";
+    case Mode::prepared: return "prepared";
+    case Mode::set_row: return "set_row";
+    case Mode::set_pair: return "set_pair";
+  }
+  return "?";
 }
 
 std::vector<CompareKernel> kernels() {
@@ -130,9 +157,9 @@ TEST(SdbfCompare, ReproducesReferenceOutputs) {
   KernelGuard guard;
   for (const CompareKernel k : kernels()) {
     ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
-    for (const bool prepared : {false, true}) {
+    for (const Mode mode : {Mode::plain, Mode::prepared, Mode::set_row, Mode::set_pair}) {
       for (const Case& c : cases) {
-        SCOPED_TRACE(std::string(kernel_name(k)) + (prepared ? " prepared " : " ") + c.expected);
+        SCOPED_TRACE(std::string(kernel_name(k)) + " " + mode_name(mode) + " " + c.expected);
         const auto first = load(kData + c.file1);
         ASSERT_FALSE(first.empty());
         std::vector<Sdbf> second;
@@ -140,7 +167,7 @@ TEST(SdbfCompare, ReproducesReferenceOutputs) {
           second = load(kData + *c.file2);
           ASSERT_FALSE(second.empty());
         }
-        const auto got = run_compare(first, c.file2 ? &second : nullptr, c.threshold, c.sep, prepared);
+        const auto got = run_compare(first, c.file2 ? &second : nullptr, c.threshold, c.sep, mode);
         const auto want = read_lines(kData + c.expected);
         ASSERT_FALSE(want.empty());
         std::size_t mismatches = 0;
@@ -180,6 +207,8 @@ TEST(SdbfCompare, ReferenceCrashCasesGiveMinusOne) {
       ASSERT_NE(ref, nullptr);
       EXPECT_EQ(sdbf_score(*ref, *ref), -1);
       EXPECT_EQ(sdbf_score(PreparedSdbf(*ref), PreparedSdbf(*ref)), -1);
+      const PreparedSdbfSet ref_set(std::span<const Sdbf>(ref, 1));
+      EXPECT_EQ(sdbf_score(ref_set, 0, ref_set, 0), -1);
       std::size_t checked = 0;
       for (const Sdbf& t : targets) {
         // More target filters make `ref` the reference side in either order.
@@ -187,6 +216,9 @@ TEST(SdbfCompare, ReferenceCrashCasesGiveMinusOne) {
         EXPECT_EQ(sdbf_score(*ref, t), -1) << t.name();
         EXPECT_EQ(sdbf_score(t, *ref), -1) << t.name();
         EXPECT_EQ(sdbf_score(PreparedSdbf(t), PreparedSdbf(*ref)), -1) << t.name();
+        const PreparedSdbfSet t_set(std::span<const Sdbf>(&t, 1));
+        EXPECT_EQ(sdbf_score(t_set, 0, ref_set, 0), -1) << t.name();
+        EXPECT_EQ(sdbf_score(ref_set, 0, t_set, 0), -1) << t.name();
         ++checked;
       }
       EXPECT_GT(checked, 0u);
@@ -235,6 +267,13 @@ TEST(SdbfCompare, CountsEligibleFilterComparisons) {
       n = 0;
       (void)sdbf_score_counted(PreparedSdbf(a), PreparedSdbf(b), &n);
       EXPECT_EQ(n, c.want) << "prepared";
+      const std::vector<Sdbf> both = {a, b};
+      const PreparedSdbfSet set(both);
+      n = 0;
+      (void)sdbf_score_counted(set, 0, set, 1, &n);
+      EXPECT_EQ(n, c.want) << "set";
+      (void)sdbf_score_counted(set, 1, set, 0, &n);
+      EXPECT_EQ(n, 2 * c.want) << "set, reversed";
     }
   }
 }
@@ -263,6 +302,96 @@ TEST(SdbfCompare, KernelsAgreeOnManyFilterDigests) {
   EXPECT_EQ(scalar, simd);
   EXPECT_EQ(n_scalar, n_simd);
   EXPECT_GT(n_simd, 0u);
+}
+
+// Random digests of mixed sizes (1 to 40 filters, dense, sparse and empty
+// filters, correlated bits so pairs survive the early exits, equal filter
+// counts and names so every orientation rule is taken): PreparedSdbfSet must
+// agree with sdbf_score on the plain digests under every kernel, in both
+// presentation orders, within one set and across two sets.
+std::vector<Sdbf> random_digests(std::size_t count, std::uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> shared(kSdbfFilterWords * 8);
+  for (auto& w : shared) w = rng() & rng();
+  std::vector<Sdbf> out;
+  for (std::size_t d = 0; d < count; ++d) {
+    const std::size_t roll = rng() % 16;
+    const std::size_t n = roll < 8 ? 1 + rng() % 2 : roll < 13 ? 3 + rng() % 5 : roll < 15 ? 8 + rng() % 12 : 20 + rng() % 21;
+    std::vector<std::uint64_t> words(n * kSdbfFilterWords);
+    std::vector<std::uint16_t> counts(n);
+    // All-sparse digests give -1 (and the reference's crash case).
+    const bool all_sparse = rng() % 10 == 0;
+    for (std::size_t f = 0; f < n; ++f) {
+      const std::uint64_t kind = all_sparse ? 0 : rng() % 8;
+      counts[f] = static_cast<std::uint16_t>(kind == 0 ? rng() % 16 : kind == 1 ? 16 + rng() % 20 : 100 + rng() % 93);
+      const std::uint64_t* base = shared.data() + (rng() % 8) * kSdbfFilterWords;
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) {
+        std::uint64_t w = kind == 0 ? rng() & rng() & rng() : (rng() % 4 == 0 ? rng() & rng() : base[k] | (rng() & rng() & rng()));
+        if (kind == 7 && rng() % 2 == 0) w = 0;
+        words[f * kSdbfFilterWords + k] = w;
+      }
+    }
+    // Few distinct names, so equal names occur (GCC 12 warns falsely on
+    // "d" + std::to_string(...), hence the append).
+    std::string name = "d";
+    name.append(std::to_string(rng() % (count / 2 + 1)));
+    if (rng() % 3 == 0) {
+      out.push_back(Sdbf::from_blocks(std::move(name), n * 4096, 4096, std::move(words), std::move(counts)));
+    } else {
+      out.push_back(Sdbf::from_stream(std::move(name), n * 4096, std::move(words), counts.back()));
+    }
+  }
+  return out;
+}
+
+TEST(SdbfCompare, PreparedSetMatchesPlainScoresOnRandomDigests) {
+  KernelGuard guard;
+  const auto left = random_digests(150, 1);
+  const auto right = random_digests(60, 2);
+  const PreparedSdbfSet lset(left);
+  const PreparedSdbfSet rset(right);
+  ASSERT_EQ(lset.size(), left.size());
+  EXPECT_EQ(&lset.digest(3), &left[3]);
+  for (const CompareKernel k : kernels()) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    SCOPED_TRACE(kernel_name(k));
+    std::uint64_t n_plain = 0, n_set = 0, n_row = 0;
+    std::size_t positive = 0, minus_one = 0;
+    std::vector<int> row(left.size());
+    for (std::size_t i = 0; i < left.size(); ++i) {
+      sdbf_score_row(lset, i, lset, 0, std::span<int>(row).first(left.size()), &n_row);
+      for (std::size_t j = 0; j < left.size(); ++j) {
+        const int want = sdbf_score_counted(left[i], left[j], &n_plain);
+        ASSERT_EQ(sdbf_score_counted(lset, i, lset, j, &n_set), want) << i << " " << j;
+        ASSERT_EQ(row[j], want) << i << " " << j;
+        positive += want > 0 ? 1 : 0;
+        minus_one += want < 0 ? 1 : 0;
+      }
+      for (std::size_t j = 0; j < right.size(); ++j) {
+        ASSERT_EQ(sdbf_score(lset, i, rset, j), sdbf_score(left[i], right[j])) << i << " x " << j;
+        ASSERT_EQ(sdbf_score(rset, j, lset, i), sdbf_score(right[j], left[i])) << j << " x " << i;
+      }
+    }
+    EXPECT_EQ(n_set, n_plain);
+    EXPECT_EQ(n_row, n_plain);
+    // The generator must reach the interesting cases.
+    EXPECT_GT(positive, 100u);
+    EXPECT_GT(minus_one, 0u);
+  }
+}
+
+TEST(SdbfCompare, PreparedSetHandlesEmptyDigestsAndEmptyRows) {
+  KernelGuard guard;
+  std::vector<Sdbf> set = {Sdbf::from_blocks("empty", 0, 4096, {}, {}), block_digest("a", {20, 40}),
+                           block_digest("b", {3})};
+  const PreparedSdbfSet p(set);
+  for (const CompareKernel k : kernels()) {
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+    for (std::size_t i = 0; i < set.size(); ++i) {
+      for (std::size_t j = 0; j < set.size(); ++j) EXPECT_EQ(sdbf_score(p, i, p, j), sdbf_score(set[i], set[j]));
+    }
+    sdbf_score_row(p, 0, p, 3, std::span<int>());
+  }
 }
 
 }  // namespace

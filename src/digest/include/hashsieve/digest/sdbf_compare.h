@@ -26,6 +26,7 @@ namespace hashsieve::digest {
 namespace sdbf_internal {
 struct PreparedAccess;
 struct LaneLayout;
+struct PreparedSetData;
 }
 
 class PreparedSdbf {
@@ -54,5 +55,41 @@ std::vector<PreparedSdbf> prepare_sdbfs(std::span<const Sdbf> digests);
 // Same results as sdbf_score / sdbf_score_counted on a.digest(), b.digest().
 int sdbf_score(const PreparedSdbf& a, const PreparedSdbf& b);
 int sdbf_score_counted(const PreparedSdbf& a, const PreparedSdbf& b, std::uint64_t* filter_comparisons);
+
+// A whole digest set prepared for repeated comparison (the fastest way to
+// compare sets). Real sets are mostly digests of one to a few filters, where
+// the cost of a pair is dominated by setup and cache misses rather than bit
+// counting; this keeps every filter of the set in one contiguous arena with
+// compact per-digest and per-filter headers, and the orientation's name test
+// as a precomputed rank. Wide digests also get a PreparedSdbf lane layout.
+//
+//   PreparedSdbfSet set(digests);                // keeps pointers into `digests`
+//   std::vector<int> row(set.size());
+//   sdbf_score_row(set, i, set, i + 1, std::span(row).first(set.size() - i - 1));
+class PreparedSdbfSet {
+ public:
+  // Keeps references: `digests` must outlive this object and stay unchanged.
+  explicit PreparedSdbfSet(std::span<const Sdbf> digests);
+  ~PreparedSdbfSet();
+  PreparedSdbfSet(PreparedSdbfSet&&) noexcept;
+  PreparedSdbfSet& operator=(PreparedSdbfSet&&) noexcept;
+
+  std::size_t size() const;
+  const Sdbf& digest(std::size_t i) const;
+
+ private:
+  friend struct sdbf_internal::PreparedSetData;
+  std::unique_ptr<sdbf_internal::PreparedSetData> data_;
+};
+
+// Same results as sdbf_score / sdbf_score_counted on a.digest(i), b.digest(j)
+// (a and b may be the same set).
+int sdbf_score(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j);
+int sdbf_score_counted(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t j,
+                       std::uint64_t* filter_comparisons);
+// out[k] = sdbf_score(a, i, b, first + k) for every k < out.size(): one row of
+// an all-pairs loop, with the per-call overhead paid once.
+void sdbf_score_row(const PreparedSdbfSet& a, std::size_t i, const PreparedSdbfSet& b, std::size_t first,
+                    std::span<int> out, std::uint64_t* filter_comparisons = nullptr);
 
 }  // namespace hashsieve::digest
