@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "hashsieve/digest/crypto.h"
+#include "hashsieve/digest/file_digests.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/refset/importer.h"
 #include "progress_bar.h"
@@ -21,16 +22,18 @@ constexpr const char* kRefsetUsage =
     "\n"
     "  import --name NAME --format FMT [--class CLASS] [--force] PATH\n"
     "         FMT: nsrl-v3 (RDS SQLite), nsrl-v2 (NSRLFile.txt; NSRLProd.txt beside it),\n"
-    "              clamav (.hdb/.hsb), virusshare (.md5 lists), hashlist (sha*sum output)\n"
+    "              clamav (.hdb/.hsb), virusshare (.md5 lists), hashlist (sha*sum output),\n"
+    "              sdbf (sdhash digest files: a similarity set)\n"
     "         CLASS: known | malicious | suspicious (default: known for NSRL,\n"
     "              malicious for clamav/virusshare; required for hashlist)\n"
     "         An unchanged source (same fingerprint) is not imported again.\n"
     "  list                       the installed sets, one JSON object per line\n"
     "  show NAME                  one set's manifest\n"
     "  remove NAME                delete a set\n"
-    "  lookup [--set NAME] HASH|FILE...\n"
-    "                             every exact hit, one JSON object per line; a FILE is\n"
-    "                             hashed first (MD5, SHA-1, SHA-256)\n"
+    "  lookup [--set NAME] [--min-score N] HASH|FILE...\n"
+    "                             every hit, one JSON object per line; a FILE is hashed\n"
+    "                             first (MD5, SHA-1, SHA-256, SDBF) and its similarity\n"
+    "                             hits scoring >= N (default 1) are included\n"
     "\n"
     "The data directory defaults to $HASHSIEVE_DATA_DIR, else ~/.local/share/hashsieve.\n"
     "Exit status: 0 success; 1 failure (the sets are left as they were); 2 bad arguments.\n";
@@ -81,9 +84,13 @@ int run_import(const RefsetCatalog& catalog, const std::vector<std::string>& arg
     }
   }
   if (request.name.empty() || !format || request.path.empty()) return usage_error("import needs --name, --format and PATH");
-  auto parsed_format = refset::parse_source_format(*format);
-  if (!parsed_format.ok()) return usage_error(parsed_format.error().message());
-  request.format = *parsed_format;
+  if (*format == "sdbf") {
+    request.sdbf_digests = true;
+  } else {
+    auto parsed_format = refset::parse_source_format(*format);
+    if (!parsed_format.ok()) return usage_error(parsed_format.error().message());
+    request.format = *parsed_format;
+  }
 
   ProgressBar bar("importing " + request.name);
   request.source_options.progress = [&bar](const refset::SourceProgress& p) {
@@ -117,8 +124,13 @@ nlohmann::ordered_json manifest_json(const refset::RefsetManifest& m) {
 int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& args) {
   std::vector<std::string> set_names;
   std::vector<std::string> queries;
+  int min_score = 1;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--set") {
+    if (args[i] == "--min-score") {
+      if (i + 1 >= args.size()) return usage_error("--min-score needs a number");
+      min_score = std::atoi(args[++i].c_str());
+      if (min_score < 0 || min_score > 100) return usage_error("--min-score must be 0..100");
+    } else if (args[i] == "--set") {
       if (i + 1 >= args.size()) return usage_error("--set needs a name");
       set_names.push_back(args[++i]);
     } else if (!args[i].empty() && args[i][0] == '-') {
@@ -144,18 +156,24 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
     std::optional<digest::Md5Digest> md5;
     std::optional<digest::Sha1Digest> sha1;
     std::optional<digest::Sha256Digest> sha256;
+    std::vector<digest::Sdbf> sdbf;
     std::error_code ec;
     if (std::filesystem::exists(query, ec)) {
-      auto hashed = digest::hash_file(query, {digest::CryptoAlgorithm::md5, digest::CryptoAlgorithm::sha1,
-                                              digest::CryptoAlgorithm::sha256});
+      digest::DigestSelection selection;
+      selection.crypto = {digest::CryptoAlgorithm::md5, digest::CryptoAlgorithm::sha1,
+                          digest::CryptoAlgorithm::sha256};
+      selection.tlsh = false;
+      selection.ssdeep = false;
+      auto hashed = digest::digest_file(query, selection);
       if (!hashed.ok()) {
         std::fprintf(stderr, "hashsieve refset: %s\n", hashed.error().message().c_str());
         status = kExitFailure;
         continue;
       }
-      md5 = hashed->md5;
-      sha1 = hashed->sha1;
-      sha256 = hashed->sha256;
+      md5 = hashed->crypto.md5;
+      sha1 = hashed->crypto.sha1;
+      sha256 = hashed->crypto.sha256;
+      sdbf = std::move(hashed->sdbf);
     } else if (query.size() == 32) {
       if (auto d = digest::Md5Digest::parse_hex(query); d.ok()) md5 = *d;
     } else if (query.size() == 40) {
@@ -191,6 +209,18 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
       if (md5) emit(set.lookup(*md5));
       if (sha1) emit(set.lookup(*sha1));
       if (sha256) emit(set.lookup(*sha256));
+      for (const auto& d : sdbf) {
+        for (const auto& h : set.similar(d, min_score)) {
+          nlohmann::ordered_json j;
+          j["query"] = query;
+          j["set"] = h.set;
+          j["class"] = std::string(refset::to_string(h.hit_class));
+          j["algorithm"] = h.algorithm;
+          j["reference"] = h.reference;
+          j["score"] = h.score;
+          print_json(j);
+        }
+      }
     }
   }
   std::fflush(stdout);
