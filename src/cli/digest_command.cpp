@@ -200,6 +200,7 @@ int run_stdin(const DigestOptions& opt, OutputSink& sink) {
     report("-", data.error().message());
     return kExitFailure;
   }
+  if (data->empty()) report("-", "warning: empty input, no digest");
   // stdin is always block mode (16 KiB unless -b N), and its segments are
   // always suffixed, as in the reference.
   digest::SdbfPolicy policy = opt.policy;
@@ -254,8 +255,12 @@ int run_hash_inputs(const DigestOptions& opt) {
         status = kExitFailure;
         return;
       }
-      if (opt.verbose && h.digests.empty() && h.text.empty() && input.size < digest::kSdbfMinInputBytes) {
-        report(input.path, "too small to digest (< 512 bytes), skipped");
+      // sdhash skips inputs under 512 bytes silently; an empty one is always
+      // worth a word (stdout is unaffected either way).
+      if (h.text.empty() && input.size == 0) {
+        report(input.path, "warning: empty file, no digest");
+      } else if (opt.verbose && h.text.empty() && input.size < digest::kSdbfMinInputBytes) {
+        report(input.path, "warning: too small to digest (< 512 bytes), skipped");
       }
       if (opt.generate_compare) {
         for (auto& d : h.digests) generated.push_back(std::move(d));

@@ -206,6 +206,22 @@ TEST_F(DigestCliBadInput, MalformedDigestFilesNameTheLine) {
   }
 }
 
+TEST_F(DigestCliBadInput, EmptyInputsAreWarnedAbout) {
+  write("empty.bin", "");
+  write("small.bin", std::string(100, 'x'));
+  auto r = digest("empty.bin small.bin cat.elf");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, read_text(kExpected + "/cat.elf.sdbf"));  // stdout exactly as sdhash
+  EXPECT_NE(r.err.find("empty.bin: warning: empty file"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("small.bin"), std::string::npos) << "only --verbose reports small files";
+  auto verbose = digest("--verbose small.bin");
+  EXPECT_NE(verbose.err.find("small.bin: warning: too small"), std::string::npos) << verbose.err;
+  auto stdin_empty = digest("- < empty.bin");
+  EXPECT_EQ(stdin_empty.exit_code, 0);
+  EXPECT_TRUE(stdin_empty.out.empty());
+  EXPECT_NE(stdin_empty.err.find("empty input"), std::string::npos) << stdin_empty.err;
+}
+
 TEST_F(DigestCliBadInput, UsageErrors) {
   for (const char* args : {"", "-b", "-b x cat.elf", "-p 0 cat.elf", "--separator semicolon cat.elf",
                            "--bogus cat.elf", "-c a b c", "- cat.elf", "-z 0 cat.elf"}) {
