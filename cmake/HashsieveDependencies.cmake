@@ -3,6 +3,7 @@ find_package(PkgConfig REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(Threads REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(LibArchive 3 REQUIRED)  # libarchive-dev: .deb packages and image layers
 find_package(ZLIB REQUIRED)  # zlib1g-dev: crc32_z for CRC-32 where PCLMULQDQ is missing
 find_package(nlohmann_json 3.10 REQUIRED)
 # libfuzzy (ssdeep) ships no pkg-config file.

@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config python3 clang-14 libclang-rt-14-dev
   # libraries hashsieve links
-  libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev
+  libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests compare against (Debian's TLSH 3.4.4 and ssdeep)

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "hashsieve/digest/crypto.h"
 #include "hashsieve/digest/file_digests.h"
+#include "hashsieve/refset/builder.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/refset/importer.h"
 #include "progress_bar.h"
@@ -27,6 +28,9 @@ constexpr const char* kRefsetUsage =
     "         CLASS: known | malicious | suspicious (default: known for NSRL,\n"
     "              malicious for clamav/virusshare; required for hashlist)\n"
     "         An unchanged source (same fingerprint) is not imported again.\n"
+    "  build --name NAME --class CLASS [--threads N] [--force] PATH...\n"
+    "         hash files, directories (files named /<relative path>) and .deb packages\n"
+    "         (files named as installed) into a set with every digest, path and package\n"
     "  list                       the installed sets, one JSON object per line\n"
     "  show NAME                  one set's manifest\n"
     "  remove NAME                delete a set\n"
@@ -37,6 +41,8 @@ constexpr const char* kRefsetUsage =
     "\n"
     "The data directory defaults to $HASHSIEVE_DATA_DIR, else ~/.local/share/hashsieve.\n"
     "Exit status: 0 success; 1 failure (the sets are left as they were); 2 bad arguments.\n";
+
+void report_outcome(const refset::ImportOutcome& outcome);
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "hashsieve refset: %s\n%s", message.c_str(), kRefsetUsage);
@@ -100,19 +106,58 @@ int run_import(const RefsetCatalog& catalog, const std::vector<std::string>& arg
   auto outcome = refset::import_refset(catalog, request);
   bar.finish();
   if (!outcome.ok()) return failure(outcome.error());
-  for (const auto& w : outcome->warnings) std::fprintf(stderr, "warning: %s\n", w.message.c_str());
-  const auto& m = outcome->manifest;
-  if (m.warnings > outcome->warnings.size()) {
+  report_outcome(*outcome);
+  return kExitOk;
+}
+
+void report_outcome(const refset::ImportOutcome& outcome) {
+  for (const auto& w : outcome.warnings) std::fprintf(stderr, "warning: %s\n", w.message.c_str());
+  const auto& m = outcome.manifest;
+  if (m.warnings > outcome.warnings.size()) {
     std::fprintf(stderr, "warning: ... %llu warnings in all\n", static_cast<unsigned long long>(m.warnings));
   }
-  if (outcome->unchanged) {
+  if (outcome.unchanged) {
     std::printf("%s: unchanged (fingerprint %s), nothing imported\n", m.name.c_str(), m.fingerprint.substr(0, 16).c_str());
   } else {
-    std::printf("%s: version %u, %llu rows, %llu MD5 / %llu SHA-1 / %llu SHA-256 distinct, %llu warnings\n",
+    std::printf("%s: version %u, %llu rows, %llu MD5 / %llu SHA-1 / %llu SHA-256 distinct, %llu SDBF digests, "
+                "%llu warnings\n",
                 m.name.c_str(), m.version, static_cast<unsigned long long>(m.rows),
                 static_cast<unsigned long long>(m.md5_count), static_cast<unsigned long long>(m.sha1_count),
-                static_cast<unsigned long long>(m.sha256_count), static_cast<unsigned long long>(m.warnings));
+                static_cast<unsigned long long>(m.sha256_count), static_cast<unsigned long long>(m.sdbf_count),
+                static_cast<unsigned long long>(m.warnings));
   }
+}
+
+int run_build(const RefsetCatalog& catalog, const std::vector<std::string>& args) {
+  refset::BuildRequest request;
+  bool have_class = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--name" || a == "--class" || a == "--threads") {
+      if (i + 1 >= args.size()) return usage_error(a + " needs a value");
+      const std::string v = args[++i];
+      if (a == "--name") request.name = v;
+      if (a == "--threads") request.threads = static_cast<unsigned>(std::max(1, std::atoi(v.c_str())));
+      if (a == "--class") {
+        auto c = refset::parse_reference_class(v);
+        if (!c.ok()) return usage_error(c.error().message());
+        request.set_class = *c;
+        have_class = true;
+      }
+    } else if (a == "--force") {
+      request.force = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("unknown option '" + a + "'");
+    } else {
+      request.paths.push_back(a);
+    }
+  }
+  if (request.name.empty() || !have_class || request.paths.empty()) {
+    return usage_error("build needs --name, --class and at least one PATH");
+  }
+  auto outcome = refset::build_refset(catalog, request);
+  if (!outcome.ok()) return failure(outcome.error());
+  report_outcome(*outcome);
   return kExitOk;
 }
 
@@ -246,6 +291,7 @@ int run_refset(const std::vector<std::string>& all_args) {
   auto catalog = RefsetCatalog::open(data_dir);
   if (!catalog.ok()) return failure(catalog.error());
   if (sub == "import") return run_import(*catalog, args);
+  if (sub == "build") return run_build(*catalog, args);
   if (sub == "lookup") return run_lookup(*catalog, args);
   if (sub == "list") {
     auto sets = catalog->list();

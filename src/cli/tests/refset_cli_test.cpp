@@ -155,3 +155,62 @@ TEST_F(RefsetCli, SdbfSetsAnswerSimilarityLookups) {
 
 }  // namespace
 }  // namespace hashsieve::cli
+
+namespace hashsieve::cli {
+namespace {
+
+TEST_F(RefsetCli, BuildFromTreesAndDebPackages) {
+  const std::string inputs = std::string(HASHSIEVE_TEST_DATA) + "/sdhash/inputs";
+  // A root filesystem with two binaries, and a .deb that installs a third.
+  fs::create_directories(dir_ / "root/usr/bin");
+  fs::copy_file(inputs + "/ls.elf", dir_ / "root/usr/bin/ls");
+  fs::copy_file(inputs + "/cat.elf", dir_ / "root/usr/bin/cat");
+  fs::create_directories(dir_ / "pkg/DEBIAN");
+  fs::create_directories(dir_ / "pkg/usr/bin");
+  fs::copy_file(inputs + "/gpgv.elf", dir_ / "pkg/usr/bin/gpgv");
+  std::ofstream(dir_ / "pkg/DEBIAN/control") << "Package: gpgv-test\nVersion: 1.0-1\nArchitecture: amd64\n"
+                                                "Maintainer: t <t@example.invalid>\nDescription: test\n";
+  auto deb = run_in(dir_.string(), "dpkg-deb --root-owner-group -Zxz --build pkg gpgv-test.deb >/dev/null");
+  ASSERT_EQ(deb.exit_code, 0) << deb.err;
+
+  auto built = refset("build --name distro --class known --threads 2 root gpgv-test.deb");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  EXPECT_NE(built.out.find("3 rows"), std::string::npos) << built.out;
+
+  // Exact hits name the path and, for packages, the package.
+  auto ls = json_lines(refset("lookup --set distro " + inputs + "/ls.elf").out);
+  ASSERT_GE(ls.size(), 3u);  // md5, sha1, sha256 (+ similarity)
+  EXPECT_EQ(ls[0]["product"], "/usr/bin/ls");
+  EXPECT_EQ(ls[0]["class"], "known");
+  auto gpgv = json_lines(refset("lookup --set distro --min-score 100 " + inputs + "/gpgv.elf").out);
+  ASSERT_FALSE(gpgv.empty());
+  EXPECT_EQ(gpgv[0]["product"], "/usr/bin/gpgv");
+  EXPECT_EQ(gpgv[0]["version"], "gpgv-test_1.0-1_amd64");
+  EXPECT_EQ(gpgv.back()["reference"], "gpgv-test_1.0-1_amd64:/usr/bin/gpgv");
+
+  // dir is not in the set, but it is nearly ls: a similarity hit, no exact one.
+  auto dir = json_lines(refset("lookup --set distro --min-score 50 " + inputs + "/dir.elf").out);
+  ASSERT_EQ(dir.size(), 1u);
+  EXPECT_EQ(dir[0]["reference"], "/usr/bin/ls");
+  EXPECT_EQ(dir[0]["score"], 99);
+
+  // The same inputs again: unchanged.
+  EXPECT_NE(refset("build --name distro --class known root gpgv-test.deb").out.find("unchanged"), std::string::npos);
+
+  // A broken package fails cleanly and leaves the set as it was.
+  std::ofstream(dir_ / "broken.deb") << "!<arch>\ngarbage";
+  auto broken = refset("build --name distro --class known root broken.deb");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.err.find("broken.deb"), std::string::npos) << broken.err;
+  auto truncated = run_in(dir_.string(), "head -c 2000 gpgv-test.deb > cut.deb");
+  ASSERT_EQ(truncated.exit_code, 0);
+  EXPECT_EQ(refset("build --name distro --class known cut.deb").exit_code, 1);
+  auto list = json_lines(refset("list").out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["version"], 1);
+  EXPECT_EQ(refset("build --name x --class known missing-dir").exit_code, 1);
+  EXPECT_EQ(refset("build --name x missing-class").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace hashsieve::cli

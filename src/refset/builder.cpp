@@ -1,0 +1,228 @@
+#include "hashsieve/refset/builder.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "deb_reader.h"
+#include "hashsieve/core/file.h"
+#include "hashsieve/digest/file_digests.h"
+#include "staged_version.h"
+
+namespace hashsieve::refset {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One file to hash: where its bytes are (on disk, or already in memory from a
+// package) and what the set calls it.
+struct BuildEntry {
+  std::string name;     // "/usr/bin/ls" or the path as given
+  std::string package;  // "" for plain files
+  std::string disk_path;
+  std::vector<std::uint8_t> bytes;  // package members only
+};
+
+bool is_deb(const std::string& path) { return path.size() > 4 && path.substr(path.size() - 4) == ".deb"; }
+
+void walk_dir(const fs::path& root, const fs::path& dir, std::vector<BuildEntry>& out,
+              std::vector<Warning>& warnings) {
+  std::error_code ec;
+  std::vector<fs::path> children;
+  for (const auto& e : fs::directory_iterator(dir, ec)) children.push_back(e.path());
+  if (ec) warnings.push_back({dir.string() + ": " + ec.message()});
+  std::sort(children.begin(), children.end());
+  for (const auto& child : children) {
+    struct stat st {};
+    if (::lstat(child.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      walk_dir(root, child, out, warnings);
+    } else if (S_ISREG(st.st_mode)) {
+      std::string name(1, '/');  // not "/" + string: GCC 12 warns falsely (-Wrestrict) on that
+      name += fs::relative(child, root).string();
+      out.push_back({std::move(name), "", child.string(), {}});
+    }  // links, FIFOs and devices carry no content of their own
+  }
+}
+
+class SetWriter {
+ public:
+  SetWriter(StagedVersion& staged) : staged_(staged) {
+    sdbf_.open(staged.dir() / "similarity.sdbf", std::ios::binary);
+    tlsh_.open(staged.dir() / "similarity.tlsh", std::ios::binary);
+    ssdeep_.open(staged.dir() / "similarity.ssdeep", std::ios::binary);
+  }
+
+  Status add(const BuildEntry& entry, digest::FileDigests& d) {
+    const std::uint32_t label = next_label_++;
+    if (auto st = staged_.add_label(label, entry.name, entry.package, ""); !st.ok()) return st;
+    const std::uint32_t value = LabelValue::encode(label, 0);
+    if (d.crypto.md5) {
+      if (auto st = staged_.writer().add(*d.crypto.md5, value); !st.ok()) return st;
+    }
+    if (d.crypto.sha1) {
+      if (auto st = staged_.writer().add(*d.crypto.sha1, value); !st.ok()) return st;
+    }
+    if (d.crypto.sha256) {
+      if (auto st = staged_.writer().add(*d.crypto.sha256, value); !st.ok()) return st;
+      fingerprint_input_ += entry.package + "\t" + entry.name + "\t" + d.crypto.sha256->hex() + "\n";
+    }
+    const std::string name = entry.package.empty() ? entry.name : entry.package + ":" + entry.name;
+    for (auto& s : d.sdbf) {
+      s.set_name(name);
+      sdbf_ << digest::format_sdbf(s);
+      ++sdbf_count_;
+    }
+    // Names may hold any byte but newline and tab in these two line formats.
+    std::string safe = name;
+    std::replace(safe.begin(), safe.end(), '\n', ' ');
+    std::replace(safe.begin(), safe.end(), '\t', ' ');
+    if (d.tlsh) tlsh_ << d.tlsh->to_string() << '\t' << safe << '\n';
+    if (d.ssdeep) ssdeep_ << *d.ssdeep << '\t' << safe << '\n';
+    ++files_;
+    return {};
+  }
+
+  Status close() {
+    for (auto* f : {&sdbf_, &tlsh_, &ssdeep_}) {
+      if (!f->flush()) return Error(ErrorCode::io_error, "writing similarity digests failed");
+      f->close();
+    }
+    return {};
+  }
+
+  const std::string& fingerprint_input() const { return fingerprint_input_; }
+  std::uint64_t files() const { return files_; }
+  std::uint64_t sdbf_count() const { return sdbf_count_; }
+
+ private:
+  StagedVersion& staged_;
+  std::ofstream sdbf_, tlsh_, ssdeep_;
+  std::uint32_t next_label_ = 1;
+  std::uint64_t files_ = 0, sdbf_count_ = 0;
+  std::string fingerprint_input_;
+};
+
+// Hashes a batch of entries on `threads` threads; results keep the batch order
+// so label ids, and with them the index, do not depend on the thread count.
+std::vector<Result<digest::FileDigests>> hash_batch(const std::vector<BuildEntry>& batch, unsigned threads) {
+  std::vector<std::optional<Result<digest::FileDigests>>> results(batch.size());
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < batch.size();) {
+      const BuildEntry& e = batch[i];
+      results[i] = e.disk_path.empty() ? digest::compute_digests(e.name, e.bytes, digest::DigestSelection{})
+                                       : digest::digest_file(e.disk_path, digest::DigestSelection{});
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  std::vector<Result<digest::FileDigests>> out;
+  out.reserve(batch.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
+}
+
+}  // namespace
+
+Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequest& request) {
+  if (request.paths.empty()) return Error(ErrorCode::invalid_argument, "nothing to build from: give files, directories or .deb packages");
+  auto context = [&](Error e) { return std::move(e).with_context("building '" + request.name + "'"); };
+  auto staged = StagedVersion::begin(catalog, request.name, request.memory_budget);
+  if (!staged.ok()) return context(std::move(staged).error());
+
+  std::vector<Warning> warnings;
+  SetWriter writer(*staged);
+  const unsigned threads = std::max(1u, request.threads);
+  // Bounded batches keep memory to a few files' worth of package members.
+  std::vector<BuildEntry> batch;
+  auto flush = [&]() -> Status {
+    auto results = hash_batch(batch, threads);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!results[i].ok()) {
+        warnings.push_back({results[i].error().message()});
+        continue;
+      }
+      if (auto st = writer.add(batch[i], *results[i]); !st.ok()) return st;
+    }
+    batch.clear();
+    return {};
+  };
+  constexpr std::size_t kBatch = 64;
+  for (const auto& path : request.paths) {
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) return context(Error(ErrorCode::not_found, path + ": no such file or directory"));
+    if (fs::is_directory(status)) {
+      std::vector<BuildEntry> entries;
+      walk_dir(path, path, entries, warnings);
+      for (auto& e : entries) {
+        if (fs::file_size(e.disk_path, ec) > request.max_file_bytes) {
+          warnings.push_back({e.disk_path + ": over the size limit; skipped"});
+          continue;
+        }
+        batch.push_back(std::move(e));
+        if (batch.size() >= kBatch) {
+          if (auto st = flush(); !st.ok()) return context(std::move(st).error());
+        }
+      }
+    } else if (is_deb(path)) {
+      auto info = read_deb(
+          path, request.max_file_bytes,
+          [&](const std::string& package, const std::string& name, std::span<const std::uint8_t> bytes) -> Status {
+            batch.push_back({name, package, "", std::vector<std::uint8_t>(bytes.begin(), bytes.end())});
+            return batch.size() >= kBatch ? flush() : Status{};
+          },
+          [&](std::string w) { warnings.push_back({std::move(w)}); });
+      if (!info.ok()) return context(std::move(info).error());
+    } else if (fs::is_regular_file(status)) {
+      batch.push_back({path, "", path, {}});
+    } else {
+      warnings.push_back({path + ": not a regular file, directory or .deb; skipped"});
+    }
+  }
+  if (auto st = flush(); !st.ok()) return context(std::move(st).error());
+  if (auto st = writer.close(); !st.ok()) return context(std::move(st).error());
+  if (writer.files() == 0) return context(Error(ErrorCode::invalid_argument, "no files found to build from"));
+
+  digest::MultiHasher fp({digest::CryptoAlgorithm::sha256});
+  const std::string header = "hashsieve-refset-build/1\n" + std::string(to_string(request.set_class)) + "\n";
+  fp.update({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
+  const std::string& listing = writer.fingerprint_input();
+  fp.update({reinterpret_cast<const std::uint8_t*>(listing.data()), listing.size()});
+  const std::string fingerprint = fp.finish().sha256->hex();
+  if (auto installed = catalog.manifest(request.name); installed.ok() && !request.force &&
+                                                        installed->fingerprint == fingerprint) {
+    ImportOutcome outcome;
+    outcome.manifest = std::move(installed).value();
+    outcome.unchanged = true;
+    return outcome;
+  }
+
+  RefsetManifest m;
+  m.name = request.name;
+  m.format = "build";
+  m.set_class = request.set_class;
+  for (const auto& p : request.paths) {
+    std::error_code ec;
+    m.source += (m.source.empty() ? "" : " ") + fs::absolute(p, ec).string();
+  }
+  m.fingerprint = fingerprint;
+  m.rows = writer.files();
+  m.sdbf_count = writer.sdbf_count();
+  m.warnings = warnings.size();
+  auto published = staged->publish(std::move(m));
+  if (!published.ok()) return context(std::move(published).error());
+  ImportOutcome outcome;
+  outcome.manifest = std::move(published).value();
+  if (warnings.size() > ImportOutcome::kMaxKeptWarnings) warnings.resize(ImportOutcome::kMaxKeptWarnings);
+  outcome.warnings = std::move(warnings);
+  return outcome;
+}
+
+}  // namespace hashsieve::refset
