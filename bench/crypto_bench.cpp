@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_mix.h"
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/crypto.h"
 
@@ -32,34 +33,8 @@ using hashsieve::digest::MultiHasher;
 
 constexpr std::size_t kChunk = 64 * 1024;
 
-struct Mix {
-  std::vector<std::vector<std::uint8_t>> files;
-  std::size_t total = 0;
-  std::string error;
-};
-
-const Mix& mix() {
-  static const Mix m = [] {
-    Mix out;
-    const char* list = std::getenv("HASHSIEVE_MIX_LIST");
-    if (list == nullptr) {
-      out.error = "set HASHSIEVE_MIX_LIST to the output of bench/make_mix.sh";
-      return out;
-    }
-    std::ifstream in(list);
-    std::string path;
-    while (std::getline(in, path)) {
-      auto file = hashsieve::MappedFile::open(path);
-      if (!file) continue;  // vanished or unreadable since the list was made
-      const auto bytes = file->bytes();
-      out.files.emplace_back(bytes.begin(), bytes.end());
-      out.total += bytes.size();
-    }
-    if (out.total == 0) out.error = std::string("no readable files in ") + list;
-    return out;
-  }();
-  return m;
-}
+using hashsieve::bench::Mix;
+using hashsieve::bench::mix;
 
 void set_rate(benchmark::State& state, std::size_t bytes) {
   state.counters["MB/s"] = benchmark::Counter(static_cast<double>(bytes) / 1e6,
@@ -67,9 +42,10 @@ void set_rate(benchmark::State& state, std::size_t bytes) {
 }
 
 template <typename Fn>
-void for_each_chunk(const std::vector<std::uint8_t>& file, Fn&& fn) {
-  for (std::size_t at = 0; at < file.size(); at += kChunk) {
-    fn(std::span<const std::uint8_t>(file).subspan(at, std::min(kChunk, file.size() - at)));
+void for_each_chunk(const hashsieve::MappedFile& file, Fn&& fn) {
+  const auto bytes = file.bytes();
+  for (std::size_t at = 0; at < bytes.size(); at += kChunk) {
+    fn(bytes.subspan(at, std::min(kChunk, bytes.size() - at)));
   }
 }
 
@@ -79,10 +55,6 @@ const char* backend_label(CryptoBackend b) {
 
 void run_multi(benchmark::State& state, CryptoSelection sel, CryptoBackend backend) {
   const Mix& m = mix();
-  if (!m.error.empty()) {
-    state.SkipWithError(m.error.c_str());
-    return;
-  }
   MultiHasher hasher(sel, backend);
   state.SetLabel(backend_label(hasher.backend()));
   for (auto _ : state) {
@@ -91,17 +63,13 @@ void run_multi(benchmark::State& state, CryptoSelection sel, CryptoBackend backe
       benchmark::DoNotOptimize(hasher.finish());
     }
   }
-  set_rate(state, m.total);
+  set_rate(state, m.total_bytes);
 }
 
 // The baseline the fused kernel has to beat: three EVP contexts, each chunk
 // hashed by MD5, then SHA-1, then SHA-256.
 void BM_Md5Sha1Sha256SequentialEvp(benchmark::State& state) {
   const Mix& m = mix();
-  if (!m.error.empty()) {
-    state.SkipWithError(m.error.c_str());
-    return;
-  }
   struct CtxFree {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
   };
@@ -119,7 +87,7 @@ void BM_Md5Sha1Sha256SequentialEvp(benchmark::State& state) {
       benchmark::DoNotOptimize(out);
     }
   }
-  set_rate(state, m.total);
+  set_rate(state, m.total_bytes);
 }
 
 constexpr CryptoSelection kMd5{CryptoAlgorithm::md5};

@@ -12,45 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_mix.h"
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/tlsh.h"
 
 namespace {
 
-struct Mix {
-  std::vector<hashsieve::MappedFile> files;
-  std::uint64_t total_bytes = 0;
-};
-
-// Maps every file of the list once and touches each page, so the runs
-// measure hashing rather than page faults.
-const Mix& mix() {
-  static const Mix m = [] {
-    Mix out;
-    const char* list = std::getenv("HASHSIEVE_MIX_LIST");
-    if (list == nullptr) {
-      std::fprintf(stderr, "set HASHSIEVE_MIX_LIST (bench/make_mix.sh > /tmp/mix.list)\n");
-      std::exit(2);
-    }
-    std::ifstream in(list);
-    std::string path;
-    unsigned sink = 0;
-    while (std::getline(in, path)) {
-      auto f = hashsieve::MappedFile::open(path);
-      if (!f.ok()) continue;  // unreadable entries are skipped, as every bench does
-      for (std::size_t i = 0; i < f->size(); i += 4096) sink += f->bytes()[i];
-      out.total_bytes += f->size();
-      out.files.push_back(std::move(f).value());
-    }
-    benchmark::DoNotOptimize(sink);
-    if (out.files.empty()) {
-      std::fprintf(stderr, "no readable files in %s\n", list);
-      std::exit(2);
-    }
-    return out;
-  }();
-  return m;
-}
+using hashsieve::bench::Mix;
+using hashsieve::bench::mix;
 
 // Arg 0: the best kernel for this machine (AVX-512 VBMI where available);
 // arg 1: the portable scalar loop.

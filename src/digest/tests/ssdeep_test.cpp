@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "real_files.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -18,38 +20,8 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-std::string run(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return {};
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe.get())) > 0) out.append(buf, n);
-  return out;
-}
-
-// Deterministic sample of real files (sorted, every `stride`-th, 1 B..8 MiB).
-std::vector<std::string> sample_files(std::size_t count, std::size_t stride) {
-  std::vector<std::string> all;
-  for (const char* dir : {"/usr/bin", "/usr/lib/x86_64-linux-gnu"}) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      std::error_code fec;
-      if (!e.is_regular_file(fec) || e.is_symlink(fec)) continue;
-      const auto size = e.file_size(fec);
-      const std::string p = e.path().string();
-      if (fec || size == 0 || size > (8u << 20)) continue;
-      if (p.find_first_of("'\\\n\",") != std::string::npos) continue;  // trivial quoting
-      all.push_back(p);
-    }
-  }
-  std::sort(all.begin(), all.end());
-  std::vector<std::string> picked;
-  for (std::size_t i = 0; i < all.size() && picked.size() < count; i += stride) {
-    picked.push_back(all[i]);
-  }
-  return picked;
-}
+using real_files::run;
+using real_files::sample_files;
 
 std::string hash_bytes(std::span<const std::uint8_t> data, std::size_t piece = 0) {
   SsdeepHasher h;
@@ -63,7 +35,7 @@ std::string hash_bytes(std::span<const std::uint8_t> data, std::size_t piece = 0
 }
 
 TEST(SsdeepTest, MatchesSsdeepCliOnRealFiles) {
-  if (run("command -v ssdeep").empty()) GTEST_SKIP() << "ssdeep CLI not installed";
+  ASSERT_FALSE(run("command -v ssdeep").empty()) << "the ssdeep CLI is missing: scripts/setup.sh installs it";
   const auto files = sample_files(60, 11);
   ASSERT_GE(files.size(), 50u);
   for (const auto& path : files) {

@@ -3,6 +3,8 @@
 #include "hashsieve/digest/tlsh.h"
 
 #include <gtest/gtest.h>
+
+#include "real_files.h"
 #include <tlsh.h>
 
 #include <algorithm>
@@ -241,43 +243,11 @@ TEST(TlshTest, DistanceOfSelfIsZeroAndSymmetric) {
   EXPECT_GT(tlsh_distance(*a, *b), 0);
 }
 
-// Runs a command and returns its standard output.
-std::string run(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return {};
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe.get())) > 0) out.append(buf, n);
-  return out;
-}
-
-// A deterministic sample of real files: regular files of 1 byte .. 8 MiB under
-// the given directories, sorted, every `stride`-th one, at most `count`.
-std::vector<std::string> sample_files(std::size_t count, std::size_t stride) {
-  std::vector<std::string> all;
-  for (const char* dir : {"/usr/bin", "/usr/lib/x86_64-linux-gnu"}) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      std::error_code fec;
-      if (!e.is_regular_file(fec) || e.is_symlink(fec)) continue;
-      const auto size = e.file_size(fec);
-      const std::string p = e.path().string();
-      if (fec || size == 0 || size > (8u << 20)) continue;
-      if (p.find_first_of("'\\\n") != std::string::npos) continue;  // keep shell quoting trivial
-      all.push_back(p);
-    }
-  }
-  std::sort(all.begin(), all.end());
-  std::vector<std::string> picked;
-  for (std::size_t i = 0; i < all.size() && picked.size() < count; i += stride) {
-    picked.push_back(all[i]);
-  }
-  return picked;
-}
+using real_files::run;
+using real_files::sample_files;
 
 TEST(TlshTest, MatchesTlshCliOnRealFiles) {
-  if (run("command -v tlsh").empty()) GTEST_SKIP() << "tlsh CLI (tlsh-tools) not installed";
+  ASSERT_FALSE(run("command -v tlsh").empty()) << "the tlsh CLI is missing: scripts/setup.sh installs tlsh-tools";
   const auto files = sample_files(60, 7);
   ASSERT_GE(files.size(), 50u);
   int hashed = 0;
