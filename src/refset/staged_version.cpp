@@ -23,6 +23,14 @@ std::uint32_t installed_version(const std::string& set_dir) {
   return static_cast<std::uint32_t>(std::strtoul(target.c_str() + 1, nullptr, 10));
 }
 
+// "v7", ".tmp-v7": built by append, because GCC 12 warns falsely (-Wrestrict)
+// on `"literal" + std::string`.
+std::string version_dir(const char* prefix, std::uint32_t version) {
+  std::string name(prefix);
+  name += std::to_string(version);
+  return name;
+}
+
 }  // namespace
 
 // An exclusive flock on <set>/.lock, released when the descriptor closes
@@ -64,7 +72,7 @@ Result<StagedVersion> StagedVersion::begin(const RefsetCatalog& catalog, const s
     if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path(), ec);
   }
   staged.version_ = installed_version(staged.set_dir_) + 1;
-  staged.work_ = fs::path(staged.set_dir_) / (".tmp-v" + std::to_string(staged.version_));
+  staged.work_ = fs::path(staged.set_dir_) / version_dir(".tmp-v", staged.version_);
   fs::create_directories(staged.work_, ec);
   if (ec) return Error(ErrorCode::io_error, "cannot create " + staged.work_.string() + ": " + ec.message());
 
@@ -123,7 +131,7 @@ Result<RefsetManifest> StagedVersion::publish(RefsetManifest m) {
   // v<N> appears complete, then `current` is switched by rename, which
   // readers see atomically.
   std::error_code ec;
-  const fs::path final_dir = fs::path(set_dir_) / ("v" + std::to_string(version_));
+  const fs::path final_dir = fs::path(set_dir_) / version_dir("v", version_);
   fs::remove_all(final_dir, ec);
   fs::rename(work_, final_dir, ec);
   if (ec) return Error(ErrorCode::io_error, "cannot publish " + final_dir.string() + ": " + ec.message());
