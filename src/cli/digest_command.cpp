@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "commands.h"
@@ -136,19 +137,23 @@ HashedInput hash_one(const InputFile& input, const DigestOptions& opt, unsigned 
 // rearranged for the SIMD kernel), not once per pair.
 void compare_sets(const std::vector<digest::Sdbf>& left, const std::vector<digest::Sdbf>* right,
                   const DigestOptions& opt, OutputSink& sink) {
-  const std::vector<digest::PreparedSdbf> prepared_left = digest::prepare_sdbfs(left);
-  std::vector<digest::PreparedSdbf> prepared_right;
-  if (right != nullptr) prepared_right = digest::prepare_sdbfs(*right);
-  const auto& targets = right != nullptr ? prepared_right : prepared_left;
+  // One arena per set (digest::PreparedSdbfSet): rows are scored with
+  // sdbf_score_row, the fastest path for sets of mostly small digests.
+  const digest::PreparedSdbfSet prepared_left(left);
+  std::optional<digest::PreparedSdbfSet> prepared_right;
+  if (right != nullptr) prepared_right.emplace(*right);
+  const digest::PreparedSdbfSet& targets = right != nullptr ? *prepared_right : prepared_left;
   ordered_parallel<std::string>(
       prepared_left.size(), opt.threads,
       [&](std::size_t i) {
         std::string lines;
         const std::size_t first = right != nullptr ? 0 : i + 1;
-        for (std::size_t j = first; j < targets.size(); ++j) {
-          const int score = digest::sdbf_score(prepared_left[i], targets[j]);
-          if (score >= opt.threshold) {
-            lines += format_compare_line(left[i].name(), targets[j].digest().name(), score, opt.separator);
+        thread_local std::vector<int> scores;
+        scores.resize(targets.size() - std::min(first, targets.size()));
+        digest::sdbf_score_row(prepared_left, i, targets, first, scores);
+        for (std::size_t k = 0; k < scores.size(); ++k) {
+          if (scores[k] >= opt.threshold) {
+            lines += format_compare_line(left[i].name(), targets.digest(first + k).name(), scores[k], opt.separator);
           }
         }
         return lines;

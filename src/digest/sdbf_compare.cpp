@@ -691,8 +691,8 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline void stage_sums(__m512i p
 //
 // Filters of small inputs hold few elements, and then the early exit cannot
 // fire (8*c + 48 >= cut always), so on real sets about half the filter pairs
-// are counted in full: the count is done for all 256 bytes without branches
-// and the stage tests applied afterwards. The best score is kept as an exact
+// are counted in full: all 256 bytes are counted up front and the stage tests
+// applied afterwards (faster on the real mix than branching after stage 1). The best score is kept as an exact
 // fraction (num, den) and divided once at the end: IEEE division is monotonic
 // and correctly rounded, so that equals the maximum of the divisions.
 struct Fraction {
@@ -765,8 +765,8 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_av
   if (na == 1 && nb < kMinSimdTargets) {
     // A one-filter reference (any pair with a one-filter digest, i.e. most
     // pairs of a real set) against a few targets: every target is eligible,
-    // the score is round(100 * best) or 0 for a sparse reference, computed
-    // without branches - which of the two it is is a coin flip per pair.
+    // the score is round(100 * best), or 0 for a sparse reference, with no
+    // aggregation loop or running sum.
     const std::uint32_t s1 = meta_count(ma[0]);
     const bool dense = s1 >= kSparseElements;
     const Fraction f = best_fraction(wa, s1, meta_weight(ma[0]), mb, wb, nb, false);
@@ -791,9 +791,9 @@ HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, co
   // memory round trip the compiler cannot hoist.
   std::uint64_t n = 0;
   if (&A == &B) {
-    // Within one set the orientation is a few integer comparisons; combined
-    // without branches, since for pairs of one-filter digests (most pairs of
-    // a real set) the last-count and name tests are coin flips.
+    // Within one set the orientation is a few integer comparisons (names by
+    // rank), with no Sdbf or string touched. (Forcing this, or the score
+    // selection below, branch-free with opaque flags measured slower.)
     const SetHeader& ha = A.headers[i];
     for (std::size_t k = 0; k < out.size(); ++k) {
       const std::size_t j = first + k;

