@@ -1,5 +1,10 @@
 #include "hashsieve/refset/importer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -146,12 +151,31 @@ Result<std::uint64_t> copy_sdbf_digests(const std::string& source, const std::st
   return good;
 }
 
+// Feeds the file's size and bytes to `hasher`, reading through a small buffer:
+// mapping a multi-gigabyte source would put all of it in our resident set.
 Status hash_file_into(const std::string& path, digest::MultiHasher& hasher) {
-  auto file = MappedFile::open(path);
-  if (!file.ok()) return std::move(file).error();
-  const std::uint64_t size = file->size();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error(errno, path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error(ErrorCode::invalid_argument, path + ": not a regular file");
+  }
+  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   hasher.update({reinterpret_cast<const std::uint8_t*>(&size), sizeof size});
-  hasher.update(file->bytes());
+  std::vector<std::uint8_t> buffer(1 << 20);
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return errno_error(err, path);
+    }
+    if (n == 0) break;
+    hasher.update({buffer.data(), static_cast<std::size_t>(n)});
+  }
+  ::close(fd);
   return {};
 }
 
