@@ -17,7 +17,9 @@ common=(--benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benc
 run() { "$@" "${common[@]}" 2>/dev/null | grep -E '_median' || true; }
 
 echo "== SDBF generation (stream, block) and OpenSSL SHA-1 over the same bytes, one core"
-run taskset -c 1 "$build/bench/sdbf_generate_bench"
+run taskset -c 1 "$build/bench/sdbf_generate_bench" --benchmark_filter='-.*2Threads'
+echo "== SDBF generation, stream mode, files split over 2 threads (both cores)"
+run "$build/bench/sdbf_generate_bench" --benchmark_filter='2Threads'
 echo "== whole command, hashsieve digest over the mix (wall seconds, 3 runs each)"
 for p in 1 2; do
   for i in 1 2 3; do
