@@ -354,7 +354,7 @@ void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
 bool sdbf_scan_has_avx512() {
 #if HASHSIEVE_SCAN_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx2") &&
                           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("bmi") &&
                           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   return has;
@@ -372,7 +372,7 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 // the cheap slide done 64 steps at a time on bit masks (no data-dependent
 // branch per step, whose mispredictions dominated) and the full evaluation
 // read from the window-min keys.
-HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
+HS_AVX512_TARGET void sdbf_scores_avx512_v1(const std::uint16_t* rank, std::size_t len,
                                          std::uint8_t* score) {
   std::memset(score, 0, len);
   if (len <= kSdbfWindow) return;
@@ -451,8 +451,176 @@ HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t 
     ++i;
   }
 }
+#define HS_AVX512_SCAN_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2,sse4.1,bmi,bmi2,popcnt")))
+
+// Full-evaluation answers for a tile of window starts, computed before the
+// serial scan needs them. The scan is one serial dependency chain (window
+// start i -> window minimum -> where the shortcut exits -> next i); looking
+// the answer up in a table takes the window-min key and the run-end search
+// (load, compare, mask move, tzcnt) off that chain, and costs about one
+// cycle per byte in vector work that has no dependence between windows.
+//   mr2[j]: mr in both halves of a 32-bit word, so that a broadcast load
+//           gives the compare operand of the cheap slide directly;
+//   off[j]: mp - i (16-bit: stored straight from the 16-bit lanes).
+// mp is the end of the run of equal ranks from the first minimum f, capped
+// at i+63: with run[q] = how many of rank[base+q] == rank[base+q+1],
+// rank[base+q+1] == rank[base+q+2], ... hold in a row (capped at 64),
+// mp - i = min(f - i + run[f - base], 63). run[] is found by doubling, like
+// the keys, and read per window with a 128-entry byte permute (f lies
+// within 95 positions of the vector's first window).
+struct FeTiles {
+  KeyTiles keys;
+  alignas(64) std::uint8_t run[kKeyTile + 256];
+  alignas(64) std::uint32_t mr2[kKeyTile];
+  alignas(64) std::uint16_t off[kKeyTile];
+};
+
+HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::size_t end,
+                                               std::size_t base, FeTiles& t) {
+  fill_key_tile(rank, end, base, t.keys);
+  const std::size_t n = t.keys.hi - base;
+  // run[q] for q < n + 63 compares rank[base+q] with rank[base+q+1]; the
+  // last of those, base+n+63, is < len. Entries past that read as 1: runs
+  // are cut there, which no window sees (mp is capped at i+63 <= base+n+62).
+  const std::size_t m = n + kSdbfWindow - 1;
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i one = _mm512_set1_epi8(1);
+  for (std::size_t q = 0; q < m; q += 64) {
+    const std::size_t lanes = std::min<std::size_t>(64, m - q);
+    const __mmask32 la = lanes >= 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
+    const __mmask32 lb = lanes <= 32 ? 0
+                         : lanes == 64 ? ~__mmask32{0}
+                                       : (__mmask32{1} << (lanes - 32)) - 1;
+    const std::uint16_t* r = rank + base + q;
+    const __mmask32 ea = _mm512_mask_cmpeq_epi16_mask(la, _mm512_maskz_loadu_epi16(la, r),
+                                                      _mm512_maskz_loadu_epi16(la, r + 1));
+    const __mmask32 eb = _mm512_mask_cmpeq_epi16_mask(lb, _mm512_maskz_loadu_epi16(lb, r + 32),
+                                                      _mm512_maskz_loadu_epi16(lb, r + 33));
+    const __mmask64 e = _mm512_kunpackd(__mmask64{eb}, __mmask64{ea});
+    _mm512_store_si512(t.run + q, _mm512_mask_blend_epi8(e, zero, one));
+  }
+  const std::size_t padded = (m + 63) / 64 * 64;
+  for (std::size_t q = padded; q < padded + 192; q += 64) _mm512_store_si512(t.run + q, zero);
+  for (std::size_t s = 1; s < kSdbfWindow; s *= 2) {
+    const __m512i full = _mm512_set1_epi8(static_cast<char>(s));
+    for (std::size_t q = 0; q < m; q += 64) {
+      const __m512i l = _mm512_load_si512(t.run + q);
+      const __m512i r = _mm512_loadu_si512(t.run + q + s);
+      // s equalities in a row from q continue with those from q+s.
+      const __mmask64 ext = _mm512_cmpeq_epi8_mask(l, full);
+      _mm512_store_si512(t.run + q, _mm512_mask_add_epi8(l, ext, l, r));
+    }
+  }
+  const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17,
+                                        16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i six3 = _mm512_set1_epi16(63);
+  const __m512i one16 = _mm512_set1_epi16(1);
+  // Window k's mr into both halves of 32-bit word k (k < 16, then k >= 16).
+  const __m512i dup_lo = _mm512_srli_epi16(lane, 1);
+  const __m512i dup_hi = _mm512_add_epi16(dup_lo, _mm512_set1_epi16(16));
+  for (std::size_t j = 0; j < n; j += 32) {
+    const __m512i key = _mm512_load_si512(t.keys.keys + j);
+    // base is a multiple of 64: window base+j+lane's first minimum lies
+    // (key - j - lane) mod 64 positions after it.
+    const __m512i pos = _mm512_add_epi16(lane, _mm512_set1_epi16(static_cast<short>(j)));
+    const __m512i foff = _mm512_and_si512(_mm512_sub_epi16(key, pos), six3);
+    const __m512i frel = _mm512_add_epi16(foff, lane);  // f - (base + j), < 95
+    // Byte permute on the 16-bit lanes: the even byte of each lane holds
+    // the index and receives run[f - base]; the odd bytes are zeroed.
+    const __m512i run16 = _mm512_maskz_permutex2var_epi8(
+        0x5555555555555555ULL, _mm512_loadu_si512(t.run + j), frel, _mm512_loadu_si512(t.run + j + 64));
+    _mm512_store_si512(t.off + j, _mm512_min_epu16(_mm512_add_epi16(foff, run16), six3));
+    const __m512i mr = _mm512_add_epi16(_mm512_srli_epi16(key, 6), one16);
+    _mm512_store_si512(t.mr2 + j, _mm512_permutexvar_epi16(dup_lo, mr));
+    _mm512_store_si512(t.mr2 + j + 16, _mm512_permutexvar_epi16(dup_hi, mr));
+  }
+}
+
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with the
+// cheap slide done 32 steps at a time on compare masks (no data-dependent
+// branch per step, whose mispredictions dominated) and the full evaluation
+// read from the FeTiles tables. 32-step batches rather than 64: segments
+// between full evaluations average about 7 steps, and one compare per batch
+// is a shorter chain than two plus a mask merge.
+HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
+                                              std::uint8_t* score) {
+  std::memset(score, 0, len);
+  if (len <= kSdbfWindow) return;
+  const std::size_t end = len - kSdbfWindow;
+  FeTiles tiles;
+  constexpr std::size_t kBatch = 32;
+  std::size_t i = 0;
+  std::size_t mp = 0;
+  bool sliding = false;  // i > 0 and mr > 0: the shortcut is tried first
+  __m512i bc = _mm512_setzero_si512();
+  while (i < end) {
+    if (sliding) {
+      for (;;) {
+        // Probes rank[i+64 .. i+95]; past the region they read as 0, which
+        // stops the slide exactly as the region's trailing zero ranks do.
+        const std::size_t avail = len - (i + kSdbfWindow);
+        const __m512i a = avail >= kBatch ? _mm512_loadu_si512(rank + i + kSdbfWindow)
+                                          : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                     rank + i + kSdbfWindow);
+        const std::uint64_t lt = _mm512_cmplt_epu16_mask(a, bc);
+        const std::uint64_t eq = _mm512_cmpeq_epi16_mask(a, bc);
+        constexpr std::uint64_t kStopBit = std::uint64_t{1} << kBatch;
+        // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
+        // probe equal to mr moves mp to i+t+64, beyond this batch, so after
+        // the first such step only `stop` can end the batch.
+        const std::size_t stop = static_cast<std::size_t>(std::countr_zero(lt | kStopBit));
+        const std::size_t bound = mp > i ? mp - i : 0;
+        const std::size_t lim = std::min(stop, bound);
+        const std::size_t first_eq = static_cast<std::size_t>(std::countr_zero(eq | kStopBit));
+        const std::size_t steps = first_eq < lim ? stop : lim;
+        std::uint64_t moves = eq & ((std::uint64_t{1} << steps) - 1);
+        std::size_t prev = 0;
+        while (moves != 0) {  // rare: about one batch in sixteen
+          const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
+          score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
+          mp = i + e + kSdbfWindow;
+          prev = e;
+          moves &= moves - 1;
+        }
+        score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
+        i += steps;
+        if (steps < kBatch) break;
+      }
+    }
+    if (rank[i] == 0) {
+      // Windows starting on rank 0 score nothing and leave mr = 0, so a run
+      // of zero ranks is skipped whole, up to the next non-zero rank.
+      sliding = false;
+      ++i;
+      while (i < end) {
+        const std::size_t avail = end - i;
+        const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + i)
+                                      : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                 rank + i);
+        const std::uint32_t nz = _mm512_test_epi16_mask(v, v);
+        if (nz != 0) {
+          i += static_cast<std::size_t>(std::countr_zero(nz));
+          break;
+        }
+        i += 32;
+      }
+      continue;
+    }
+    if (i >= tiles.keys.hi) fill_fe_tile(rank, end, i & ~std::size_t{63}, tiles);
+    const std::size_t j = i - tiles.keys.lo;
+    bc = _mm512_set1_epi32(static_cast<int>(tiles.mr2[j]));
+    mp = i + tiles.off[j];
+    sliding = true;
+    ++score[mp];
+    ++i;
+  }
+}
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
+  sdbf_scores_portable(rank, len, score);
+}
+void sdbf_scores_avx512_v1(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
   sdbf_scores_portable(rank, len, score);
 }
 #endif

@@ -27,6 +27,7 @@ void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score
 bool sdbf_scan_has_avx512();
 void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
+void sdbf_scores_avx512_v1(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
 // Writes the positions p < n with score[p] >= min_score to out (ascending)
 // and returns how many there are. out needs room for that many plus one
