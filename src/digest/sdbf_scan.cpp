@@ -545,9 +545,26 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
 // is a shorter chain than two plus a mask merge.
 HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                               std::uint8_t* score) {
-  std::memset(score, 0, len);
-  if (len <= kSdbfWindow) return;
+  if (len <= kSdbfWindow) {
+    std::memset(score, 0, len);
+    return;
+  }
   const std::size_t end = len - kSdbfWindow;
+  // score[] is zeroed just ahead of the scan rather than all at once: on a
+  // large region a full memset has long left the cache when the scan's
+  // increments reach a line, and each new line then costs a miss. Points
+  // only ever go to positions <= i + 127, so keeping score[0, zeroed) zero
+  // with zeroed >= i + 128 before each write is enough.
+  constexpr std::size_t kZeroAhead = 4096;
+  std::size_t zeroed = 0;
+  auto zero_to = [&](std::size_t to) {
+    to = std::min(len, to);
+    if (to > zeroed) {
+      std::memset(score + zeroed, 0, to - zeroed);
+      zeroed = to;
+    }
+  };
+  zero_to(kZeroAhead);
   FeTiles tiles;
   constexpr std::size_t kBatch = 32;
   std::size_t i = 0;
@@ -557,6 +574,7 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
   while (i < end) {
     if (sliding) {
       for (;;) {
+        if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
         // Probes rank[i+64 .. i+95]; past the region they read as 0, which
         // stops the slide exactly as the region's trailing zero ranks do.
         const std::size_t avail = len - (i + kSdbfWindow);
@@ -607,6 +625,7 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
       }
       continue;
     }
+    if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
     if (i >= tiles.keys.hi) fill_fe_tile(rank, end, i & ~std::size_t{63}, tiles);
     const std::size_t j = i - tiles.keys.lo;
     bc = _mm512_set1_epi32(static_cast<int>(tiles.mr2[j]));
@@ -615,6 +634,7 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
     ++score[mp];
     ++i;
   }
+  zero_to(len);
 }
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
