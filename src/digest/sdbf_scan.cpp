@@ -13,11 +13,12 @@
 //   mp = the end of the run of equal ranks that starts at the FIRST position
 //        holding mr, clipped to the window,
 // and when rank[i] == 0 it scores nothing and leaves mr = 0 (spec 3, notes).
-// The portable path evaluates the closed form with a scalar pass; the AVX-512
-// path reads mr and the first position from sliding-window-minimum keys
-// computed 32 windows at a time, and runs the shortcut 64 steps at a time on
-// compare masks. The tests check every path against a literal transcription
-// of the spec on random and low-entropy data.
+// The portable path evaluates the closed form with a scalar pass. The
+// AVX-512 path precomputes (mr, mp) for every window of a 2048-window tile
+// with vector passes (sliding-window-minimum keys and run lengths, both by
+// doubling), so the serial scan only looks the answer up, and runs the
+// shortcut 32 steps at a time on compare masks. The tests check every path
+// against a literal transcription of the spec on random and low-entropy data.
 #include "sdbf_scan.h"
 
 #include <algorithm>
@@ -131,31 +132,6 @@ HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_
   t.hi = base + n;
 }
 
-// Full evaluation of [i, i+63] with rank[i] != 0, from the window-min keys.
-[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_keys(
-    const std::uint16_t* rank, std::size_t end, std::size_t i, KeyTiles& t) {
-  if (i >= t.hi) fill_key_tile(rank, end, i & ~std::size_t{63}, t);
-  const std::uint16_t key = t.keys[i - t.lo];
-  const std::uint16_t mr = static_cast<std::uint16_t>((key >> 6) + 1);
-  std::size_t mp = i + ((key - i) & 63);  // first position holding mr
-  // Take the end of its run of equal ranks, clipped to the window. Found on
-  // a mask: runs are common in structured data and a per-position loop
-  // mispredicts on them.
-  const std::size_t len = end + kSdbfWindow;
-  const std::size_t last = i + kSdbfWindow - 1;
-  const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
-  while (mp < last) {
-    const std::size_t avail = len - (mp + 1);  // >= 1: mp <= len - 2
-    const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + mp + 1)
-                                  : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
-                                                             rank + mp + 1);
-    const std::uint32_t eq = _mm512_cmpeq_epi16_mask(v, bc);  // masked lanes read 0 != mr
-    const unsigned run = static_cast<unsigned>(std::countr_zero(~eq));
-    mp += run;
-    if (run < 32) break;
-  }
-  return {std::min(mp, last), mr};
-}
 #endif
 
 // The reference scan (spec 3) with the full evaluation supplied by EVAL. A
@@ -368,89 +344,6 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 }
 
 #if HASHSIEVE_SCAN_X86
-// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with
-// the cheap slide done 64 steps at a time on bit masks (no data-dependent
-// branch per step, whose mispredictions dominated) and the full evaluation
-// read from the window-min keys.
-HS_AVX512_TARGET void sdbf_scores_avx512_v1(const std::uint16_t* rank, std::size_t len,
-                                         std::uint8_t* score) {
-  std::memset(score, 0, len);
-  if (len <= kSdbfWindow) return;
-  const std::size_t end = len - kSdbfWindow;
-  KeyTiles tiles;
-  std::size_t i = 0;
-  std::size_t mp = 0;
-  std::uint16_t mr = rank[0];
-  while (i < end) {
-    if (i > 0 && mr > 0) {
-      const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
-      for (;;) {
-        // Probes rank[i+64 .. i+127]; past the region they read as 0, which
-        // stops the slide exactly as the region's trailing zero ranks do.
-        const std::size_t avail = len - (i + kSdbfWindow);
-        __m512i a, b;
-        if (avail >= 64) [[likely]] {
-          // Plain loads keep the mask arithmetic off the loop-carried chain.
-          a = _mm512_loadu_si512(rank + i + kSdbfWindow);
-          b = _mm512_loadu_si512(rank + i + kSdbfWindow + 32);
-        } else {
-          const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
-          const __mmask32 mb = avail <= 32 ? 0 : (__mmask32{1} << (avail - 32)) - 1;
-          a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
-          b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
-        }
-        const std::uint64_t lt = std::uint64_t{_mm512_cmplt_epu16_mask(a, bc)} |
-                                 (std::uint64_t{_mm512_cmplt_epu16_mask(b, bc)} << 32);
-        const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
-                                 (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
-        // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
-        // probe equal to mr moves mp to i+t+64, beyond this batch, so after
-        // the first such step only `stop` can end the batch.
-        const std::size_t stop = lt == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(lt));
-        const std::size_t bound = mp > i ? mp - i : 0;
-        const std::size_t lim = std::min(stop, bound);
-        const std::size_t first_eq = eq == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(eq));
-        const std::size_t steps = first_eq < lim ? stop : lim;
-        std::uint64_t moves = steps == 64 ? eq : eq & ((std::uint64_t{1} << steps) - 1);
-        std::size_t prev = 0;
-        while (moves != 0) {
-          const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
-          score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
-          mp = i + e + kSdbfWindow;
-          prev = e;
-          moves &= moves - 1;
-        }
-        score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
-        i += steps;
-        if (steps < 64) break;
-      }
-    }
-    if (rank[i] == 0) {
-      // Windows starting on rank 0 score nothing and leave mr = 0, so a run
-      // of zero ranks is skipped whole, up to the next non-zero rank.
-      mr = 0;
-      ++i;
-      while (i < end) {
-        const std::size_t avail = end - i;
-        const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + i)
-                                      : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
-                                                                 rank + i);
-        const std::uint32_t nz = _mm512_test_epi16_mask(v, v);
-        if (nz != 0) {
-          i += static_cast<std::size_t>(std::countr_zero(nz));
-          break;
-        }
-        i += 32;
-      }
-      continue;
-    }
-    const WindowMin m = full_eval_keys(rank, end, i, tiles);
-    mp = m.mp;
-    mr = m.mr;
-    ++score[mp];
-    ++i;
-  }
-}
 #define HS_AVX512_SCAN_TARGET \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2,sse4.1,bmi,bmi2,popcnt")))
 
@@ -638,9 +531,6 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
 }
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
-  sdbf_scores_portable(rank, len, score);
-}
-void sdbf_scores_avx512_v1(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {
   sdbf_scores_portable(rank, len, score);
 }
 #endif
