@@ -274,14 +274,26 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     // Masked loads keep the last partial block inside the buffer: every
     // valid lane reads only buf[p0+lane .. p0+lane+64] (< len).
     const __mmask32 lm = lanes == 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
-    const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
-    const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
     __m256i cm = _mm256_setzero_si256(), ck = _mm256_setzero_si256();
+    if (lanes == 32) {
+      // Full block: buf[p0 .. p0+95] lies inside the buffer (p0+32 <= end),
+      // so plain loads, which the compares can take as memory operands.
+      const __m256i vm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0));
+      const __m256i vk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0 + 64));
 #pragma GCC unroll 9
-    for (std::size_t d = 1; d < 64; ++d) {
-      const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
-      cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
-      ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
+      for (std::size_t d = 1; d < 64; ++d) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0 + d));
+        cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
+        ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
+      }
+    } else {
+      const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
+      const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
+      for (std::size_t d = 1; d < 64; ++d) {
+        const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
+        cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));
+        ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));
+      }
     }
     // cm, ck now hold count-1 (the position itself excluded): table indices.
     const __m512i im = _mm512_cvtepu8_epi16(cm);
