@@ -137,6 +137,29 @@ void BM_SdbfRanksMix(benchmark::State& state) {
 }
 BENCHMARK(BM_SdbfRanksMix)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Scores alone over ranks computed beforehand (the serial scan in isolation).
+void BM_SdbfScoresMix(benchmark::State& state) {
+  const Mix& m = mix();
+  static const std::vector<std::vector<std::uint16_t>> ranks = [&] {
+    std::vector<std::vector<std::uint16_t>> r;
+    for (const std::string& f : m.files) {
+      r.emplace_back(f.size());
+      hashsieve::digest::sdbf_ranks(bytes_of(f).data(), f.size(), r.back().data());
+    }
+    return r;
+  }();
+  std::vector<std::uint8_t> score;
+  for (auto _ : state) {
+    for (const auto& r : ranks) {
+      if (score.size() < r.size()) score.resize(r.size());
+      hashsieve::digest::sdbf_scores(r.data(), r.size(), score.data());
+      benchmark::DoNotOptimize(score.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * m.bytes);
+}
+BENCHMARK(BM_SdbfScoresMix)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();

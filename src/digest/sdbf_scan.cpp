@@ -13,11 +13,12 @@
 //   mp = the end of the run of equal ranks that starts at the FIRST position
 //        holding mr, clipped to the window,
 // and when rank[i] == 0 it scores nothing and leaves mr = 0 (spec 3, notes).
-// The portable path evaluates the closed form with a scalar pass; the AVX-512
-// path reads mr and the first position from sliding-window-minimum keys
-// computed 32 windows at a time, and runs the shortcut 64 steps at a time on
-// compare masks. The tests check every path against a literal transcription
-// of the spec on random and low-entropy data.
+// The portable path evaluates the closed form with a scalar pass. The
+// AVX-512 path precomputes (mr, mp) for every window of a 2048-window tile
+// with vector passes (sliding-window-minimum keys and run lengths, both by
+// doubling), so the serial scan only looks the answer up, and runs the
+// shortcut 32 steps at a time on compare masks. The tests check every path
+// against a literal transcription of the spec on random and low-entropy data.
 #include "sdbf_scan.h"
 
 #include <algorithm>
@@ -131,31 +132,6 @@ HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_
   t.hi = base + n;
 }
 
-// Full evaluation of [i, i+63] with rank[i] != 0, from the window-min keys.
-[[gnu::always_inline]] HS_AVX512_TARGET inline WindowMin full_eval_keys(
-    const std::uint16_t* rank, std::size_t end, std::size_t i, KeyTiles& t) {
-  if (i >= t.hi) fill_key_tile(rank, end, i & ~std::size_t{63}, t);
-  const std::uint16_t key = t.keys[i - t.lo];
-  const std::uint16_t mr = static_cast<std::uint16_t>((key >> 6) + 1);
-  std::size_t mp = i + ((key - i) & 63);  // first position holding mr
-  // Take the end of its run of equal ranks, clipped to the window. Found on
-  // a mask: runs are common in structured data and a per-position loop
-  // mispredicts on them.
-  const std::size_t len = end + kSdbfWindow;
-  const std::size_t last = i + kSdbfWindow - 1;
-  const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
-  while (mp < last) {
-    const std::size_t avail = len - (mp + 1);  // >= 1: mp <= len - 2
-    const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + mp + 1)
-                                  : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
-                                                             rank + mp + 1);
-    const std::uint32_t eq = _mm512_cmpeq_epi16_mask(v, bc);  // masked lanes read 0 != mr
-    const unsigned run = static_cast<unsigned>(std::countr_zero(~eq));
-    mp += run;
-    if (run < 32) break;
-  }
-  return {std::min(mp, last), mr};
-}
 #endif
 
 // The reference scan (spec 3) with the full evaluation supplied by EVAL. A
@@ -266,6 +242,10 @@ void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t
 // and both counts are plain per-position functions: 64 positions at a time
 // they are 63 byte compares each, with no memory dependence between
 // positions. Only the running sum itself stays scalar (one add per byte).
+// Measured and not kept: the running sum as a vector prefix sum (with a
+// scalar or a 16-permute table lookup), and unrolling the scalar loop or
+// the compare loop further; the pass is bound by issue width, and each of
+// those added work or code size.
 HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len,
                                         std::uint16_t* rank) {
   if (len <= kSdbfWindow) {
@@ -298,14 +278,26 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     // Masked loads keep the last partial block inside the buffer: every
     // valid lane reads only buf[p0+lane .. p0+lane+64] (< len).
     const __mmask32 lm = lanes == 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
-    const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
-    const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
     __m256i cm = _mm256_setzero_si256(), ck = _mm256_setzero_si256();
+    if (lanes == 32) {
+      // Full block: buf[p0 .. p0+95] lies inside the buffer (p0+32 <= end),
+      // so plain loads, which the compares can take as memory operands.
+      const __m256i vm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0));
+      const __m256i vk = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0 + 64));
 #pragma GCC unroll 9
-    for (std::size_t d = 1; d < 64; ++d) {
-      const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
-      cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
-      ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
+      for (std::size_t d = 1; d < 64; ++d) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + p0 + d));
+        cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));  // buf[p+d] == buf[p]
+        ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));  // buf[q-(64-d)] == buf[q]
+      }
+    } else {
+      const __m256i vm = _mm256_maskz_loadu_epi8(lm, buf + p0);
+      const __m256i vk = _mm256_maskz_loadu_epi8(lm, buf + p0 + 64);
+      for (std::size_t d = 1; d < 64; ++d) {
+        const __m256i x = _mm256_maskz_loadu_epi8(lm, buf + p0 + d);
+        cm = _mm256_sub_epi8(cm, _mm256_cmpeq_epi8(vm, x));
+        ck = _mm256_sub_epi8(ck, _mm256_cmpeq_epi8(vk, x));
+      }
     }
     // cm, ck now hold count-1 (the position itself excluded): table indices.
     const __m512i im = _mm512_cvtepu8_epi16(cm);
@@ -354,7 +346,7 @@ void sdbf_ranks(const std::uint8_t* buf, std::size_t len, std::uint16_t* rank) {
 bool sdbf_scan_has_avx512() {
 #if HASHSIEVE_SCAN_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx2") &&
                           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("bmi") &&
                           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
   return has;
@@ -368,52 +360,157 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 }
 
 #if HASHSIEVE_SCAN_X86
-// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with
-// the cheap slide done 64 steps at a time on bit masks (no data-dependent
+#define HS_AVX512_SCAN_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2,sse4.1,bmi,bmi2,popcnt")))
+
+// Full-evaluation answers for a tile of window starts, computed before the
+// serial scan needs them. The scan is one serial dependency chain (window
+// start i -> window minimum -> where the shortcut exits -> next i); looking
+// the answer up in a table takes the window-min key and the run-end search
+// (load, compare, mask move, tzcnt) off that chain, and costs about one
+// cycle per byte in vector work that has no dependence between windows.
+//   mr2[j]: mr in both halves of a 32-bit word, so that a broadcast load
+//           gives the compare operand of the cheap slide directly;
+//   off[j]: mp - i (16-bit: stored straight from the 16-bit lanes).
+// mp is the end of the run of equal ranks from the first minimum f, capped
+// at i+63: with run[q] = how many of rank[base+q] == rank[base+q+1],
+// rank[base+q+1] == rank[base+q+2], ... hold in a row (capped at 64),
+// mp - i = min(f - i + run[f - base], 63). run[] is found by doubling, like
+// the keys, and read per window with a 128-entry byte permute (f lies
+// within 95 positions of the vector's first window).
+struct FeTiles {
+  KeyTiles keys;
+  alignas(64) std::uint8_t run[kKeyTile + 256];
+  alignas(64) std::uint32_t mr2[kKeyTile];
+  alignas(64) std::uint16_t off[kKeyTile];
+};
+
+HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::size_t end,
+                                               std::size_t base, FeTiles& t) {
+  fill_key_tile(rank, end, base, t.keys);
+  const std::size_t n = t.keys.hi - base;
+  // run[q] for q < n + 63 compares rank[base+q] with rank[base+q+1]; the
+  // last of those, base+n+63, is < len. Entries past that read as 1: runs
+  // are cut there, which no window sees (mp is capped at i+63 <= base+n+62).
+  const std::size_t m = n + kSdbfWindow - 1;
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i one = _mm512_set1_epi8(1);
+  for (std::size_t q = 0; q < m; q += 64) {
+    const std::size_t lanes = std::min<std::size_t>(64, m - q);
+    const __mmask32 la = lanes >= 32 ? ~__mmask32{0} : (__mmask32{1} << lanes) - 1;
+    const __mmask32 lb = lanes <= 32 ? 0
+                         : lanes == 64 ? ~__mmask32{0}
+                                       : (__mmask32{1} << (lanes - 32)) - 1;
+    const std::uint16_t* r = rank + base + q;
+    const __mmask32 ea = _mm512_mask_cmpeq_epi16_mask(la, _mm512_maskz_loadu_epi16(la, r),
+                                                      _mm512_maskz_loadu_epi16(la, r + 1));
+    const __mmask32 eb = _mm512_mask_cmpeq_epi16_mask(lb, _mm512_maskz_loadu_epi16(lb, r + 32),
+                                                      _mm512_maskz_loadu_epi16(lb, r + 33));
+    const __mmask64 e = _mm512_kunpackd(__mmask64{eb}, __mmask64{ea});
+    _mm512_store_si512(t.run + q, _mm512_mask_blend_epi8(e, zero, one));
+  }
+  const std::size_t padded = (m + 63) / 64 * 64;
+  for (std::size_t q = padded; q < padded + 192; q += 64) _mm512_store_si512(t.run + q, zero);
+  for (std::size_t s = 1; s < kSdbfWindow; s *= 2) {
+    const __m512i full = _mm512_set1_epi8(static_cast<char>(s));
+    for (std::size_t q = 0; q < m; q += 64) {
+      const __m512i l = _mm512_load_si512(t.run + q);
+      const __m512i r = _mm512_loadu_si512(t.run + q + s);
+      // s equalities in a row from q continue with those from q+s.
+      const __mmask64 ext = _mm512_cmpeq_epi8_mask(l, full);
+      _mm512_store_si512(t.run + q, _mm512_mask_add_epi8(l, ext, l, r));
+    }
+  }
+  const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17,
+                                        16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512i six3 = _mm512_set1_epi16(63);
+  const __m512i one16 = _mm512_set1_epi16(1);
+  // Window k's mr into both halves of 32-bit word k (k < 16, then k >= 16).
+  const __m512i dup_lo = _mm512_srli_epi16(lane, 1);
+  const __m512i dup_hi = _mm512_add_epi16(dup_lo, _mm512_set1_epi16(16));
+  for (std::size_t j = 0; j < n; j += 32) {
+    const __m512i key = _mm512_load_si512(t.keys.keys + j);
+    // base is a multiple of 64: window base+j+lane's first minimum lies
+    // (key - j - lane) mod 64 positions after it.
+    const __m512i pos = _mm512_add_epi16(lane, _mm512_set1_epi16(static_cast<short>(j)));
+    const __m512i foff = _mm512_and_si512(_mm512_sub_epi16(key, pos), six3);
+    const __m512i frel = _mm512_add_epi16(foff, lane);  // f - (base + j), < 95
+    // Byte permute on the 16-bit lanes: the even byte of each lane holds
+    // the index and receives run[f - base]; the odd bytes are zeroed.
+    const __m512i run16 = _mm512_maskz_permutex2var_epi8(
+        0x5555555555555555ULL, _mm512_loadu_si512(t.run + j), frel, _mm512_loadu_si512(t.run + j + 64));
+    _mm512_store_si512(t.off + j, _mm512_min_epu16(_mm512_add_epi16(foff, run16), six3));
+    const __m512i mr = _mm512_add_epi16(_mm512_srli_epi16(key, 6), one16);
+    _mm512_store_si512(t.mr2 + j, _mm512_permutexvar_epi16(dup_lo, mr));
+    _mm512_store_si512(t.mr2 + j + 16, _mm512_permutexvar_epi16(dup_hi, mr));
+  }
+}
+
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with the
+// cheap slide done 32 steps at a time on compare masks (no data-dependent
 // branch per step, whose mispredictions dominated) and the full evaluation
-// read from the window-min keys.
-HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
-                                         std::uint8_t* score) {
-  std::memset(score, 0, len);
-  if (len <= kSdbfWindow) return;
+// read from the FeTiles tables. 32-step batches rather than 64: segments
+// between full evaluations average about 7 steps, and one compare per batch
+// is a shorter chain than two plus a mask merge.
+// Measured and not kept (CPU time on the mix, side by side): 64-step
+// batches; a branch-free clamp of mp - i (the compiler's early exit when
+// the minimum sat alone at the window start predicts well); folding the
+// "probe equal to mr before mp" cap into the stop mask; writing the points
+// of a batch with compress/expand and a masked store instead of the rare
+// per-hit loop; tiles of 1024 or 4096 windows; skipping run-length doubling
+// passes once no run grows (runs are long in most tiles).
+HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
+                                              std::uint8_t* score) {
+  if (len <= kSdbfWindow) {
+    std::memset(score, 0, len);
+    return;
+  }
   const std::size_t end = len - kSdbfWindow;
-  KeyTiles tiles;
+  // score[] is zeroed just ahead of the scan rather than all at once: on a
+  // large region a full memset has long left the cache when the scan's
+  // increments reach a line, and each new line then costs a miss. Points
+  // only ever go to positions <= i + 127, so keeping score[0, zeroed) zero
+  // with zeroed >= i + 128 before each write is enough.
+  constexpr std::size_t kZeroAhead = 4096;
+  std::size_t zeroed = 0;
+  auto zero_to = [&](std::size_t to) {
+    to = std::min(len, to);
+    if (to > zeroed) {
+      std::memset(score + zeroed, 0, to - zeroed);
+      zeroed = to;
+    }
+  };
+  zero_to(kZeroAhead);
+  FeTiles tiles;
+  constexpr std::size_t kBatch = 32;
   std::size_t i = 0;
   std::size_t mp = 0;
-  std::uint16_t mr = rank[0];
+  bool sliding = false;  // i > 0 and mr > 0: the shortcut is tried first
+  __m512i bc = _mm512_setzero_si512();
   while (i < end) {
-    if (i > 0 && mr > 0) {
-      const __m512i bc = _mm512_set1_epi16(static_cast<short>(mr));
+    if (sliding) {
       for (;;) {
-        // Probes rank[i+64 .. i+127]; past the region they read as 0, which
+        if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
+        // Probes rank[i+64 .. i+95]; past the region they read as 0, which
         // stops the slide exactly as the region's trailing zero ranks do.
         const std::size_t avail = len - (i + kSdbfWindow);
-        __m512i a, b;
-        if (avail >= 64) [[likely]] {
-          // Plain loads keep the mask arithmetic off the loop-carried chain.
-          a = _mm512_loadu_si512(rank + i + kSdbfWindow);
-          b = _mm512_loadu_si512(rank + i + kSdbfWindow + 32);
-        } else {
-          const __mmask32 ma = avail >= 32 ? ~__mmask32{0} : (__mmask32{1} << avail) - 1;
-          const __mmask32 mb = avail <= 32 ? 0 : (__mmask32{1} << (avail - 32)) - 1;
-          a = _mm512_maskz_loadu_epi16(ma, rank + i + kSdbfWindow);
-          b = _mm512_maskz_loadu_epi16(mb, rank + i + kSdbfWindow + 32);
-        }
-        const std::uint64_t lt = std::uint64_t{_mm512_cmplt_epu16_mask(a, bc)} |
-                                 (std::uint64_t{_mm512_cmplt_epu16_mask(b, bc)} << 32);
-        const std::uint64_t eq = std::uint64_t{_mm512_cmpeq_epi16_mask(a, bc)} |
-                                 (std::uint64_t{_mm512_cmpeq_epi16_mask(b, bc)} << 32);
+        const __m512i a = avail >= kBatch ? _mm512_loadu_si512(rank + i + kSdbfWindow)
+                                          : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                     rank + i + kSdbfWindow);
+        const std::uint64_t lt = _mm512_cmplt_epu16_mask(a, bc);
+        const std::uint64_t eq = _mm512_cmpeq_epi16_mask(a, bc);
+        constexpr std::uint64_t kStopBit = std::uint64_t{1} << kBatch;
         // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
         // probe equal to mr moves mp to i+t+64, beyond this batch, so after
         // the first such step only `stop` can end the batch.
-        const std::size_t stop = lt == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(lt));
+        const std::size_t stop = static_cast<std::size_t>(std::countr_zero(lt | kStopBit));
         const std::size_t bound = mp > i ? mp - i : 0;
         const std::size_t lim = std::min(stop, bound);
-        const std::size_t first_eq = eq == 0 ? 64 : static_cast<std::size_t>(std::countr_zero(eq));
+        const std::size_t first_eq = static_cast<std::size_t>(std::countr_zero(eq | kStopBit));
         const std::size_t steps = first_eq < lim ? stop : lim;
-        std::uint64_t moves = steps == 64 ? eq : eq & ((std::uint64_t{1} << steps) - 1);
+        std::uint64_t moves = eq & ((std::uint64_t{1} << steps) - 1);
         std::size_t prev = 0;
-        while (moves != 0) {
+        while (moves != 0) {  // rare: about one batch in sixteen
           const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
           score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
           mp = i + e + kSdbfWindow;
@@ -422,13 +519,13 @@ HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t 
         }
         score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
         i += steps;
-        if (steps < 64) break;
+        if (steps < kBatch) break;
       }
     }
     if (rank[i] == 0) {
       // Windows starting on rank 0 score nothing and leave mr = 0, so a run
       // of zero ranks is skipped whole, up to the next non-zero rank.
-      mr = 0;
+      sliding = false;
       ++i;
       while (i < end) {
         const std::size_t avail = end - i;
@@ -444,12 +541,16 @@ HS_AVX512_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t 
       }
       continue;
     }
-    const WindowMin m = full_eval_keys(rank, end, i, tiles);
-    mp = m.mp;
-    mr = m.mr;
+    if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
+    if (i >= tiles.keys.hi) fill_fe_tile(rank, end, i & ~std::size_t{63}, tiles);
+    const std::size_t j = i - tiles.keys.lo;
+    bc = _mm512_set1_epi32(static_cast<int>(tiles.mr2[j]));
+    mp = i + tiles.off[j];
+    sliding = true;
     ++score[mp];
     ++i;
   }
+  zero_to(len);
 }
 #else
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score) {

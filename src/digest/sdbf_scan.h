@@ -19,11 +19,11 @@ void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len, std::uint16_t* 
 
 // score[0..len-1] per spec section 3 (overwrites score). The result equals the
 // reference's popularity scan exactly, shortcut quirks included. Dispatches to
-// AVX-512BW when available.
+// AVX-512 (F/BW/VL/VBMI) when available.
 void sdbf_scores(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 
 // The implementations, exposed for tests. The AVX-512 one must only be called
-// when sdbf_scan_has_avx512() is true.
+// when sdbf_scan_has_avx512() is true (AVX-512 F/BW/VL/VBMI, BMI1/2).
 bool sdbf_scan_has_avx512();
 void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
 void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len, std::uint8_t* score);
