@@ -416,13 +416,16 @@ inline int round_half_away(double x) {
 // best(i, s1) supplied by the caller (only called for s1 >= 16 when some
 // target is eligible). The running sum with its -1 sentinel is literal: a -1
 // from best() can replace an accumulated total rather than add to it.
-template <typename BestFn>
-int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
-  const std::size_t na = a.filter_count();
+//
+// count(i) gives filter i's element count; both the Sdbf path and the packed
+// per-filter data of PreparedSdbfSet go through this one loop.
+template <typename CountFn, typename BestFn>
+[[gnu::always_inline]] inline int aggregate_counts(std::size_t na, CountFn&& count, bool any_eligible,
+                                                   BestFn&& best) {
   double total = -1.0;
   std::size_t sparse = 0;
   for (std::size_t i = 0; i < na; ++i) {
-    const std::uint32_t s1 = clamp_count(a.element_count(i));
+    const std::uint32_t s1 = count(i);
     double m;
     if (s1 < kSparseElements) {
       m = 0.0;
@@ -437,7 +440,15 @@ int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
   const std::size_t denom = na - (na > 1 ? sparse : 0);
   // denom == 0 is the reference's 0/0 crash; we report "not comparable".
   if (total < 0 || denom == 0) return -1;
+  // Most pairs share nothing; spare them the division.
+  if (total == 0) return 0;
   return round_half_away(100.0 * total / static_cast<double>(denom));
+}
+
+template <typename BestFn>
+int aggregate(const Sdbf& a, bool any_eligible, BestFn&& best) {
+  return aggregate_counts(
+      a.filter_count(), [&](std::size_t i) { return clamp_count(a.element_count(i)); }, any_eligible, best);
 }
 
 // best() by the scalar kernels, scanning the target digest directly.
@@ -639,26 +650,8 @@ inline bool set_orientation_swaps(const PreparedSetData& A, std::size_t i, const
 template <typename BestFn>
 [[gnu::always_inline]] inline int aggregate_meta(const std::uint32_t* meta, std::size_t na, bool any_eligible,
                                                  BestFn&& best) {
-  double total = -1.0;
-  std::size_t sparse = 0;
-  for (std::size_t i = 0; i < na; ++i) {
-    const std::uint32_t s1 = meta_count(meta[i]);
-    double m;
-    if (s1 < kSparseElements) {
-      m = 0.0;
-      ++sparse;
-    } else if (!any_eligible) {
-      m = -1.0;
-    } else {
-      m = best(i, s1);
-    }
-    total = total < 0 ? m : total + m;
-  }
-  const std::size_t denom = na - (na > 1 ? sparse : 0);
-  if (total < 0 || denom == 0) return -1;
-  // Most pairs share nothing; spare them the division.
-  if (total == 0) return 0;
-  return round_half_away(100.0 * total / static_cast<double>(denom));
+  return aggregate_counts(
+      na, [meta](std::size_t i) { return meta_count(meta[i]); }, any_eligible, best);
 }
 
 #ifdef HASHSIEVE_HAVE_AVX512_KERNEL
