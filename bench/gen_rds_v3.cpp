@@ -16,6 +16,8 @@
 // synchronous=OFF, exclusive locking.
 #include <sqlite3.h>
 
+#include "hashsieve/refset/nsrl_v3_schema.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -27,20 +29,8 @@
 
 namespace {
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE FILE (sha256 VARCHAR NOT NULL, sha1 VARCHAR NOT NULL, md5 VARCHAR NOT NULL,
-                   crc32 VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_size INTEGER NOT NULL,
-                   package_id INTEGER NOT NULL);
-CREATE TABLE MFG (manufacturer_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL);
-CREATE TABLE OS (operating_system_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                 manufacturer_id INTEGER NOT NULL, PRIMARY KEY (operating_system_id, manufacturer_id));
-CREATE TABLE PKG (package_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                  operating_system_id INTEGER NOT NULL, manufacturer_id INTEGER NOT NULL,
-                  language VARCHAR NOT NULL, application_type VARCHAR NOT NULL,
-                  PRIMARY KEY (package_id, operating_system_id, manufacturer_id, language, application_type));
-CREATE TABLE VERSION (version VARCHAR UNIQUE NOT NULL, build_set VARCHAR NOT NULL, build_date TIMESTAMP NOT NULL,
-                      release_date TIMESTAMP NOT NULL, description VARCHAR NOT NULL);
-CREATE VIEW DISTINCT_HASH AS SELECT DISTINCT sha256, sha1, md5, crc32 FROM FILE;
+// Rows that every generated database shares; the tables come from kNsrlV3MinimalSchema.
+constexpr const char* kFixedRows = R"sql(
 INSERT INTO MFG VALUES (1, 'Microsoft'), (2, 'Adobe'), (3, 'Apple'), (4, 'Community');
 INSERT INTO OS VALUES (189, 'Windows', '10', 1), (190, 'macOS', '13', 3), (191, 'Linux', '6', 4);
 INSERT INTO VERSION VALUES ('2024.03.1', 'Modern', '2024-03-01', '2024-03-15', 'synthetic (gen_rds_v3); not the official RDS');
@@ -129,7 +119,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<sqlite3, DbCloser> db(raw);
   exec(raw, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
             "PRAGMA cache_size=-262144;");
-  exec(raw, kSchema);
+  exec(raw, hashsieve::refset::kNsrlV3MinimalSchema);
+  exec(raw, kFixedRows);
   exec(raw, "BEGIN");
 
   // Packages and their application types.

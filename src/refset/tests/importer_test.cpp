@@ -2,6 +2,7 @@
 // an unchanged source is not imported twice, and a failed import leaves the
 // installed version in use.
 #include "hashsieve/refset/importer.h"
+#include "hashsieve/refset/nsrl_v3_schema.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -17,19 +18,8 @@ namespace fs = std::filesystem;
 
 const std::string kFixtures = std::string(HASHSIEVE_TEST_DATA) + "/refset";
 
-constexpr const char* kMinimalSchema = R"(
-CREATE TABLE FILE (sha256 VARCHAR NOT NULL, sha1 VARCHAR NOT NULL, md5 VARCHAR NOT NULL, crc32 VARCHAR NOT NULL,
-                   file_name VARCHAR NOT NULL, file_size INTEGER NOT NULL, package_id INTEGER NOT NULL);
-CREATE TABLE MFG (manufacturer_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL);
-CREATE TABLE OS (operating_system_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                 manufacturer_id INTEGER NOT NULL, PRIMARY KEY (operating_system_id, manufacturer_id));
-CREATE TABLE PKG (package_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                  operating_system_id INTEGER NOT NULL, manufacturer_id INTEGER NOT NULL, language VARCHAR NOT NULL,
-                  application_type VARCHAR NOT NULL,
-                  PRIMARY KEY (package_id, operating_system_id, manufacturer_id, language, application_type));
-CREATE TABLE VERSION (version VARCHAR UNIQUE NOT NULL, build_set VARCHAR NOT NULL, build_date TIMESTAMP NOT NULL,
-                      release_date TIMESTAMP NOT NULL, description VARCHAR NOT NULL);
-CREATE VIEW DISTINCT_HASH AS SELECT DISTINCT sha256, sha1, md5, crc32 FROM FILE;
+// Two packages on top of kNsrlV3MinimalSchema; NetTool has two application types.
+constexpr const char* kPackages = R"(
 INSERT INTO PKG VALUES (1, 'Debian', '12', 1, 1, 'English', 'Operating System');
 INSERT INTO PKG VALUES (2, 'NetTool', '1.0', 1, 1, 'English', 'Hacker Tool');
 INSERT INTO PKG VALUES (2, 'NetTool', '1.0', 1, 1, 'English', 'Networking');
@@ -66,7 +56,8 @@ class ImporterTest : public ::testing::Test {
     const std::string path = (dir_ / name).string();
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db, kMinimalSchema, nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, kNsrlV3MinimalSchema, nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, kPackages, nullptr, nullptr, nullptr), SQLITE_OK);
     for (const auto& [h, package] : rows) {
       const std::string sql = std::string("INSERT INTO FILE VALUES ('") + h.sha256 + "','" + h.sha1 + "','" + h.md5 +
                               "','00000000','f'," + std::to_string(100) + "," + std::to_string(package) + ")";

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 
+#include "hashsieve/refset/nsrl_v3_schema.h"
 #include "source_test_util.h"
 
 namespace hashsieve::refset {
@@ -17,21 +18,8 @@ using testing::describe;
 using testing::RecordingSink;
 using testing::TempDir;
 
-// The minimal schema as published (pmatheus/nsrl-filter README).
-constexpr const char* kMinimalSchema = R"sql(
-CREATE TABLE FILE (sha256 VARCHAR NOT NULL, sha1 VARCHAR NOT NULL, md5 VARCHAR NOT NULL,
-                   crc32 VARCHAR NOT NULL, file_name VARCHAR NOT NULL, file_size INTEGER NOT NULL,
-                   package_id INTEGER NOT NULL);
-CREATE TABLE MFG (manufacturer_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL);
-CREATE TABLE OS (operating_system_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                 manufacturer_id INTEGER NOT NULL, PRIMARY KEY (operating_system_id, manufacturer_id));
-CREATE TABLE PKG (package_id INTEGER NOT NULL, name VARCHAR NOT NULL, version VARCHAR NOT NULL,
-                  operating_system_id INTEGER NOT NULL, manufacturer_id INTEGER NOT NULL,
-                  language VARCHAR NOT NULL, application_type VARCHAR NOT NULL,
-                  PRIMARY KEY (package_id, operating_system_id, manufacturer_id, language, application_type));
-CREATE TABLE VERSION (version VARCHAR UNIQUE NOT NULL, build_set VARCHAR NOT NULL, build_date TIMESTAMP NOT NULL,
-                      release_date TIMESTAMP NOT NULL, description VARCHAR NOT NULL);
-CREATE VIEW DISTINCT_HASH AS SELECT DISTINCT sha256, sha1, md5, crc32 FROM FILE;
+// Rows every minimal test database shares; the tables are kNsrlV3MinimalSchema.
+constexpr const char* kMinimalFixedRows = R"sql(
 INSERT INTO MFG VALUES (914, 'Example Corp');
 INSERT INTO OS VALUES (189, 'Windows', '10', 914);
 INSERT INTO VERSION VALUES ('2024.03.1', 'Modern', '2024-03-01', '2024-03-15', 'test set');
@@ -176,7 +164,8 @@ std::vector<FileRow> sample_files() {
 }
 
 void fill_minimal(Db& db, const std::vector<FileRow>& files) {
-  db.exec(kMinimalSchema);
+  db.exec(kNsrlV3MinimalSchema);
+  db.exec(kMinimalFixedRows);
   db.exec("BEGIN");
   for (const auto& p : kPackages) {
     db.exec("INSERT INTO PKG VALUES (" + std::to_string(p.id) + ", " + sql_text(p.name) + ", " +
