@@ -23,5 +23,11 @@ echo
 echo "== hashsieve digest -c: pairwise similarity (0-100), scores >= 1"
 (cd "$work" && "$OLDPWD/$bin" digest -c digests.sdbf)
 echo
-echo "== hashsieve hash: every digest of one file as JSON"
-(cd "$work" && "$OLDPWD/$bin" hash ls-tampered)
+echo "== hashsieve hash: every digest of one file as JSON (the SDBF digest shortened here)"
+(cd "$work" && "$OLDPWD/$bin" hash ls-tampered) | sed -E 's/("sdbf":\["[^"]{60})[^"]*/\1.../'
+echo
+echo "== hashsieve refset build + lookup: a known-good set of ls, dir and cat;"
+echo "   the tampered ls has no exact hit, but its similarity to /ls gives it away"
+mkdir -p "$work/root" && cp "$work/ls" "$work/dir" "$work/cat" "$work/root/"
+"$bin" refset --data-dir "$work/data" build --name demo-distro --class known "$work/root"
+"$bin" refset --data-dir "$work/data" lookup --min-score 50 "$work/ls-tampered"
