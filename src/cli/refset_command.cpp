@@ -34,10 +34,11 @@ constexpr const char* kRefsetUsage =
     "  list                       the installed sets, one JSON object per line\n"
     "  show NAME                  one set's manifest\n"
     "  remove NAME                delete a set\n"
-    "  lookup [--set NAME] [--min-score N] HASH|FILE...\n"
+    "  lookup [--set NAME] [--min-score N] [--max-tlsh D] HASH|FILE...\n"
     "                             every hit, one JSON object per line; a FILE is hashed\n"
-    "                             first (MD5, SHA-1, SHA-256, SDBF) and its similarity\n"
-    "                             hits scoring >= N (default 1) are included\n"
+    "                             first (MD5, SHA-1, SHA-256, SDBF, TLSH) and its\n"
+    "                             similarity hits are included: SDBF scores >= N\n"
+    "                             (default 1), TLSH distances <= D (default 100)\n"
     "\n"
     "The data directory defaults to $HASHSIEVE_DATA_DIR, else ~/.local/share/hashsieve.\n"
     "Exit status: 0 success; 1 failure (the sets are left as they were); 2 bad arguments.\n";
@@ -170,8 +171,13 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
   std::vector<std::string> set_names;
   std::vector<std::string> queries;
   int min_score = 1;
+  int max_tlsh = 100;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--min-score") {
+    if (args[i] == "--max-tlsh") {
+      if (i + 1 >= args.size()) return usage_error("--max-tlsh needs a number");
+      max_tlsh = std::atoi(args[++i].c_str());
+      if (max_tlsh < 0) return usage_error("--max-tlsh must be >= 0");
+    } else if (args[i] == "--min-score") {
       if (i + 1 >= args.size()) return usage_error("--min-score needs a number");
       min_score = std::atoi(args[++i].c_str());
       if (min_score < 0 || min_score > 100) return usage_error("--min-score must be 0..100");
@@ -202,12 +208,12 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
     std::optional<digest::Sha1Digest> sha1;
     std::optional<digest::Sha256Digest> sha256;
     std::vector<digest::Sdbf> sdbf;
+    std::optional<digest::TlshDigest> tlsh;
     std::error_code ec;
     if (std::filesystem::exists(query, ec)) {
       digest::DigestSelection selection;
       selection.crypto = {digest::CryptoAlgorithm::md5, digest::CryptoAlgorithm::sha1,
                           digest::CryptoAlgorithm::sha256};
-      selection.tlsh = false;
       selection.ssdeep = false;
       auto hashed = digest::digest_file(query, selection);
       if (!hashed.ok()) {
@@ -219,6 +225,7 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
       sha1 = hashed->crypto.sha1;
       sha256 = hashed->crypto.sha256;
       sdbf = std::move(hashed->sdbf);
+      tlsh = hashed->tlsh;
     } else if (query.size() == 32) {
       if (auto d = digest::Md5Digest::parse_hex(query); d.ok()) md5 = *d;
     } else if (query.size() == 40) {
@@ -254,15 +261,25 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
       if (md5) emit(set.lookup(*md5));
       if (sha1) emit(set.lookup(*sha1));
       if (sha256) emit(set.lookup(*sha256));
+      std::vector<refset::SimilarityHit> similar;
       for (const auto& d : sdbf) {
-        for (const auto& h : set.similar(d, min_score)) {
+        auto hits = set.similar(d, min_score);
+        similar.insert(similar.end(), hits.begin(), hits.end());
+      }
+      if (tlsh) {
+        auto hits = set.similar(*tlsh, max_tlsh);
+        similar.insert(similar.end(), hits.begin(), hits.end());
+      }
+      {
+        for (const auto& h : similar) {
           nlohmann::ordered_json j;
           j["query"] = query;
           j["set"] = h.set;
           j["class"] = std::string(refset::to_string(h.hit_class));
           j["algorithm"] = h.algorithm;
           j["reference"] = h.reference;
-          j["score"] = h.score;
+          // SDBF gives a similarity score, TLSH a distance: name them apart.
+          j[h.algorithm == "tlsh" ? "distance" : "score"] = h.score;
           print_json(j);
         }
       }

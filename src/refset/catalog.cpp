@@ -41,7 +41,29 @@ std::uint32_t LabelValue::merge(std::uint32_t a, std::uint32_t b) {
 struct LoadedRefset::Similarity {
   std::vector<digest::Sdbf> digests;
   std::optional<digest::PreparedSdbfSet> prepared;
+  std::vector<std::pair<digest::TlshDigest, std::string>> tlsh;  // digest, reference name
 };
+
+namespace {
+
+// similarity.tlsh: "<T1 digest>\t<name>" lines, written by refset build.
+Status load_tlsh_lines(const std::string& path, std::vector<std::pair<digest::TlshDigest, std::string>>& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};  // sets other than builds have none
+  std::size_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    const auto tab = line.find('\t');
+    auto d = digest::TlshDigest::parse(std::string_view(line).substr(0, tab));
+    if (tab == std::string::npos || !d.ok()) {
+      return Error(ErrorCode::parse_error, path + ": line " + std::to_string(line_no) + ": not a TLSH digest line");
+    }
+    out.emplace_back(*d, line.substr(tab + 1));
+  }
+  return {};
+}
+
+}  // namespace
 
 struct LoadedRefset::Labels {
   SqliteDb db;
@@ -190,6 +212,9 @@ Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
     similarity->digests = std::move(digests).value();
     similarity->prepared.emplace(similarity->digests);
   }
+  if (auto st = load_tlsh_lines(dir + "/similarity.tlsh", similarity->tlsh); !st.ok()) {
+    return std::move(st).error().with_context("reference set '" + name + "'");
+  }
   return LoadedRefset(std::move(m).value(), std::move(index).value(), std::move(labels), std::move(similarity));
 }
 
@@ -244,6 +269,15 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int 
     if (scores[j] >= min_score) {
       hits.push_back({manifest_.name, manifest_.set_class, similarity_->digests[j].name(), "sdbf", scores[j]});
     }
+  }
+  return hits;
+}
+
+std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query, int max_distance) const {
+  std::vector<SimilarityHit> hits;
+  for (const auto& [reference, name] : similarity_->tlsh) {
+    const int distance = digest::tlsh_distance(query, reference);
+    if (distance <= max_distance) hits.push_back({manifest_.name, manifest_.set_class, name, "tlsh", distance});
   }
   return hits;
 }

@@ -188,11 +188,17 @@ TEST_F(RefsetCli, BuildFromTreesAndDebPackages) {
   EXPECT_EQ(gpgv[0]["version"], "gpgv-test_1.0-1_amd64");
   EXPECT_EQ(gpgv.back()["reference"], "gpgv-test_1.0-1_amd64:/usr/bin/gpgv");
 
-  // dir is not in the set, but it is nearly ls: a similarity hit, no exact one.
-  auto dir = json_lines(refset("lookup --set distro --min-score 50 " + inputs + "/dir.elf").out);
-  ASSERT_EQ(dir.size(), 1u);
+  // dir is not in the set, but it is nearly ls: similarity hits, no exact one.
+  // The TLSH distance is the one Debian's tlsh tool computes.
+  auto dir = json_lines(refset("lookup --set distro --min-score 50 --max-tlsh 50 " + inputs + "/dir.elf").out);
+  ASSERT_EQ(dir.size(), 2u);
+  EXPECT_EQ(dir[0]["algorithm"], "sdbf");
   EXPECT_EQ(dir[0]["reference"], "/usr/bin/ls");
   EXPECT_EQ(dir[0]["score"], 99);
+  EXPECT_EQ(dir[1]["algorithm"], "tlsh");
+  EXPECT_EQ(dir[1]["reference"], "/usr/bin/ls");
+  const std::string debian = run_in(inputs, "tlsh -c ls.elf -f dir.elf | cut -f1").out;
+  EXPECT_EQ(dir[1]["distance"], std::stoi(debian)) << debian;
 
   // The same inputs again: unchanged.
   EXPECT_NE(refset("build --name distro --class known root gpgv-test.deb").out.find("unchanged"), std::string::npos);

@@ -18,6 +18,7 @@
 #include "hashsieve/core/result.h"
 #include "hashsieve/digest/crypto.h"
 #include "hashsieve/digest/sdbf.h"
+#include "hashsieve/digest/tlsh.h"
 #include "hashsieve/refset/exact_index.h"
 #include "hashsieve/refset/reference_class.h"
 
@@ -57,7 +58,7 @@ struct SimilarityHit {
   std::string set;
   ReferenceClass hit_class = ReferenceClass::known;
   std::string reference;  // the reference digest's name
-  std::string algorithm;  // "sdbf"
+  std::string algorithm;  // "sdbf" (score 0..100, higher is closer) or "tlsh" (distance, lower is closer)
   int score = 0;
 };
 
@@ -81,6 +82,9 @@ class LoadedRefset {
   // SDBF similarity against the set's reference digests (sdbf imports), by a
   // brute-force scan over the prepared set; hits scoring >= min_score.
   std::vector<SimilarityHit> similar(const digest::Sdbf& query, int min_score) const;
+  // TLSH distance to every reference TLSH digest of the set (sets made by
+  // `refset build`); hits at distance <= max_distance.
+  std::vector<SimilarityHit> similar(const digest::TlshDigest& query, int max_distance) const;
 
   LoadedRefset(LoadedRefset&&) noexcept;
   LoadedRefset& operator=(LoadedRefset&&) noexcept;
