@@ -116,7 +116,7 @@ Result<RefsetManifest> manifest_from_json(const std::string& text) {
     m.name = j.at("name").get<std::string>();
     m.format = j.at("format").get<std::string>();
     auto cls = parse_reference_class(j.at("class").get<std::string>());
-    if (!cls.ok()) return std::move(cls).error();
+    if (!cls.ok()) return Error(ErrorCode::parse_error, "bad manifest: " + cls.error().message());
     m.set_class = *cls;
     m.source = j.at("source").get<std::string>();
     m.fingerprint = j.at("fingerprint").get<std::string>();
