@@ -42,7 +42,7 @@ void set_rate(benchmark::State& state, std::size_t bytes) {
 }
 
 template <typename Fn>
-void for_each_chunk(const hashsieve::MappedFile& file, Fn&& fn) {
+void for_each_chunk(const hashsieve::bench::MixFile& file, Fn&& fn) {
   const auto bytes = file.bytes();
   for (std::size_t at = 0; at < bytes.size(); at += kChunk) {
     fn(bytes.subspan(at, std::min(kChunk, bytes.size() - at)));

@@ -14,42 +14,15 @@
 #include <vector>
 
 #include "../src/digest/sdbf_scan.h"
+#include "bench_mix.h"
 #include "hashsieve/digest/sdbf_generator.h"
 
 namespace {
 
 using hashsieve::digest::SdbfGenerator;
 
-struct Mix {
-  std::vector<std::string> files;
-  std::int64_t bytes = 0;
-};
-
-const Mix& mix() {
-  static const Mix m = [] {
-    Mix out;
-    const char* list = std::getenv("HASHSIEVE_MIX_LIST");
-    if (list == nullptr) {
-      std::fprintf(stderr, "set HASHSIEVE_MIX_LIST (bench/make_mix.sh > /tmp/mix.list)\n");
-      std::exit(2);
-    }
-    std::ifstream in(list);
-    for (std::string path; std::getline(in, path);) {
-      std::ifstream f(path, std::ios::binary);
-      if (!f) continue;
-      std::ostringstream ss;
-      ss << f.rdbuf();
-      out.files.push_back(ss.str());
-      out.bytes += static_cast<std::int64_t>(out.files.back().size());
-    }
-    return out;
-  }();
-  return m;
-}
-
-std::span<const std::uint8_t> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
+using hashsieve::bench::Mix;
+using hashsieve::bench::mix;
 
 // Hashes files i = first, first+step, ... with one generator; returns the
 // number of filters made (kept live so nothing is optimised away).
@@ -58,8 +31,8 @@ std::size_t hash_files(SdbfGenerator& gen, std::size_t first, std::size_t step,
   const Mix& m = mix();
   std::size_t filters = 0;
   for (std::size_t i = first; i < m.files.size(); i += step) {
-    auto d = block_size == 0 ? gen.stream("f", bytes_of(m.files[i]))
-                             : gen.block("f", bytes_of(m.files[i]), block_size);
+    auto d = block_size == 0 ? gen.stream("f", m.files[i].bytes())
+                             : gen.block("f", m.files[i].bytes(), block_size);
     if (d) filters += d->filter_count();
   }
   return filters;
@@ -69,7 +42,7 @@ void BM_SdbfStreamMix(benchmark::State& state) {
   mix();  // load outside the timed loop
   SdbfGenerator gen;
   for (auto _ : state) benchmark::DoNotOptimize(hash_files(gen, 0, 1, 0));
-  state.SetBytesProcessed(state.iterations() * mix().bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(mix().total_bytes));
 }
 BENCHMARK(BM_SdbfStreamMix)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -84,7 +57,7 @@ void BM_SdbfStreamMix2Threads(benchmark::State& state) {
     t.join();
     benchmark::DoNotOptimize(filters);
   }
-  state.SetBytesProcessed(state.iterations() * mix().bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(mix().total_bytes));
 }
 BENCHMARK(BM_SdbfStreamMix2Threads)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -92,7 +65,7 @@ void BM_SdbfBlock16KMix(benchmark::State& state) {
   mix();
   SdbfGenerator gen;
   for (auto _ : state) benchmark::DoNotOptimize(hash_files(gen, 0, 1, 16384));
-  state.SetBytesProcessed(state.iterations() * mix().bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(mix().total_bytes));
 }
 BENCHMARK(BM_SdbfBlock16KMix)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -102,16 +75,16 @@ void BM_OpenSslSha1Mix(benchmark::State& state) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned char out[EVP_MAX_MD_SIZE];
   for (auto _ : state) {
-    for (const std::string& f : m.files) {
+    for (const hashsieve::bench::MixFile& f : m.files) {
       EVP_DigestInit_ex(ctx, EVP_sha1(), nullptr);
-      EVP_DigestUpdate(ctx, f.data(), f.size());
+      EVP_DigestUpdate(ctx, f.bytes().data(), f.size());
       unsigned int n = 0;
       EVP_DigestFinal_ex(ctx, out, &n);
       benchmark::DoNotOptimize(out);
     }
   }
   EVP_MD_CTX_free(ctx);
-  state.SetBytesProcessed(state.iterations() * m.bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(m.total_bytes));
 }
 BENCHMARK(BM_OpenSslSha1Mix)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -122,18 +95,18 @@ void BM_SdbfRanksMix(benchmark::State& state) {
   std::vector<std::uint8_t> score;
   const bool scores = state.range(0) != 0;
   for (auto _ : state) {
-    for (const std::string& f : m.files) {
+    for (const hashsieve::bench::MixFile& f : m.files) {
       if (rank.size() < f.size()) {
         rank.resize(f.size());
         score.resize(f.size());
       }
-      hashsieve::digest::sdbf_ranks(bytes_of(f).data(), f.size(), rank.data());
+      hashsieve::digest::sdbf_ranks(f.bytes().data(), f.size(), rank.data());
       if (scores) hashsieve::digest::sdbf_scores(rank.data(), f.size(), score.data());
       benchmark::DoNotOptimize(rank.data());
       benchmark::DoNotOptimize(score.data());
     }
   }
-  state.SetBytesProcessed(state.iterations() * m.bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(m.total_bytes));
 }
 BENCHMARK(BM_SdbfRanksMix)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -142,9 +115,9 @@ void BM_SdbfScoresMix(benchmark::State& state) {
   const Mix& m = mix();
   static const std::vector<std::vector<std::uint16_t>> ranks = [&] {
     std::vector<std::vector<std::uint16_t>> r;
-    for (const std::string& f : m.files) {
+    for (const hashsieve::bench::MixFile& f : m.files) {
       r.emplace_back(f.size());
-      hashsieve::digest::sdbf_ranks(bytes_of(f).data(), f.size(), r.back().data());
+      hashsieve::digest::sdbf_ranks(f.bytes().data(), f.size(), r.back().data());
     }
     return r;
   }();
@@ -156,7 +129,7 @@ void BM_SdbfScoresMix(benchmark::State& state) {
       benchmark::DoNotOptimize(score.data());
     }
   }
-  state.SetBytesProcessed(state.iterations() * m.bytes);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(m.total_bytes));
 }
 BENCHMARK(BM_SdbfScoresMix)->Unit(benchmark::kMillisecond)->UseRealTime();
 

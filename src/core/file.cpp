@@ -14,15 +14,6 @@ namespace {
 // Below this size a read() is cheaper than setting up and tearing down a mapping.
 constexpr std::size_t kMmapThreshold = 256 * 1024;
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() { if (fd_ >= 0) ::close(fd_); }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -34,19 +25,37 @@ Error errno_error(int err, const std::string& what) {
   return Error(code, what + ": " + std::strerror(err));
 }
 
-Result<MappedFile> MappedFile::open(const std::string& path) {
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<OpenedFile> open_regular_file(const std::string& path) {
   // O_NONBLOCK so that a FIFO or device is refused below instead of blocking
   // open(); it has no effect on reads of regular files.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return errno_error(errno, path);
-  FdCloser closer(fd);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (fd.get() < 0) return errno_error(errno, path);
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return errno_error(errno, path);
+  if (::fstat(fd.get(), &st) != 0) return errno_error(errno, path);
   if (S_ISDIR(st.st_mode)) return Error(ErrorCode::invalid_argument, path + ": is a directory");
   if (!S_ISREG(st.st_mode)) return Error(ErrorCode::unsupported, path + ": not a regular file");
+  return OpenedFile{std::move(fd), static_cast<std::uint64_t>(st.st_size)};
+}
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  auto opened = open_regular_file(path);
+  if (!opened.ok()) return std::move(opened).error();
+  const int fd = opened->fd.get();
 
   MappedFile file;
-  file.size_ = static_cast<std::size_t>(st.st_size);
+  file.size_ = static_cast<std::size_t>(opened->size);
   if (file.size_ == 0) return file;
   if (file.size_ >= kMmapThreshold) {
     void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -327,29 +327,14 @@ namespace {
 // the chunk stays in L2 while CRC32 and the block hashes both walk over it.
 constexpr std::size_t kReadChunk = 128 * 1024;
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() { ::close(fd_); }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
 Result<CryptoDigests> hash_file(const std::string& path, CryptoSelection selection,
                                 CryptoBackend backend) {
-  // O_NONBLOCK so that a FIFO is refused below instead of blocking open().
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return errno_error(errno, path);
-  FdCloser closer(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return errno_error(errno, path);
-  if (S_ISDIR(st.st_mode)) return Error(ErrorCode::invalid_argument, path + ": is a directory");
-  if (!S_ISREG(st.st_mode)) return Error(ErrorCode::unsupported, path + ": not a regular file");
+  auto opened = open_regular_file(path);
+  if (!opened.ok()) return std::move(opened).error();
+  const int fd = opened->fd.get();
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
   MultiHasher hasher(selection, backend);

@@ -190,18 +190,11 @@ Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequ
   if (auto st = writer.close(); !st.ok()) return context(std::move(st).error());
   if (writer.files() == 0) return context(Error(ErrorCode::invalid_argument, "no files found to build from"));
 
-  digest::MultiHasher fp({digest::CryptoAlgorithm::sha256});
-  const std::string header = "hashsieve-refset-build/1\n" + std::string(to_string(request.set_class)) + "\n";
-  fp.update({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
-  const std::string& listing = writer.fingerprint_input();
-  fp.update({reinterpret_cast<const std::uint8_t*>(listing.data()), listing.size()});
-  const std::string fingerprint = fp.finish().sha256->hex();
-  if (auto installed = catalog.manifest(request.name); installed.ok() && !request.force &&
-                                                        installed->fingerprint == fingerprint) {
-    ImportOutcome outcome;
-    outcome.manifest = std::move(installed).value();
-    outcome.unchanged = true;
-    return outcome;
+  const std::string fingerprint = sha256_hex("hashsieve-refset-build/1\n" +
+                                             std::string(to_string(request.set_class)) + "\n" +
+                                             writer.fingerprint_input());
+  if (!request.force) {
+    if (auto same = unchanged_outcome(catalog, request.name, fingerprint)) return std::move(*same);
   }
 
   RefsetManifest m;

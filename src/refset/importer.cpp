@@ -1,10 +1,5 @@
 #include "hashsieve/refset/importer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -151,52 +146,31 @@ Result<std::uint64_t> copy_sdbf_digests(const std::string& source, const std::st
   return good;
 }
 
-// Feeds the file's size and bytes to `hasher`, reading through a small buffer:
-// mapping a multi-gigabyte source would put all of it in our resident set.
-Status hash_file_into(const std::string& path, digest::MultiHasher& hasher) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error(errno, path);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Error(ErrorCode::invalid_argument, path + ": not a regular file");
-  }
-  const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-  hasher.update({reinterpret_cast<const std::uint8_t*>(&size), sizeof size});
-  std::vector<std::uint8_t> buffer(1 << 20);
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return errno_error(err, path);
-    }
-    if (n == 0) break;
-    hasher.update({buffer.data(), static_cast<std::size_t>(n)});
-  }
-  ::close(fd);
+// Appends the SHA-256 of a file (read in chunks, never mapped: a
+// multi-gigabyte source must not land in our resident set) to `listing`.
+Status append_file_hash(const std::string& path, std::string& listing) {
+  auto digests = digest::hash_file(path, {digest::CryptoAlgorithm::sha256});
+  if (!digests.ok()) return std::move(digests).error();
+  listing += digests->sha256->hex() + " " + std::to_string(digests->size) + "\n";
   return {};
 }
 
 }  // namespace
 
 Result<std::string> source_fingerprint(const ImportRequest& request, ReferenceClass set_class) {
-  digest::MultiHasher hasher({digest::CryptoAlgorithm::sha256});
-  std::string header = "hashsieve-refset/1\n" + format_name(request) + "\n" +
-                       std::string(to_string(set_class)) + "\n";
-  for (const auto& s : request.source_options.suspicious.substrings) header += s + "\x1f";
-  header += "\n";
-  hasher.update({reinterpret_cast<const std::uint8_t*>(header.data()), header.size()});
-  if (auto st = hash_file_into(request.path, hasher); !st.ok()) return std::move(st).error();
+  std::string listing = "hashsieve-refset/1\n" + format_name(request) + "\n" +
+                        std::string(to_string(set_class)) + "\n";
+  for (const auto& s : request.source_options.suspicious.substrings) listing += s + "\x1f";
+  listing += "\n";
+  if (auto st = append_file_hash(request.path, listing); !st.ok()) return std::move(st).error();
   if (!request.sdbf_digests && request.format == SourceFormat::nsrl_v2) {
     const std::string products = nsrl_v2_products_path(request);
     std::error_code ec;
     if (fs::exists(products, ec)) {
-      if (auto st = hash_file_into(products, hasher); !st.ok()) return std::move(st).error();
+      if (auto st = append_file_hash(products, listing); !st.ok()) return std::move(st).error();
     }
   }
-  return hasher.finish().sha256->hex();
+  return sha256_hex(listing);
 }
 
 Result<ImportOutcome> import_refset(const RefsetCatalog& catalog, const ImportRequest& request) {
@@ -213,12 +187,8 @@ Result<ImportOutcome> import_refset(const RefsetCatalog& catalog, const ImportRe
 
   auto fingerprint = source_fingerprint(request, set_class);
   if (!fingerprint.ok()) return context(std::move(fingerprint).error());
-  if (auto installed = catalog.manifest(request.name); installed.ok() && !request.force &&
-                                                        installed->fingerprint == *fingerprint) {
-    ImportOutcome outcome;
-    outcome.manifest = std::move(installed).value();
-    outcome.unchanged = true;
-    return outcome;
+  if (!request.force) {
+    if (auto same = unchanged_outcome(catalog, request.name, *fingerprint)) return std::move(*same);
   }
 
   ImportSink sink(*staged);

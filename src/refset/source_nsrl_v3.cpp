@@ -34,19 +34,14 @@
 
 #include "hashsieve/core/file.h"
 #include "source_internal.h"
+#include "sqlite_handle.h"
 
 namespace hashsieve::refset::detail {
 
 namespace {
 
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Db = std::unique_ptr<sqlite3, DbCloser>;
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+using Db = SqliteDb;
+using Stmt = SqliteStmt;
 
 constexpr std::string_view kWhat = "an NSRL RDS v3 SQLite database";
 

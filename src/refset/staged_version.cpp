@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "hashsieve/core/file.h"
+#include "hashsieve/digest/crypto.h"
 
 namespace hashsieve::refset {
 namespace {
@@ -49,6 +50,22 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string sha256_hex(std::string_view text) {
+  digest::MultiHasher hasher({digest::CryptoAlgorithm::sha256});
+  hasher.update({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  return hasher.finish().sha256->hex();
+}
+
+std::optional<ImportOutcome> unchanged_outcome(const RefsetCatalog& catalog, const std::string& name,
+                                               const std::string& fingerprint) {
+  auto installed = catalog.manifest(name);
+  if (!installed.ok() || installed->fingerprint != fingerprint) return std::nullopt;
+  ImportOutcome outcome;
+  outcome.manifest = std::move(installed).value();
+  outcome.unchanged = true;
+  return outcome;
 }
 
 Result<StagedVersion> StagedVersion::begin(const RefsetCatalog& catalog, const std::string& name,

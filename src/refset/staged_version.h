@@ -15,6 +15,7 @@
 #include "hashsieve/core/result.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/refset/exact_index.h"
+#include "hashsieve/refset/importer.h"
 #include "sqlite_handle.h"
 
 namespace hashsieve::refset {
@@ -57,5 +58,13 @@ class StagedVersion {
 };
 
 std::string utc_now();
+
+// Lowercase hex SHA-256 of `text` (fingerprints).
+std::string sha256_hex(std::string_view text);
+
+// The outcome of an import or build whose source has the fingerprint of the
+// installed version: nothing to do. nullopt when the set is new or differs.
+std::optional<ImportOutcome> unchanged_outcome(const RefsetCatalog& catalog, const std::string& name,
+                                               const std::string& fingerprint);
 
 }  // namespace hashsieve::refset

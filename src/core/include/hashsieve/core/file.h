@@ -12,6 +12,31 @@
 
 namespace hashsieve {
 
+// An owned file descriptor, closed when it goes out of scope.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  UniqueFd& operator=(UniqueFd&& o) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct OpenedFile {
+  UniqueFd fd;
+  std::uint64_t size = 0;
+};
+
+// Opens `path` for reading and checks it is a regular file: a directory is
+// invalid_argument, a FIFO, socket or device is unsupported (refused without
+// blocking on open), a missing file not_found. Every error names the path.
+Result<OpenedFile> open_regular_file(const std::string& path);
+
 // A read-only view of a whole regular file. Small files are read into memory,
 // large ones are mmap-ed; either way bytes() stays valid for the object's life.
 class MappedFile {
