@@ -6,6 +6,7 @@ find_package(SQLite3 REQUIRED)
 find_package(LibArchive 3 REQUIRED)  # libarchive-dev: .deb packages and image layers
 find_package(ZLIB REQUIRED)  # zlib1g-dev: crc32_z for CRC-32 where PCLMULQDQ is missing
 find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CURL 7.80 REQUIRED)  # libcurl4-openssl-dev: the registry client
 # libfuzzy (ssdeep) ships no pkg-config file.
 find_path(FUZZY_INCLUDE_DIR fuzzy.h REQUIRED)
 find_library(FUZZY_LIBRARY fuzzy REQUIRED)

@@ -9,10 +9,13 @@ packages=(
   build-essential cmake ninja-build pkg-config python3 clang-14 libclang-rt-14-dev
   # libraries hashsieve links
   libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
+  libcurl4-openssl-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests compare against (Debian's TLSH 3.4.4 and ssdeep)
   libtlsh-dev tlsh-tools ssdeep
+  # real servers and tools the image integration tests drive
+  docker-registry skopeo umoci apache2-utils busybox-static clamav
 )
 missing=()
 for p in "${packages[@]}"; do
