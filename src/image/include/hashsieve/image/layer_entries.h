@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,5 +59,29 @@ class LayerEntries {
   // the blob digest and the diff ID (ErrorCode::integrity_error on mismatch).
   virtual Status finish() = 0;
 };
+
+// A pull stream of bytes: a registry blob over HTTP, a byte range of a
+// docker-archive, a file of an OCI layout.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to out.size() bytes; returns 0 at the end of the stream.
+  virtual Result<std::size_t> read(std::span<std::uint8_t> out) = 0;
+};
+
+// What the tar reader checks when the layer ends. Empty strings are not checked.
+struct LayerExpectations {
+  std::string media_type;   // picks the decompressor; magic bytes must agree
+  std::string blob_digest;  // "sha256:<hex>" of the bytes read from the ByteSource
+  std::string diff_id;      // "sha256:<hex>" of the uncompressed tar
+  std::uint64_t blob_size = 0;  // 0: unknown
+};
+
+// Reads a layer tar (uncompressed, gzip or zstd: the media type decides, the
+// magic bytes confirm) from `blob` with libarchive, streaming. An unsupported
+// media type is ErrorCode::unsupported.
+Result<std::unique_ptr<LayerEntries>> open_tar_layer(std::unique_ptr<ByteSource> blob,
+                                                     const LayerExpectations& expect,
+                                                     const ArchiveLimits& limits);
 
 }  // namespace hashsieve::image
