@@ -18,8 +18,11 @@ any reference file flags it (per file); per pair rates are shown as well.
 A rule flags a (reference, query) pair when the size gate passes
 (max(size)/min(size) <= ratio) and
     sdbf >= sdbf_min  OR  tlsh <= tlsh_max  OR  ssdeep >= ssdeep_min
-(any term may be off). Thresholds are chosen with every tool file of every
-release as the reference set, which flags the most negatives.
+(any term may be off). Thresholds are searched with every tool file of every
+release as the reference set, which flags the most negatives; the best
+combined rule's thresholds are then centred in the gap between the closest
+positive they would lose and the closest negative they would gain (see
+centre()), rather than left on the edge of the positives.
 
 Prints Markdown: distributions, the chosen thresholds and their rates.
 """
@@ -65,7 +68,7 @@ def load_rows(path):
             rows = []
             for r in reader:
                 rows.append((r["ref"], r["query"], int(r["ref_size"]), int(r["query_size"]),
-                             parse_int(r["sdbf"]), parse_int(r["tlsh"]), int(r["ssdeep"])))
+                             parse_int(r["sdbf"]), parse_int(r["tlsh"]), parse_int(r["ssdeep"])))
             return rows
     except (OSError, ValueError, KeyError) as e:
         die(f"{path}: {e}")
@@ -88,7 +91,7 @@ class Rule:
             return False
         return ((self.sdbf_min is not OFF and s is not None and s >= self.sdbf_min)
                 or (self.tlsh_max is not OFF and t is not None and t <= self.tlsh_max)
-                or (self.ssdeep_min is not OFF and c >= self.ssdeep_min))
+                or (self.ssdeep_min is not OFF and c is not None and c >= self.ssdeep_min))
 
     def describe(self):
         terms = []
@@ -132,7 +135,7 @@ class Aggregates:
                     s = rs_s
                 if rt is not None and (t is None or rt < t):
                     t = rt
-                if c is None or rc > c:
+                if rc is not None and (c is None or rc > c):
                     c = rc
             self.sdbf.append(s)
             self.tlsh.append(t)
@@ -230,6 +233,35 @@ def search(pos, neg, budget, ratios):
     return best
 
 
+def centre(rule, p, n):
+    """Moves each threshold of `rule` to the middle of the range of values that
+    flag exactly the same positive and negative units (with the other
+    thresholds fixed): the widest margin to both the closest positive left
+    out and the closest negative, instead of sitting on either edge."""
+    rule = Rule(rule.sdbf_min, rule.tlsh_max, rule.ssdeep_min, rule.ratio)
+    for field, lo_limit, hi_limit in (("sdbf_min", 1, 100), ("ssdeep_min", 1, 100), ("tlsh_max", 0, 400)):
+        v0 = getattr(rule, field)
+        if v0 is OFF:
+            continue
+        want = (p.mask(rule), n.mask(rule))
+
+        def same(v):
+            setattr(rule, field, v)
+            ok = (p.mask(rule), n.mask(rule)) == want
+            setattr(rule, field, v0)
+            return ok
+
+        lo = v0
+        while lo - 1 >= lo_limit and same(lo - 1):
+            lo -= 1
+        hi = v0
+        while hi + 1 <= hi_limit and same(hi + 1):
+            hi += 1
+        # Odd-sized ranges round towards the stricter side.
+        setattr(rule, field, (lo + hi + 1) // 2 if field != "tlsh_max" else (lo + hi) // 2)
+    return rule
+
+
 # --- text output ---------------------------------------------------------------
 
 def percentiles(values, qs):
@@ -263,7 +295,7 @@ def histogram(values, edges, label, width=40):
         hi = edges[i + 1] - 1 if i + 1 < len(edges) else None
         name = f"{e}" if hi == e else (f"{e}-{hi}" if hi is not None else f">={e}")
         bar = "#" * max(1 if counts[i] else 0, round(width * counts[i] / peak))
-        lines.append(f"{name:>9} | {counts[i]:>11} | {100.0 * counts[i] / total:6.2f}% | {bar}")
+        lines.append(f"{name:>9} | {counts[i]:>11} | {100.0 * counts[i] / total:6.2f}% | {bar}".rstrip())
     if na:
         bar = "#" * max(1, round(width * na / peak))
         lines.append(f"{'NA':>9} | {na:>11} | {100.0 * na / total:6.2f}% | {bar}")
@@ -351,7 +383,7 @@ def main(argv):
     size_of = {r[1]: r[3] for r in neg_rows}
     shown = set()
     for key in (lambda i: -(agg_all.sdbf[i] or -1), lambda i: agg_all.tlsh[i] if agg_all.tlsh[i] is not None else 10**9,
-                lambda i: -agg_all.ssdeep[i]):
+                lambda i: -(agg_all.ssdeep[i] or 0)):
         for i in sorted(range(len(neg_files)), key=key)[:6]:
             if i in shown:
                 continue
@@ -389,8 +421,34 @@ def main(argv):
     # or the loosest gate (fewer assumptions about the query).
     chosen_key = max((k for k in best if k[0] == "combined"),
                      key=lambda k: (best[k][0], float("inf") if k[1] is OFF else k[1]))
-    _, chosen, _, _ = best[chosen_key]
+    chosen = centre(best[chosen_key][1], pos_agg[chosen_key[1]], neg_agg[chosen_key[1]])
     print(f"**Chosen rule:** `{chosen.describe()}`\n")
+
+    # --- sensitivity ------------------------------------------------------------------
+    print("Sensitivity: the chosen rule with one threshold moved (all tool files as references; "
+          "\"closest negative\" = the best score any negative file reaches under the size gate):\n")
+    print("| threshold | value | TP (pairs) | FP files |")
+    print("|---|---|---|---|")
+    pa, na = pos_agg[chosen.ratio], neg_agg[chosen.ratio]
+    steps = {"sdbf_min": (-10, -5, 0, 5, 10), "tlsh_max": (-40, -20, -10, 0, 10, 20),
+             "ssdeep_min": (-10, -5, 0, 5, 10)}
+    for field, deltas in steps.items():
+        base = getattr(chosen, field)
+        if base is OFF:
+            continue
+        for d in deltas:
+            v = base + d
+            if not (1 <= v <= 100 if field != "tlsh_max" else 0 <= v <= 400):
+                continue
+            rule = Rule(chosen.sdbf_min, chosen.tlsh_max, chosen.ssdeep_min, chosen.ratio)
+            setattr(rule, field, v)
+            tp, fp = pa.mask(rule).bit_count(), na.mask(rule).bit_count()
+            mark = " (chosen)" if d == 0 else ""
+            print(f"| {field} | {v}{mark} | {tp}/{len(similar)} = {pct(tp, len(similar))} | {fp} |")
+    closest = (max((x for x in na.sdbf if x is not None), default=None),
+               min((x for x in na.tlsh if x is not None), default=None),
+               max((x for x in na.ssdeep if x is not None), default=None))
+    print(f"\nClosest negative under the size gate: sdbf {closest[0]}, tlsh {closest[1]}, ssdeep {closest[2]}.\n")
 
     # --- evaluation per reference release ------------------------------------------
     print("## Rates of the chosen rule per reference set\n")
@@ -461,7 +519,22 @@ def main(argv):
             continue
         a, b = tools[r[0]], tools[r[1]]
         print(f"| {a.package} | {a.key[1]} | {a.release} -> {b.release} | {r[2]} / {r[3]} | "
-              f"{'NA' if r[4] is None else r[4]} | {'NA' if r[5] is None else r[5]} | {r[6]} |")
+              f"{'NA' if r[4] is None else r[4]} | {'NA' if r[5] is None else r[5]} | {'NA' if r[6] is None else r[6]} |")
+    print()
+
+    print("Negative files the chosen rule flags (all tool files as references):\n")
+    print("| negative file | size | flagged by | sdbf | tlsh | ssdeep |")
+    print("|---|---|---|---|---|---|")
+    flagged = 0
+    for g in neg_groups:
+        for r in g:
+            if chosen.flags(r):
+                flagged += 1
+                print(f"| {r[1]} | {r[3]} | {os.path.relpath(r[0], corpus)} | "
+                      f"{'NA' if r[4] is None else r[4]} | {'NA' if r[5] is None else r[5]} | "
+                      f"{'NA' if r[6] is None else r[6]} |")
+    if flagged == 0:
+        print("| (none) | | | | | |")
     print()
 
     # --- two-fold check on the negatives ----------------------------------------------
@@ -474,9 +547,10 @@ def main(argv):
         train = [g for i, g in enumerate(neg_groups) if i % 2 == half]
         test = [g for i, g in enumerate(neg_groups) if i % 2 != half]
         b = int(fp_budget * len(train) + 1e-9)
-        gates = [chosen.ratio]
-        res = search({g: pos_agg[g] for g in gates}, {g: Aggregates(train, g) for g in gates}, b, gates)
-        _, rule, tp, _ = res[("combined", chosen.ratio)]
+        train_agg = Aggregates(train, chosen.ratio)
+        res = search({chosen.ratio: pos_agg[chosen.ratio]}, {chosen.ratio: train_agg}, b, [chosen.ratio])
+        rule = centre(res[("combined", chosen.ratio)][1], pos_agg[chosen.ratio], train_agg)
+        tp = pos_agg[chosen.ratio].mask(rule).bit_count()
         fp = sum(1 for g in test if any(rule.flags(r) for r in g))
         print(f"| half {half} ({len(train)} files, budget {b}) | {rule.describe()} | "
               f"{tp}/{len(similar)} = {pct(tp, len(similar))} | {fp}/{len(test)} = {pct_fine(fp, len(test))} |")

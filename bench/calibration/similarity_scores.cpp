@@ -2,7 +2,7 @@
 // reference files and a list of query files, as TSV, for calibrating the
 // scanner's thresholds (docs/detection.md). Not a Google Benchmark.
 //
-//   similarity_scores REF_LIST QUERY_LIST [OUT.tsv]
+//   similarity_scores [--sections NAME[,NAME...]] REF_LIST QUERY_LIST [OUT.tsv]
 //
 // REF_LIST and QUERY_LIST name one file per line (empty lines ignored). Each
 // reference is digested once and kept; each query is digested, compared with
@@ -17,10 +17,18 @@
 //         segment: the best score over segment pairs is reported.
 // tlsh    tlsh_distance with the length term (lower = closer); NA when either
 //         file has no TLSH digest (below 256 bytes or too little variation).
-// ssdeep  ssdeep_compare, 0..100 (higher = closer).
+// ssdeep  ssdeep_compare, 0..100 (higher = closer); NA when either input is
+//         empty.
+//
+// --sections digests only the named ELF sections of each file (their bytes
+// concatenated in the order named; absent sections add nothing) instead of
+// the whole file, to measure whether section-aware digests would separate
+// builds better. The size columns are then the digested bytes. Files that are
+// not ELF or have a damaged section table are errors.
 //
 // Any file that cannot be read or digested stops the run with an error naming
 // it (exit 1): a silently missing row would bias the measured rates.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -28,8 +36,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "hashsieve/core/file.h"
 #include "hashsieve/core/result.h"
 #include "hashsieve/digest/file_digests.h"
 #include "hashsieve/digest/sdbf.h"
@@ -46,7 +56,7 @@ struct Digested {
   std::uint64_t size = 0;
   std::vector<dg::Sdbf> sdbf;
   std::optional<dg::TlshDigest> tlsh;
-  std::string ssdeep;
+  std::optional<std::string> ssdeep;  // nullopt for empty input
 };
 
 dg::DigestSelection similarity_only() {
@@ -71,19 +81,130 @@ hashsieve::Result<std::vector<std::string>> read_list(const std::string& list_pa
   return paths;
 }
 
-hashsieve::Result<Digested> digest(const std::string& path) {
-  auto d = dg::digest_file(path, similarity_only());
-  if (!d) return std::move(d).error().with_context("digesting " + path);
+// --- ELF sections (--sections) -----------------------------------------------
+
+// Reads an integer of the file's byte order; false when it lies past the end.
+template <typename T>
+bool read_int(std::span<const std::uint8_t> bytes, bool big_endian, std::uint64_t offset, T* out) {
+  if (offset > bytes.size() || bytes.size() - offset < sizeof(T)) return false;
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    const std::size_t shift = 8 * (big_endian ? sizeof(T) - 1 - i : i);
+    v |= static_cast<T>(static_cast<T>(bytes[offset + i]) << shift);
+  }
+  *out = v;
+  return true;
+}
+
+struct SectionHeader {
+  std::uint32_t name = 0;
+  std::uint32_t type = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+
+// The named sections' bytes, concatenated in the order of `names`.
+hashsieve::Result<std::vector<std::uint8_t>> elf_sections(std::span<const std::uint8_t> f,
+                                                          const std::vector<std::string>& names) {
+  using hashsieve::Error;
+  using hashsieve::ErrorCode;
+  if (f.size() < 4 || f[0] != 0x7f || f[1] != 'E' || f[2] != 'L' || f[3] != 'F') {
+    return Error(ErrorCode::unsupported, "not an ELF file");
+  }
+  if (f.size() < 16) return Error(ErrorCode::parse_error, "truncated ELF header");
+  const bool is64 = f[4] == 2;
+  const bool big = f[5] == 2;
+  if ((f[4] != 1 && f[4] != 2) || (f[5] != 1 && f[5] != 2)) {
+    return Error(ErrorCode::unsupported, "unknown ELF class or byte order");
+  }
+  auto read_field = [&](std::span<const std::uint8_t> bytes, std::uint64_t offset, auto* out) {
+    return read_int(bytes, big, offset, out);
+  };
+  std::uint64_t shoff = 0;
+  std::uint16_t shentsize = 0, shnum = 0, shstrndx = 0;
+  bool ok = true;
+  if (is64) {
+    ok = read_field(f, 0x28, &shoff) && read_field(f, 0x3A, &shentsize) && read_field(f, 0x3C, &shnum) &&
+         read_field(f, 0x3E, &shstrndx);
+  } else {
+    std::uint32_t off32 = 0;
+    ok = read_field(f, 0x20, &off32) && read_field(f, 0x2E, &shentsize) && read_field(f, 0x30, &shnum) &&
+         read_field(f, 0x32, &shstrndx);
+    shoff = off32;
+  }
+  if (!ok) return Error(ErrorCode::parse_error, "truncated ELF header");
+  const std::size_t want_entsize = is64 ? 64 : 40;
+  if (shnum == 0) return std::vector<std::uint8_t>{};  // no section table (stripped of it): nothing to digest
+  if (shentsize != want_entsize || shstrndx >= shnum) {
+    return Error(ErrorCode::parse_error, "bad ELF section table header");
+  }
+  std::vector<SectionHeader> headers(shnum);
+  for (std::size_t i = 0; i < shnum; ++i) {
+    const std::uint64_t at = shoff + i * want_entsize;
+    SectionHeader& h = headers[i];
+    if (is64) {
+      ok = read_field(f, at, &h.name) && read_field(f, at + 4, &h.type) && read_field(f, at + 0x18, &h.offset) &&
+           read_field(f, at + 0x20, &h.size);
+    } else {
+      std::uint32_t off32 = 0, size32 = 0;
+      ok = read_field(f, at, &h.name) && read_field(f, at + 4, &h.type) && read_field(f, at + 0x10, &off32) &&
+           read_field(f, at + 0x14, &size32);
+      h.offset = off32;
+      h.size = size32;
+    }
+    if (!ok) return Error(ErrorCode::parse_error, "ELF section table runs past the end of the file");
+  }
+  constexpr std::uint32_t kShtNobits = 8;
+  const SectionHeader& strtab = headers[shstrndx];
+  auto in_file = [&](const SectionHeader& h) {
+    return h.type == kShtNobits || (h.offset <= f.size() && f.size() - h.offset >= h.size);
+  };
+  if (!in_file(strtab)) return Error(ErrorCode::parse_error, "ELF section name table outside the file");
+  auto name_of = [&](const SectionHeader& h) -> std::string_view {
+    if (h.name >= strtab.size) return {};
+    const auto* base = reinterpret_cast<const char*>(f.data() + strtab.offset);
+    const std::size_t max = strtab.size - h.name;
+    std::size_t n = 0;
+    while (n < max && base[h.name + n] != '\0') ++n;
+    return {base + h.name, n};
+  };
+  std::vector<std::uint8_t> out;
+  for (const std::string& want : names) {
+    for (const SectionHeader& h : headers) {
+      if (h.type == kShtNobits || name_of(h) != want) continue;
+      if (!in_file(h)) return Error(ErrorCode::parse_error, "ELF section " + want + " outside the file");
+      out.insert(out.end(), f.begin() + static_cast<std::ptrdiff_t>(h.offset),
+                 f.begin() + static_cast<std::ptrdiff_t>(h.offset + h.size));
+    }
+  }
+  return out;
+}
+
+Digested from_digests(const std::string& path, dg::FileDigests&& d) {
   Digested out;
   out.path = path;
-  out.size = d->size;
-  out.sdbf = std::move(d->sdbf);
-  out.tlsh = d->tlsh;
-  if (!d->ssdeep) {
-    return hashsieve::Error(hashsieve::ErrorCode::internal, "no ssdeep digest for " + path);
-  }
-  out.ssdeep = *d->ssdeep;
+  out.size = d.size;
+  out.sdbf = std::move(d.sdbf);
+  out.tlsh = d.tlsh;
+  if (d.size > 0) out.ssdeep = std::move(d.ssdeep);
   return out;
+}
+
+// Digests the whole file, or with `sections` non-empty only those ELF sections.
+hashsieve::Result<Digested> digest(const std::string& path, const std::vector<std::string>& sections) {
+  if (sections.empty()) {
+    auto d = dg::digest_file(path, similarity_only());
+    if (!d) return std::move(d).error().with_context("digesting " + path);
+    if (!d->ssdeep) return hashsieve::Error(hashsieve::ErrorCode::internal, "no ssdeep digest for " + path);
+    return from_digests(path, std::move(d).value());
+  }
+  auto file = hashsieve::MappedFile::open(path);
+  if (!file) return std::move(file).error().with_context("reading " + path);
+  auto bytes = elf_sections(file->bytes(), sections);
+  if (!bytes) return std::move(bytes).error().with_context("ELF sections of " + path);
+  auto d = dg::compute_digests(path, *bytes, similarity_only());
+  if (!d) return std::move(d).error().with_context("digesting sections of " + path);
+  return from_digests(path, std::move(d).value());
 }
 
 // Best SDBF score over every (reference segment, query segment) pair, or
@@ -98,7 +219,8 @@ std::optional<int> best_sdbf(const dg::PreparedSdbfSet& refs, std::size_t first,
   return best;
 }
 
-int run(const std::string& ref_list, const std::string& query_list, std::ostream& out) {
+int run(const std::vector<std::string>& sections, const std::string& ref_list, const std::string& query_list,
+        std::ostream& out) {
   auto ref_paths = read_list(ref_list);
   auto query_paths = read_list(query_list);
   for (const auto* r : {&ref_paths, &query_paths}) {
@@ -115,7 +237,7 @@ int run(const std::string& ref_list, const std::string& query_list, std::ostream
   std::vector<Digested> refs;
   refs.reserve(ref_paths->size());
   for (const std::string& p : *ref_paths) {
-    auto d = digest(p);
+    auto d = digest(p, sections);
     if (!d) {
       std::cerr << "similarity_scores: " << d.error().message() << "\n";
       return 1;
@@ -134,7 +256,7 @@ int run(const std::string& ref_list, const std::string& query_list, std::ostream
   out << "ref\tquery\tref_size\tquery_size\tsdbf\ttlsh\tssdeep\n";
   std::size_t done = 0;
   for (const std::string& qp : *query_paths) {
-    auto q = digest(qp);
+    auto q = digest(qp, sections);
     if (!q) {
       std::cerr << "similarity_scores: " << q.error().message() << "\n";
       return 1;
@@ -148,12 +270,16 @@ int run(const std::string& ref_list, const std::string& query_list, std::ostream
       out << '\t';
       if (r.tlsh && q->tlsh) out << dg::tlsh_distance(*r.tlsh, *q->tlsh); else out << "NA";
       out << '\t';
-      auto ss = dg::ssdeep_compare(r.ssdeep, q->ssdeep);
-      if (!ss) {
-        std::cerr << "similarity_scores: " << ss.error().message() << " (" << r.path << " vs " << qp << ")\n";
-        return 1;
+      if (r.ssdeep && q->ssdeep) {
+        auto ss = dg::ssdeep_compare(*r.ssdeep, *q->ssdeep);
+        if (!ss) {
+          std::cerr << "similarity_scores: " << ss.error().message() << " (" << r.path << " vs " << qp << ")\n";
+          return 1;
+        }
+        out << *ss << '\n';
+      } else {
+        out << "NA\n";
       }
-      out << *ss << '\n';
     }
     if (++done % 500 == 0) std::cerr << "similarity_scores: " << done << "/" << query_paths->size() << " queries\n";
   }
@@ -168,17 +294,37 @@ int run(const std::string& ref_list, const std::string& query_list, std::ostream
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3 || argc > 4) {
-    std::cerr << "usage: similarity_scores REF_LIST QUERY_LIST [OUT.tsv]\n";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> sections;
+  if (args.size() >= 2 && args[0] == "--sections") {
+    std::string_view list = args[1];
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      const std::string_view name = list.substr(0, comma);
+      if (name.empty()) {
+        std::cerr << "similarity_scores: empty section name in --sections " << args[1] << "\n";
+        return 2;
+      }
+      sections.emplace_back(name);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+    if (sections.empty()) {
+      std::cerr << "similarity_scores: --sections needs at least one name\n";
+      return 2;
+    }
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  if (args.size() < 2 || args.size() > 3 || args[0].starts_with("-")) {
+    std::cerr << "usage: similarity_scores [--sections NAME[,NAME...]] REF_LIST QUERY_LIST [OUT.tsv]\n";
     return 2;
   }
-  if (argc == 4) {
-    std::ofstream out(argv[3], std::ios::binary);
+  if (args.size() == 3) {
+    std::ofstream out(args[2], std::ios::binary);
     if (!out) {
-      std::cerr << "similarity_scores: cannot create " << argv[3] << "\n";
+      std::cerr << "similarity_scores: cannot create " << args[2] << "\n";
       return 1;
     }
-    return run(argv[1], argv[2], out);
+    return run(sections, args[0], args[1], out);
   }
-  return run(argv[1], argv[2], std::cout);
+  return run(sections, args[0], args[1], std::cout);
 }
