@@ -312,7 +312,12 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     corpus, pos_path, neg_path = argv[1:4]
-    fp_budget = float(argv[4]) if len(argv) == 5 else 0.001
+    try:
+        fp_budget = float(argv[4]) if len(argv) == 5 else 0.001
+    except ValueError:
+        die(f"FP_BUDGET {argv[4]!r} is not a number")
+    if not 0 <= fp_budget < 1:
+        die(f"FP_BUDGET {fp_budget} is not a fraction in [0, 1)")
 
     pos_rows = load_rows(pos_path)
     neg_rows = load_rows(neg_path)

@@ -20,7 +20,7 @@
 # mirror (see debian-releases.sh): run as root. The scoring runs under
 # nice -n 10 on one core.
 set -euo pipefail
-[ $# -ge 1 ] && [ $# -le 2 ] || { sed -n '2,22p' "$0"; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then sed -n '2,21p' "$0"; exit 2; fi
 cache=$(mkdir -p "$1" && cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
