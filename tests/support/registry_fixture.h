@@ -186,4 +186,44 @@ class RegistryFixture {
   int port_ = -1;
 };
 
+// The token server of tests/support/token_server.py with a fresh RSA key and
+// self-signed certificate (openssl CLI), for registries started with
+// RegistryAuth::token = token_server.registry_auth().
+class TokenServer {
+ public:
+  // `dir` receives the key and certificate. Returns "" or why it failed.
+  std::string start(const std::filesystem::path& dir, const std::string& user, const std::string& password) {
+    if (!have_program("openssl")) return "openssl is not installed";
+    if (!have_program("python3")) return "python3 is not installed";
+    dir_ = dir;
+    const std::string key = (dir / "token-key.pem").string();
+    const std::string cert = (dir / "token-cert.pem").string();
+    if (run_program({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                     "2", "-subj", "/CN=hashsieve-test-token"},
+                    (dir / "openssl.log").string()) != 0) {
+      return "openssl could not make the token certificate";
+    }
+    const std::string script = std::string(HASHSIEVE_TEST_SUPPORT_DIR) + "/token_server.py";
+    if (!child_.start({"python3", script, key, cert, issuer(), service(), user + ":" + password}, true,
+                      (dir / "token-server.log").string())) {
+      return "could not run token_server.py";
+    }
+    port_ = child_.read_line();
+    return port_.empty() ? "token_server.py did not start" : "";
+  }
+  std::string issuer() const { return "hashsieve-test-issuer"; }
+  std::string service() const { return "hashsieve-test-registry"; }
+  std::string realm() const { return "http://127.0.0.1:" + port_ + "/token"; }
+  RegistryAuth registry_auth() const {
+    RegistryAuth auth;
+    auth.token = RegistryAuth::Token{realm(), service(), issuer(), (dir_ / "token-cert.pem").string()};
+    return auth;
+  }
+
+ private:
+  Child child_;
+  std::filesystem::path dir_;
+  std::string port_;
+};
+
 }  // namespace hashsieve::testsupport

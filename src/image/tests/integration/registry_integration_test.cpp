@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 using namespace testing;  // NOLINT(google-build-using-namespace): the builders
 using testsupport::RegistryAuth;
 using testsupport::RegistryFixture;
+using testsupport::TokenServer;
 
 #define START_REGISTRY(registry, ...)                                     \
   do {                                                                    \
@@ -261,6 +262,61 @@ TEST(RegistryIntegration, BasicAuthWithHtpasswd) {
       EXPECT_EQ(got.error().code(), c.code) << got.error().message();
       EXPECT_NE(got.error().message().find(c.message_part), std::string::npos) << got.error().message();
     }
+  }
+}
+
+TEST(RegistryIntegration, BearerTokenAuth) {
+  RegistryFixture registry;
+  // The token server needs a directory before the registry exists.
+  std::string tmpl = (fs::temp_directory_path() / "hashsieve-token-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const fs::path token_dir = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{token_dir};
+  TokenServer tokens;
+  if (auto why = tokens.start(token_dir, "robot", "t0ken-pass"); !why.empty()) GTEST_SKIP() << why;
+  START_REGISTRY(registry, tokens.registry_auth());
+  const TestImages images = write_images(registry.work_dir() / "layout");
+  ASSERT_EQ(registry.push(images.layout, "single", "team/app:1.0", false, "robot:t0ken-pass"), "") << registry.log();
+  const std::string ref = registry.host() + "/team/app:1.0";
+  struct Case {
+    std::string name;
+    std::string user, password;
+    ErrorCode code;  // internal = success
+    std::string message_part;
+  };
+  const Case cases[] = {
+      {"right password", "robot", "t0ken-pass", ErrorCode::internal, ""},
+      {"wrong password", "robot", "nope", ErrorCode::permission_denied, "refused the credentials of 'robot'"},
+      {"anonymous", "", "", ErrorCode::permission_denied, "refused anonymous access"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    SourceOptions options = registry_options();
+    options.credentials.username = c.user;
+    options.credentials.password = c.password;
+    auto source = open_image_source(ref, options);
+    ASSERT_TRUE(source.ok()) << source.error().message();
+    auto got = (*source)->resolve();
+    if (c.code != ErrorCode::internal) {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.error().code(), c.code) << got.error().message();
+      EXPECT_NE(got.error().message().find(c.message_part), std::string::npos) << got.error().message();
+      continue;
+    }
+    ASSERT_TRUE(got.ok()) << got.error().message() << "\n" << registry.log();
+    EXPECT_EQ(got->front().manifest_digest, images.single.manifest_digest);
+    // Blobs go through the same token.
+    auto layer = (*source)->open_layer(got->front(), 1);
+    ASSERT_TRUE(layer.ok()) << layer.error().message();
+    auto read = read_layer(**layer);
+    ASSERT_TRUE(read.status.ok()) << read.status.error().message();
+    EXPECT_EQ(read.entries.at(0).content, "hello from single\n");
   }
 }
 
