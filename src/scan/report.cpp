@@ -243,7 +243,10 @@ std::string write_table_report(const std::vector<ImageReport>& reports, const Ta
         path = "..." + path.substr(path.size() - (options.max_path_width - 3));
       }
       std::string layer = std::to_string(f->layer);
-      if (f->hidden_by) layer += "h" + std::to_string(*f->hidden_by);
+      if (f->hidden_by) {
+        layer += 'h';  // appended in two steps: GCC 12 warns falsely (-Wrestrict) on "h" + string
+        layer += std::to_string(*f->hidden_by);
+      }
       std::string evidence;
       for (const auto& e : f->evidence) {
         if (!evidence.empty()) evidence += "; ";
