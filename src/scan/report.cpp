@@ -258,8 +258,11 @@ std::string write_table_report(const std::vector<ImageReport>& reports, const Ta
       out.append(std::max<std::size_t>(1, 7 - layer.size()), ' ');
       out += path;
       out.append(std::max<std::size_t>(1, options.max_path_width + 1 - std::min(path.size(), options.max_path_width)), ' ');
-      out += evidence + "\n";
+      out += evidence;
+      while (!out.empty() && out.back() == ' ') out.pop_back();
+      out += "\n";
     }
+    if (s.hidden > 0 && !rows.empty()) out += "(LAYER \"AhB\": added by layer A, hidden by layer B)\n";
     if (&r != &reports.back()) out += "\n";
   }
   return out;
