@@ -46,6 +46,8 @@ Json summary_object(const ScanSummary& s) {
   return j;
 }
 
+std::string platform_text(const image::Platform& p);
+
 Json report_json(const ImageReport& r, const JsonReportOptions& o) {
   Json j;
   j["schema_version"] = kReportSchemaVersion;
@@ -55,7 +57,7 @@ Json report_json(const ImageReport& r, const JsonReportOptions& o) {
   image["reference"] = r.image.reference;
   image["digest"] = r.image.manifest_digest;
   image["config_digest"] = r.image.config_digest;
-  image["platform"] = r.image.platform.to_string();
+  image["platform"] = platform_text(r.image.platform);
   Json layers = Json::array();
   for (std::size_t i = 0; i < r.image.layers.size(); ++i) {
     layers.push_back({{"index", i}, {"diff_id", r.image.layers[i].diff_id}, {"digest", r.image.layers[i].digest},
@@ -94,6 +96,9 @@ Json report_json(const ImageReport& r, const JsonReportOptions& o) {
   j["warnings"] = std::move(warnings);
   return j;
 }
+
+// dir: sources have no platform; print "" rather than "/".
+std::string platform_text(const image::Platform& p) { return p.os.empty() ? "" : p.to_string(); }
 
 bool flagged(Verdict v) { return v == Verdict::malicious || v == Verdict::suspicious || v == Verdict::modified; }
 
@@ -165,7 +170,7 @@ std::string write_sarif_report(const std::vector<ImageReport>& reports, const Sa
     run["properties"] = {{"image",
                           {{"reference", r.image.reference},
                            {"digest", r.image.manifest_digest},
-                           {"platform", r.image.platform.to_string()}}},
+                           {"platform", platform_text(r.image.platform)}}},
                          {"summary", summary_object(r.summary)}};
     Json results = Json::array();
     for (const auto& f : r.files) {
@@ -211,7 +216,9 @@ std::string write_table_report(const std::vector<ImageReport>& reports, const Ta
   char line[512];
   for (const auto& r : reports) {
     const ScanSummary& s = r.summary;
-    out += "image     " + r.image.reference + " (" + r.image.platform.to_string() + ")\n";
+    out += "image     " + r.image.reference;
+    if (!r.image.platform.os.empty()) out += " (" + platform_text(r.image.platform) + ")";
+    out += "\n";
     if (!r.image.manifest_digest.empty()) out += "digest    " + r.image.manifest_digest + "\n";
     out += "verdict   " + std::string(to_string(s.verdict)) + "\n";
     std::snprintf(line, sizeof line,
