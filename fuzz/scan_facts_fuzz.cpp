@@ -1,6 +1,6 @@
 // libFuzzer target: decoding cached layer facts (what the store hands back to
 // the scan pipeline). The input is split at '\n' into the text fields md5,
-// sha1, sha256, crc32, tlsh, ssdeep, then the rest is the sdbf text; the first
+// sha1, sha256, crc32, tlsh, ssdeep, content_keys, then the rest is the sdbf text; the first
 // byte picks the entry kind. Decoding must fail with a parse_error or give a
 // record that encodes back to the same fields.
 #include <cstddef>
@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   f.path = "fuzz/file";
   f.kind = static_cast<FactKind>(data[0] % 7);
   std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
-  std::string* fields[] = {&f.md5, &f.sha1, &f.sha256, &f.crc32, &f.tlsh, &f.ssdeep};
+  std::string* fields[] = {&f.md5, &f.sha1, &f.sha256, &f.crc32, &f.tlsh, &f.ssdeep, &f.content_keys};
   std::size_t pos = 0;
   for (std::string* field : fields) {
     const std::size_t nl = text.find('\n', pos);

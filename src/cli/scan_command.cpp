@@ -218,6 +218,8 @@ int run_scan(const std::vector<std::string>& args) {
     std::fprintf(stderr, "hashsieve scan: warning: no layer cache: %s\n", s.error().message().c_str());
   }
 
+  const auto paths = scan::make_refset_path_index(sets);
+
   a.source.scratch_dir = a.data_dir + "/tmp";
   auto source = image::open_image_source(a.reference, a.source);
   if (!source.ok()) return failure(source.error());
@@ -232,7 +234,7 @@ int run_scan(const std::vector<std::string>& args) {
       // fraction, so the bar shows files and layers and no percentage.
       bar.update(p.files, p.layer, p.layers);
     };
-    scan::Scanner scanner(store.get(), sets, nullptr, a.scan);
+    scan::Scanner scanner(store.get(), sets, paths.get(), a.scan);
     auto report = scanner.scan(**source, img);
     bar.finish();
     if (!report.ok()) return failure(report.error());

@@ -1,6 +1,9 @@
 #include "hashsieve/scan/facts.h"
 
+#include <cstdio>
+
 #include "hashsieve/digest/ssdeep.h"
+#include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::scan {
 namespace {
@@ -63,6 +66,13 @@ std::string hasher_versions() {
   out.append(";").append(digest::kSdbfHasherName).append("/").append(digest::kSdbfHasherVersion);
   out.append(";").append(digest::kTlshHasherName).append("/").append(digest::kTlshHasherVersion);
   out.append(";").append(digest::kSsdeepHasherName).append("/").append(digest::kSsdeepHasherVersion);
+  // The sampling parameters define the keys, so they are their version.
+  out.append(";content-keys/")
+      .append(std::to_string(refset::kContentKeysTarget))
+      .append(".")
+      .append(std::to_string(refset::kContentMinShift))
+      .append(".")
+      .append(std::to_string(refset::kContentMaxShift));
   out.append(";").append(kFactsFormatVersion);
   return out;
 }
@@ -81,6 +91,12 @@ store::FileFacts encode_facts(const FileRecord& r) {
   for (const auto& s : r.sdbf) f.sdbf += digest::format_sdbf(s);
   if (r.tlsh) f.tlsh = r.tlsh->to_string();
   if (r.ssdeep) f.ssdeep = *r.ssdeep;
+  f.content_keys.reserve(r.content_keys.size() * 8);
+  for (std::uint32_t k : r.content_keys) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", k);
+    f.content_keys.append(buf, 8);
+  }
   f.similarity_computed = r.similarity_computed;
   return f;
 }
@@ -114,6 +130,23 @@ Result<FileRecord> decode_facts(const store::FileFacts& f) {
   if (!f.ssdeep.empty()) {
     if (!plausible_ssdeep(f.ssdeep)) return fail(Error(ErrorCode::parse_error, "ssdeep: malformed digest"));
     r.ssdeep = f.ssdeep;
+  }
+  if (f.content_keys.size() % 8 != 0) return fail(Error(ErrorCode::parse_error, "content_keys: length not a multiple of 8"));
+  r.content_keys.reserve(f.content_keys.size() / 8);
+  for (std::size_t i = 0; i < f.content_keys.size(); i += 8) {
+    std::uint32_t k = 0;
+    for (std::size_t j = i; j < i + 8; ++j) {
+      const char c = f.content_keys[j];
+      int v;
+      if (c >= '0' && c <= '9') v = c - '0';
+      else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+      else return fail(Error(ErrorCode::parse_error, "content_keys: not lowercase hex"));
+      k = (k << 4) | static_cast<std::uint32_t>(v);
+    }
+    if (!r.content_keys.empty() && k <= r.content_keys.back()) {
+      return fail(Error(ErrorCode::parse_error, "content_keys: not sorted and unique"));
+    }
+    r.content_keys.push_back(k);
   }
   r.similarity_computed = f.similarity_computed;
   return r;

@@ -11,6 +11,7 @@
 #include "hashsieve/digest/sdbf_generator.h"
 #include "hashsieve/digest/sdbf_policy.h"
 #include "hashsieve/digest/ssdeep.h"
+#include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::scan {
 namespace {
@@ -25,6 +26,7 @@ struct Digests {
   std::vector<digest::Sdbf> sdbf;
   std::optional<digest::TlshDigest> tlsh;
   std::optional<std::string> ssdeep;
+  std::vector<std::uint32_t> content_keys;
   bool similarity_computed = false;
 };
 
@@ -33,6 +35,7 @@ void apply(FileRecord& r, Digests&& d) {
   r.sdbf = std::move(d.sdbf);
   r.tlsh = d.tlsh;
   r.ssdeep = std::move(d.ssdeep);
+  r.content_keys = std::move(d.content_keys);
   r.similarity_computed = d.similarity_computed;
 }
 
@@ -119,6 +122,7 @@ class Workers {
           d.sdbf = std::move(more->sdbf);
           d.tlsh = more->tlsh;
           d.ssdeep = std::move(more->ssdeep);
+          d.content_keys = refset::sample_content_keys(task.data);
           d.similarity_computed = true;
         }
       }

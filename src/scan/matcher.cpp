@@ -61,21 +61,26 @@ class SimilarityMatcher final : public Matcher {
 
   Status match(const FileRecord& file, std::vector<Evidence>& out) const override {
     if (file.size < thresholds_.similarity_min_bytes) return {};
+    // Copies the digests once per file; the sets share the query.
+    refset::SimilarityQuery query;
+    query.sdbf = file.sdbf;
+    query.tlsh = file.tlsh;
+    query.ssdeep = file.ssdeep;
+    query.content_keys = file.content_keys;
+    refset::SimilarityThresholds limits;
+    limits.sdbf_min_score = thresholds_.sdbf_min_score;
+    limits.tlsh_max_distance = thresholds_.tlsh_max_distance;
+    limits.ssdeep_min_score = thresholds_.ssdeep_min_score;
     for (const refset::LoadedRefset* set : sets_) {
       // Best hit per algorithm: higher SDBF score, lower TLSH distance.
       std::map<std::string, refset::SimilarityHit> best;
       auto keep = [&](const refset::SimilarityHit& h) {
         if (h.hit_class == refset::ReferenceClass::known) return;
         auto [it, fresh] = best.emplace(h.algorithm, h);
-        const bool lower_is_better = h.algorithm == "tlsh";
+        const bool lower_is_better = h.algorithm == "tlsh";  // sdbf and ssdeep: higher is closer
         if (!fresh && (lower_is_better ? h.score < it->second.score : h.score > it->second.score)) it->second = h;
       };
-      for (const auto& s : file.sdbf) {
-        for (const auto& h : set->similar(s, thresholds_.sdbf_min_score)) keep(h);
-      }
-      if (file.tlsh) {
-        for (const auto& h : set->similar(*file.tlsh, thresholds_.tlsh_max_distance)) keep(h);
-      }
+      for (const auto& h : set->similar(query, limits)) keep(h);
       for (const auto& [algorithm, h] : best) {
         Evidence e;
         e.verdict = Verdict::suspicious;
@@ -143,6 +148,41 @@ std::unique_ptr<Matcher> make_similarity_matcher(std::vector<const refset::Loade
 }
 
 std::unique_ptr<Matcher> make_path_matcher(const PathIndex& index) { return std::make_unique<PathMatcher>(index); }
+
+namespace {
+
+class RefsetPathIndex final : public PathIndex {
+ public:
+  explicit RefsetPathIndex(std::vector<const refset::LoadedRefset*> sets) : sets_(std::move(sets)) {}
+  Result<std::vector<PathReference>> files_at_path(const std::string& path) const override {
+    std::vector<PathReference> out;
+    for (const refset::LoadedRefset* set : sets_) {
+      auto files = set->files_at_path(path);
+      if (!files.ok()) return std::move(files).error().with_context("set " + set->manifest().name);
+      for (const auto& f : *files) {
+        auto sha = digest::Sha256Digest::parse_hex(f.sha256);
+        if (!sha.ok()) return std::move(sha).error().with_context("set " + set->manifest().name + ": " + f.path);
+        std::string reference = "/" + f.path;
+        if (!f.package.empty()) reference = f.package + ":" + reference;
+        out.push_back({set->manifest().name, std::move(reference), *sha});
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::vector<const refset::LoadedRefset*> sets_;
+};
+
+}  // namespace
+
+std::unique_ptr<PathIndex> make_refset_path_index(const std::vector<refset::LoadedRefset>& sets) {
+  std::vector<const refset::LoadedRefset*> known;
+  for (const auto& s : sets) {
+    if (s.manifest().set_class == refset::ReferenceClass::known) known.push_back(&s);
+  }
+  return std::make_unique<RefsetPathIndex>(std::move(known));
+}
 
 Result<Classification> classify(const FileRecord& file, const std::vector<std::unique_ptr<Matcher>>& matchers) {
   Classification c;

@@ -19,12 +19,6 @@ bool is_exact_known(const refset::LoadedRefset& set, const digest::CryptoDigests
   return d.md5 && known(set.lookup(*d.md5));
 }
 
-// Lookups resolve labels through SQLite; one at a time across workers.
-std::mutex& lookup_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 }  // namespace
 
 ScanSummary summarize(const std::vector<FileFinding>& files) {
@@ -61,7 +55,7 @@ Scanner::Scanner(store::Store* store, const std::vector<refset::LoadedRefset>& s
 }
 
 bool Scanner::known_at_hash_time(const digest::CryptoDigests& d) const {
-  std::lock_guard lock(lookup_mutex());
+  // LoadedRefset lookups are thread-safe: workers call this concurrently.
   for (const auto* s : known_sets_) {
     if (is_exact_known(*s, d)) return true;
   }
@@ -171,7 +165,6 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   }
   const image::HiddenBy hidden = image::apply_whiteouts(changes);
 
-  std::lock_guard lock(lookup_mutex());
   for (std::size_t i = 0; i < layers.size(); ++i) {
     for (std::size_t j = 0; j < layers[i].size(); ++j) {
       const FileRecord& r = layers[i][j];

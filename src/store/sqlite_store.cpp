@@ -67,7 +67,8 @@ constexpr const char* kSchema =
     "  layer_id INTEGER NOT NULL, seq INTEGER NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL,"
     "  size INTEGER NOT NULL, mode INTEGER NOT NULL, link_target TEXT NOT NULL,"
     "  md5 TEXT NOT NULL, sha1 TEXT NOT NULL, sha256 TEXT NOT NULL, crc32 TEXT NOT NULL,"
-    "  sdbf TEXT NOT NULL, tlsh TEXT NOT NULL, ssdeep TEXT NOT NULL, similarity INTEGER NOT NULL,"
+    "  sdbf TEXT NOT NULL, tlsh TEXT NOT NULL, ssdeep TEXT NOT NULL, content_keys TEXT NOT NULL,"
+    "  similarity INTEGER NOT NULL,"
     "  PRIMARY KEY(layer_id, seq)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS scans("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, image_digest TEXT NOT NULL,"
@@ -166,7 +167,7 @@ class SqliteStore final : public Store {
     if (!*id) return std::optional<LayerFacts>();
     auto st = prepare(db_.get(),
                       "SELECT path, kind, size, mode, link_target, md5, sha1, sha256, crc32, sdbf, tlsh, ssdeep,"
-                      " similarity FROM layer_files WHERE layer_id = ? ORDER BY seq");
+                      " content_keys, similarity FROM layer_files WHERE layer_id = ? ORDER BY seq");
     if (!st.ok()) return std::move(st).error();
     sqlite3_bind_int64(st->get(), 1, **id);
     LayerFacts facts;
@@ -192,7 +193,8 @@ class SqliteStore final : public Store {
       f.sdbf = column_text(st->get(), 9);
       f.tlsh = column_text(st->get(), 10);
       f.ssdeep = column_text(st->get(), 11);
-      f.similarity_computed = sqlite3_column_int(st->get(), 12) != 0;
+      f.content_keys = column_text(st->get(), 12);
+      f.similarity_computed = sqlite3_column_int(st->get(), 13) != 0;
       facts.files.push_back(std::move(f));
     }
     if (rc != SQLITE_DONE) return db_error(db_.get(), "reading layer " + key.diff_id);
@@ -221,7 +223,8 @@ class SqliteStore final : public Store {
     const sqlite3_int64 id = sqlite3_last_insert_rowid(db_.get());
     auto row = prepare(db_.get(),
                        "INSERT INTO layer_files(layer_id, seq, path, kind, size, mode, link_target, md5, sha1,"
-                       " sha256, crc32, sdbf, tlsh, ssdeep, similarity) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       " sha256, crc32, sdbf, tlsh, ssdeep, content_keys, similarity)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!row.ok()) return std::move(row).error();
     sqlite3_stmt* s = row->get();
     for (std::size_t i = 0; i < facts.files.size(); ++i) {
@@ -244,7 +247,8 @@ class SqliteStore final : public Store {
       bind_text(s, 12, f.sdbf);
       bind_text(s, 13, f.tlsh);
       bind_text(s, 14, f.ssdeep);
-      sqlite3_bind_int(s, 15, f.similarity_computed ? 1 : 0);
+      bind_text(s, 15, f.content_keys);
+      sqlite3_bind_int(s, 16, f.similarity_computed ? 1 : 0);
       if (sqlite3_step(s) != SQLITE_DONE) return db_error(db_.get(), "inserting " + f.path);
     }
     return {};

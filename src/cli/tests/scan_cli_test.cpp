@@ -38,6 +38,7 @@ class ScanCli : public ::testing::Test {
     std::string tool_edit = tool;
     for (std::size_t i = 100; i < tool_edit.size(); i += 8192) tool_edit[i] ^= 0x33;
     write(dir_ / "ref/distro/usr/bin/ls", ls);
+    write(dir_ / "ref/distro/usr/bin/cat", random_text(30000, 5));
     write(dir_ / "ref/bad/evil", evil);
     write(dir_ / "ref/tools/scanner", tool);
     // The image: layer 0 a base, layer 1 removes the dropper and adds an app.
@@ -48,6 +49,7 @@ class ScanCli : public ::testing::Test {
     write(dir_ / "l1/opt/app/data", random_text(9000, 4));
     // The same files as one root filesystem for dir:.
     write(dir_ / "root/usr/bin/ls", ls);
+    write(dir_ / "root/usr/bin/cat", random_text(30000, 6));  // not the distribution's cat
     write(dir_ / "root/opt/evil", evil);
     write(dir_ / "root/opt/data", random_text(9000, 4));
     for (auto [name, cls] : {std::pair{"distro", "known"}, std::pair{"bad", "malicious"},
@@ -83,7 +85,9 @@ TEST_F(ScanCli, DirSourceVerdictsAndExitCodes) {
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["summary"]["verdict"], "malicious");
   auto files = files_by_path(j);
-  ASSERT_EQ(files.size(), 3u);
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files["/usr/bin/cat"]["verdict"], "modified");
+  EXPECT_EQ(files["/usr/bin/cat"]["evidence"][0]["algorithm"], "path");
   EXPECT_EQ(files["/usr/bin/ls"]["verdict"], "known");
   EXPECT_EQ(files["/opt/evil"]["verdict"], "malicious");
   EXPECT_EQ(files["/opt/evil"]["evidence"][0]["set"], "bad");
@@ -98,6 +102,9 @@ TEST_F(ScanCli, DirSourceVerdictsAndExitCodes) {
     EXPECT_EQ(run("scan --format json --fail-on " + c.fail_on + " dir:root").exit_code, c.want);
   }
   EXPECT_EQ(run("scan --format json --set distro --fail-on suspicious dir:root").exit_code, 0);
+  EXPECT_EQ(run("scan --format json --set distro --fail-on modified dir:root").exit_code, 4);
+  EXPECT_EQ(run("scan --format json --set bad --fail-on modified dir:root").exit_code, 4);
+  EXPECT_EQ(run("scan --format json --set tools --fail-on modified dir:root").exit_code, 0);
 }
 
 TEST_F(ScanCli, DockerArchiveWithWhiteoutAndSimilarity) {

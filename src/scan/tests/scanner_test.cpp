@@ -103,6 +103,23 @@ TEST_F(ScannerTest, VerdictForEveryClass) {
   EXPECT_TRUE(r->warnings.empty());
 }
 
+TEST_F(ScannerTest, RefsetPathIndexGivesModified) {
+  const auto sets = load_sets(data_.path(), {"distro", "bad", "tools"});
+  const auto paths = make_refset_path_index(sets);
+  auto r = scan(sets, {}, nullptr, paths.get());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  const FileFinding* cat = find(*r, "usr/bin/cat", 0);
+  ASSERT_NE(cat, nullptr);
+  EXPECT_EQ(cat->verdict, Verdict::modified);
+  ASSERT_EQ(cat->evidence.size(), 1u);
+  EXPECT_EQ(cat->evidence[0].set, "distro");
+  EXPECT_EQ(cat->evidence[0].reference, "/usr/bin/cat");
+  // The unchanged file at a known path stays known; paths of the malicious
+  // set ("/evil.bin") never make anything modified.
+  EXPECT_EQ(find(*r, "usr/bin/ls", 0)->verdict, Verdict::known);
+  EXPECT_EQ(find(*r, "opt/app/data.bin", 1)->verdict, Verdict::unknown);
+}
+
 TEST_F(ScannerTest, SecondScanHashesNothing) {
   const auto sets = load_sets(data_.path(), {"distro", "bad", "tools"});
   auto first = scan(sets, {}, store_.get(), &paths_);

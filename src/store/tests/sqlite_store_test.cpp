@@ -46,6 +46,7 @@ LayerFacts sample_facts() {
   bin.sdbf = "sdbf:03:...\n";
   bin.tlsh = "T1ABC";
   bin.ssdeep = "3:abc:def";
+  bin.content_keys = "0000002a00001000";
   bin.similarity_computed = true;
   facts.files.push_back(bin);
   facts.files.push_back(entry("etc", FactKind::directory));

@@ -29,13 +29,18 @@ struct FileRecord {
   std::vector<digest::Sdbf> sdbf;
   std::optional<digest::TlshDigest> tlsh;
   std::optional<std::string> ssdeep;
+  // refset::sample_content_keys of the bytes (sorted, unique): lets sets with
+  // a similarity index find SDBF candidates without a full scan. Empty for
+  // streamed large files (the keys need the whole file in memory).
+  std::vector<std::uint32_t> content_keys;
   // See store::FileFacts::similarity_computed: false when the sieve skipped
   // the similarity digests because the file was known when it was hashed.
   bool similarity_computed = false;
 };
 
 // The cache-key part naming every hasher and its version, e.g.
-// "crypto/1;sdbf/sdhash-3.4;tlsh/tlsh-3.4.4-compatible/1;ssdeep/libfuzzy-2.14;facts/1".
+// "crypto/1;sdbf/sdhash-3.4;tlsh/tlsh-3.4.4-compatible/1;ssdeep/libfuzzy-2.14;
+// content-keys/64.3.6;facts/1".
 std::string hasher_versions();
 
 store::FileFacts encode_facts(const FileRecord& record);

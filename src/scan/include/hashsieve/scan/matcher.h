@@ -48,12 +48,18 @@ class PathIndex {
 // flags malicious or suspicious gives that verdict.
 std::unique_ptr<Matcher> make_exact_matcher(std::vector<const refset::LoadedRefset*> sets);
 
-// SDBF, TLSH (and ssdeep where a set has them) similarity to references of
-// malicious or suspicious class: verdict suspicious. Files smaller than
+// SDBF, TLSH and ssdeep similarity (LoadedRefset::similar, through the
+// set's similarity index where it has one) to references of malicious or
+// suspicious class: verdict suspicious. Files smaller than
 // thresholds.similarity_min_bytes are skipped. Keeps the best hit per set and
 // algorithm.
 std::unique_ptr<Matcher> make_similarity_matcher(std::vector<const refset::LoadedRefset*> sets,
                                                  const ScanThresholds& thresholds);
+
+// The PathIndex of the known-good sets made by `refset build`
+// (LoadedRefset::files_at_path); other sets hold no paths. `sets` must
+// outlive it.
+std::unique_ptr<PathIndex> make_refset_path_index(const std::vector<refset::LoadedRefset>& sets);
 
 // "modified": the path holds known-good content in a path-aware set, and the
 // file's SHA-256 is none of it. `index` must outlive the matcher.

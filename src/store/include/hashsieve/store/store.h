@@ -46,6 +46,7 @@ struct FileFacts {
   std::string sdbf;    // sdhash text, one digest per line ("" = none)
   std::string tlsh;    // "T1..." or ""
   std::string ssdeep;  // "blocksize:h1:h2" or ""
+  std::string content_keys;  // sampled content keys for similarity-index lookups: 8 hex digits each
   // True when the similarity digests were attempted (an empty field then
   // means the input was too small or too uniform for that digest). False when
   // the sieve skipped them because the file was known at hashing time.
