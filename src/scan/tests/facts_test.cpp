@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "hashsieve/digest/file_digests.h"
+#include "hashsieve/refset/similarity_index.h"
 #include "hashsieve/scan/matcher.h"
 #include "scan_fixture.h"
 
@@ -23,6 +24,7 @@ FileRecord hashed_record() {
   r.sdbf = d->sdbf;
   r.tlsh = d->tlsh;
   r.ssdeep = d->ssdeep;
+  r.content_keys = refset::sample_content_keys(data);
   r.similarity_computed = true;
   return r;
 }
@@ -36,6 +38,8 @@ TEST(Facts, RoundTrip) {
   EXPECT_EQ(back->sdbf, r.sdbf);
   EXPECT_EQ(back->tlsh, r.tlsh);
   EXPECT_EQ(back->ssdeep, r.ssdeep);
+  EXPECT_FALSE(r.content_keys.empty());
+  EXPECT_EQ(back->content_keys, r.content_keys);
   EXPECT_TRUE(back->similarity_computed);
   FileRecord link;
   link.path = "bin/sh";
@@ -61,6 +65,9 @@ TEST(Facts, BadFieldsAreParseErrorsNamingTheField) {
       {"sdbf", [](store::FileFacts& f) { f.sdbf = "sdbf:03:garbage\n"; }, "sdbf"},
       {"tlsh", [](store::FileFacts& f) { f.tlsh = "T1XYZ"; }, "tlsh"},
       {"ssdeep", [](store::FileFacts& f) { f.ssdeep = "no colons"; }, "ssdeep"},
+      {"content keys length", [](store::FileFacts& f) { f.content_keys = "0000001"; }, "content_keys"},
+      {"content keys hex", [](store::FileFacts& f) { f.content_keys = "0000001G"; }, "content_keys"},
+      {"content keys order", [](store::FileFacts& f) { f.content_keys = "0000000200000001"; }, "content_keys"},
   };
   const store::FileFacts good = encode_facts(hashed_record());
   for (const auto& c : cases) {
