@@ -1,7 +1,5 @@
 #include "hashsieve/scan/scanner.h"
 
-#include <mutex>
-
 #include "hashsieve/image/whiteouts.h"
 #include "layer_hasher.h"
 
