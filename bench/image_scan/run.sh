@@ -39,7 +39,7 @@ read -r port registry_pid < <("$repo/scripts/demo/registry.sh" "$tmp/registry") 
 [ -n "${registry_pid:-}" ] || { echo "run.sh: the registry did not start" >&2; exit 1; }
 
 results=$tmp/results.tsv   # size bytes source run phase wall_s rss_kb
-: > "$results"
+: > "$results"; : > "$tmp/summaries.tsv"
 
 # scan SIZE BYTES SOURCE REF RUN: first and second scan in a fresh data directory.
 scan() {
@@ -65,6 +65,9 @@ if a != b:
 if a["malicious"] < 2:
     sys.exit(f"run.sh: the two planted tools were not both found malicious: {a}")
 PY
+  if [ "$run" = 1 ]; then
+    printf '%s\t%s\t%s\n' "$size" "$source" "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["summary"]))' "$d/first.json")" >> "$tmp/summaries.tsv"
+  fi
 }
 
 for size in $SIZES; do
@@ -101,7 +104,7 @@ for size in $SIZES; do
   done
 done
 
-python3 - "$results" "$RUNS" <<'PY'
+python3 - "$results" "$RUNS" "$tmp/summaries.tsv" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 sizes = {}
@@ -123,6 +126,11 @@ for size, nbytes in sizes.items():
         r1 = med(size, source, "first", 1); w2 = med(size, source, "second", 0); r2 = med(size, source, "second", 1)
         print(f"| {nbytes/1e6:,.0f} MB | {source} | {w1:.2f} s | **{nbytes/1e6/w1:,.0f}** | {r1/1024:,.0f} MiB "
               f"| {w2:.2f} s | **{w1/w2:.1f}x** | {r2/1024:,.0f} MiB |")
+print()
+for line in open(sys.argv[3]):
+    size, source, summary = line.rstrip("\n").split("\t")
+    if source == "registry":
+        print(f"Verdicts, {sizes[size]/1e6:,.0f} MB image: `{summary}`  ")
 for size, nbytes in sizes.items():
     wc = med(size, "clamscan", "first", 0)
     wd = med(size, "dir", "first", 0)
