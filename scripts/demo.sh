@@ -2,12 +2,13 @@
 # The end-to-end demo: builds hashsieve, then, all on this machine and in a
 # temporary directory that is removed on exit:
 #   1. starts a private container registry (Debian's docker-registry) on 127.0.0.1;
-#   2. builds a three-layer image from real Debian packages and pushes it:
-#        layer 1  base: files of coreutils, bash, libc6, ... as Debian ships them
-#        layer 2  app:  a script and a config, plus two network tools disguised
+#   2. builds a three-layer image from real Debian packages and pushes it
+#      (layers numbered from 0, as the report numbers them):
+#        layer 0  base: files of coreutils, bash, libc6, ... as Debian ships them
+#        layer 1  app:  a script and a config, plus two network tools disguised
 #                 under innocent names (nc.openbsd as a systemd helper, socat as
-#                 a health check) and a third copy of nc that layer 3 deletes
-#        layer 3  a tampered /bin/ls (16 bytes patched) and the whiteout that
+#                 a health check) and a third copy of nc that layer 2 deletes
+#        layer 2  a tampered /bin/ls (16 bytes patched) and the whiteout that
 #                 hides the dropped nc from the final file system;
 #   3. makes reference sets: known-good from the base packages' .deb files,
 #      known-bad from the tools (nc from the same build, socat from the previous
@@ -55,7 +56,7 @@ if ! "$demo/apt_download.sh" "$work/apt" "$work/debs/bad" bullseye socat 2>/dev/
 fi
 echo "downloaded $(ls "$work"/debs/*/*.deb | wc -l) .deb files: ${base_pkgs[*]}, netcat-openbsd, socat"
 
-l1=$work/layers/1-base l2=$work/layers/2-app l3=$work/layers/3-patch
+l1=$work/layers/0-base l2=$work/layers/1-app l3=$work/layers/2-patch
 mkdir -p "$l1" "$l2" "$l3" "$work/x"
 for deb in "$work"/debs/base/*.deb; do dpkg-deb -x "$deb" "$l1"; done
 dpkg-deb -x "$work"/debs/tools/netcat-openbsd_*.deb "$work/x/nc"
@@ -74,7 +75,7 @@ cp -p "$l1/bin/ls" "$l3/bin/ls"
 # Tamper: 16 bytes in the code, as a patched binary would differ.
 printf '\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90\x90' \
   | dd of="$l3/bin/ls" bs=1 seek=$((0x6000)) conv=notrunc status=none
-: > "$l3/var/tmp/.font-unix/.wh.Xsession"   # OCI whiteout: deletes layer 2's copy
+: > "$l3/var/tmp/.font-unix/.wh.Xsession"   # OCI whiteout: deletes layer 1's copy
 
 read -r manifest_digest bytes < <(python3 "$demo/oci_image.py" --entrypoint /app/start.sh \
   "$work/oci" 1.0 "$l1" "$l2" "$l3")
