@@ -16,6 +16,8 @@ packages=(
   libtlsh-dev tlsh-tools ssdeep
   # real servers and tools the image integration tests drive
   docker-registry skopeo umoci apache2-utils busybox-static clamav
+  # the demo and bench/image_scan: registry probes, peak RSS, a Debian rootfs
+  curl time debootstrap
 )
 missing=()
 for p in "${packages[@]}"; do
