@@ -149,6 +149,16 @@ Result<std::unique_ptr<ExternalScanner>> open_clamav(const ClamavOptions& option
                       std::min<long long>(options.limits.timeout.count(), 0xffffffffLL));
   }
   cl_engine_set_clcb_virus_found(engine.get(), &on_virus_found);
+  if (!options.temp_dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(options.temp_dir, ec)) {
+      return Error(ErrorCode::invalid_argument, "clamav temporary directory " + options.temp_dir + ": not a directory");
+    }
+    if (const cl_error_t rc = cl_engine_set_str(engine.get(), CL_ENGINE_TMPDIR, options.temp_dir.c_str());
+        rc != CL_SUCCESS) {
+      return clamav_error(ErrorCode::internal, "clamav temporary directory " + options.temp_dir, rc, "");
+    }
+  }
 
   unsigned int signatures = 0;
   std::vector<detail::NamedFile> files;

@@ -130,7 +130,9 @@ Result<std::string> command(const std::string& socket_path, std::string_view cmd
   auto conn = Connection::open(socket_path);
   if (!conn.ok()) return std::move(conn).error();
   // "z" commands: NUL-terminated command and reply.
-  const std::string wire = "z" + std::string(cmd) + std::string(1, '\0');
+  std::string wire(1, 'z');
+  wire.append(cmd);
+  wire.push_back('\0');
   if (auto s = conn->send_all(wire.data(), wire.size(), deadline); !s.ok()) return std::move(s).error();
   return conn->read_reply(deadline);
 }

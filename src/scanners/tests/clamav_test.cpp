@@ -24,7 +24,7 @@ class ClamavTest : public ::testing::Test {
     dir_.write("db/eicar.ndb", testing::ndb_line(eicar().substr(0, 40), "Hashsieve.Test.EicarBody"));
   }
   Result<std::unique_ptr<ExternalScanner>> open(ScanLimits limits = {}) {
-    return open_clamav({{dir_.file("db")}, limits});
+    return open_clamav({{dir_.file("db")}, limits, ""});
   }
   TempDir dir_;
 };
@@ -139,21 +139,40 @@ TEST_F(ClamavTest, BadDatabasesAreClearErrors) {
     std::string want_part;
   };
   const std::string bad = dir_.write("bad/broken.hdb", "this is not a hash line\n");
+  const std::string bad2 = dir_.write("bad2/broken.hdb", testing::hdb_line("x", "Ok.Sig") + "zz:1:Bad.Sig\n");
   const std::string empty_dir = (dir_.path() / "empty").string();
   std::filesystem::create_directories(empty_dir);
   const std::vector<Case> cases = {
       {"no paths", {}, ErrorCode::invalid_argument, "no database path"},
       {"missing", {dir_.file("nope.hdb")}, ErrorCode::not_found, "nope.hdb"},
-      {"malformed hdb", {bad}, ErrorCode::parse_error, "broken.hdb"},
+      // libclamav's own log lines are part of the message, with the line.
+      {"malformed hdb", {bad}, ErrorCode::parse_error, "broken.hdb: Malformed database (cli_loadhash: Problem parsing database at line 1"},
+      {"bad hash on line 2", {bad2}, ErrorCode::parse_error, "Malformed hash string at line 2"},
       {"directory without databases", {empty_dir}, ErrorCode::io_error, "No supported database files"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    auto r = open_clamav({c.paths, {}});
+    auto r = open_clamav({c.paths, {}, ""});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), c.want) << r.error().message();
     EXPECT_NE(r.error().message().find(c.want_part), std::string::npos) << r.error().message();
   }
+}
+
+TEST_F(ClamavTest, TemporaryDirectory) {
+  std::filesystem::create_directories(dir_.file("scratch"));
+  auto scanner = open_clamav({{dir_.file("db")}, {}, dir_.file("scratch")});
+  ASSERT_TRUE(scanner.ok()) << scanner.error().message();
+  auto r = (*scanner)->scan_buffer(bytes_of(eicar()), "e");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->size(), 2u);
+  // libclamav removes its per-scan directories again.
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("scratch")));
+
+  auto missing = open_clamav({{dir_.file("db")}, {}, dir_.file("no-such-dir")});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::invalid_argument);
+  EXPECT_NE(missing.error().message().find("no-such-dir"), std::string::npos);
 }
 
 TEST_F(ClamavTest, OneEngineServesManyThreads) {

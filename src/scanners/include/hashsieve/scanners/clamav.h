@@ -21,6 +21,10 @@ struct ClamavOptions {
   // of them, loaded with cl_load in this order. At least one is required.
   std::vector<std::string> database_paths;
   ScanLimits limits;
+  // Where libclamav makes its per-scan scratch directory (and unpacks
+  // archives): empty means libclamav's default ($TMPDIR, else /tmp). Every
+  // scan creates and removes a directory there, so a tmpfs is faster.
+  std::string temp_dir;
 };
 
 // Loads and compiles the databases (seconds for the official ones). The
