@@ -3,10 +3,13 @@
 //   libclamav with a hash database (.hdb, 10,000 MD5 signatures), all file
 //   parsers on, and YARA with a few rules (text, hex with jumps, a regular
 //   expression, a filesize condition). Run with HASHSIEVE_MIX_LIST set.
+//   With HASHSIEVE_CLAMD_SOCKET set, also clamd over INSTREAM (a clamd the
+//   caller started, StreamMaxLength above the largest mix file).
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -136,6 +139,20 @@ BENCHMARK(BM_ClamavHashDbTmpfs)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->
 
 void BM_YaraRules(benchmark::State& state) { run(state, yara(), static_cast<int>(state.range(0))); }
 BENCHMARK(BM_YaraRules)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
+
+void BM_ClamdInstream(benchmark::State& state) {
+  const char* socket = std::getenv("HASHSIEVE_CLAMD_SOCKET");
+  if (socket == nullptr) {
+    state.SkipWithError("set HASHSIEVE_CLAMD_SOCKET to a running clamd's LocalSocket");
+    return;
+  }
+  hashsieve::scanners::ClamdOptions options;
+  options.socket_path = socket;
+  auto scanner = hashsieve::scanners::connect_clamd(options);
+  if (!scanner.ok()) fail(scanner.error().message());
+  run(state, **scanner, static_cast<int>(state.range(0)));
+}
+BENCHMARK(BM_ClamdInstream)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // The clamd adapter: INSTREAM over clamd's unix socket.
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,7 +39,7 @@ class Deadline {
 
 class Connection {
  public:
-  static Result<Connection> open(const std::string& socket_path) {
+  static Result<Connection> open(const std::string& socket_path, std::chrono::milliseconds timeout) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
@@ -49,6 +50,14 @@ class Connection {
     std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return errno_error(errno, "clamd: socket()");
+    // connect() on a unix socket blocks while the daemon's backlog is full;
+    // the send timeout bounds that wait (reads and writes poll instead).
+    if (timeout.count() > 0) {
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+      tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     int rc;
     do {
       rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
@@ -57,6 +66,9 @@ class Connection {
       const int err = errno;
       const std::string what = "clamd socket " + socket_path + ": " + std::strerror(err);
       if (err == EACCES || err == EPERM) return Error(ErrorCode::permission_denied, what);
+      if (err == EAGAIN || err == ETIMEDOUT) {
+        return Error(ErrorCode::limit_exceeded, "clamd: timed out connecting to " + socket_path);
+      }
       if (err == ENOENT || err == ECONNREFUSED || err == ENOTSOCK) {
         return Error(ErrorCode::unavailable, what + " (is clamd running?)");
       }
@@ -127,7 +139,7 @@ class Connection {
 Result<std::string> command(const std::string& socket_path, std::string_view cmd,
                             std::chrono::milliseconds timeout) {
   const Deadline deadline(timeout);
-  auto conn = Connection::open(socket_path);
+  auto conn = Connection::open(socket_path, timeout);
   if (!conn.ok()) return std::move(conn).error();
   // "z" commands: NUL-terminated command and reply.
   std::string wire(1, 'z');
@@ -164,7 +176,7 @@ class ClamdScanner final : public ExternalScanner {
  private:
   Result<std::vector<std::string>> instream(std::span<const std::uint8_t> bytes) const {
     const Deadline deadline(options_.limits.timeout);
-    auto conn = Connection::open(options_.socket_path);
+    auto conn = Connection::open(options_.socket_path, options_.limits.timeout);
     if (!conn.ok()) return std::move(conn).error();
     static constexpr char kCommand[] = "zINSTREAM";
     Status sent = conn->send_all(kCommand, sizeof kCommand, deadline);  // with its NUL

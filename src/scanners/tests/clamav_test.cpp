@@ -71,6 +71,9 @@ TEST_F(ClamavTest, ScansFilesAndRefusesWhatIsNotARegularFile) {
   auto found = (*scanner)->scan_file(eicar_path);
   ASSERT_TRUE(found.ok()) << found.error().message();
   EXPECT_EQ(names(*found).size(), 2u);
+  auto empty = (*scanner)->scan_file(dir_.write("files/empty", ""));
+  ASSERT_TRUE(empty.ok()) << empty.error().message();
+  EXPECT_TRUE(empty->empty());
 
   const std::string fifo = dir_.file("files/fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);

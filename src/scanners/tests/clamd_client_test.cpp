@@ -187,6 +187,36 @@ TEST(ClamdClient, SilentDaemonTimesOut) {
   EXPECT_LT(took, std::chrono::seconds(5));
 }
 
+// A daemon that accepts nothing: once its backlog is full, connect() would
+// block for ever; the timeout bounds it.
+TEST(ClamdClient, FullBacklogTimesOut) {
+  TempDir dir;
+  const std::string path = dir.file("clamd.sock");
+  const int listener = testing::listen_unix(path);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    const bool queued = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+    fillers.push_back(fd);
+    if (!queued) break;
+  }
+  ClamdOptions options{path, {}, 4096};
+  options.limits.timeout = std::chrono::milliseconds(200);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = connect_clamd(options);
+  const auto took = std::chrono::steady_clock::now() - start;
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::limit_exceeded) << r.error().message();
+  EXPECT_NE(r.error().message().find("timed out connecting"), std::string::npos) << r.error().message();
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
 TEST(ClamdClient, GarbageReplyIsAParseError) {
   FakeClamd fake([](int fd) {
     (void)read_instream(fd);

@@ -103,6 +103,10 @@ TEST_F(YaraTest, ScansFilesAndRefusesWhatIsNotARegularFile) {
   auto r = scanner->value->scan_file(dir_.write("f/marked.bin", std::string(100, 'z') + "HASHSIEVE-MARKER"));
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(names(*r), std::vector<std::string>{"elf_marker"});
+  // An empty file maps to no memory at all; the filesize rule still sees it.
+  auto e = scanner->value->scan_file(dir_.write("f/empty", ""));
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  EXPECT_EQ(names(*e), std::vector<std::string>{"tiny_file"});
   const std::string fifo = dir_.file("f/fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   auto f = scanner->value->scan_file(fifo);

@@ -31,7 +31,7 @@ namespace hashsieve::scanners {
 // One match: which engine, which signature or rule.
 struct ScanFinding {
   std::string scanner;    // ExternalScanner::name(), e.g. "clamav", "clamd", "yara"
-  std::string signature;  // ClamAV signature name, or YARA "namespace:rule"
+  std::string signature;  // ClamAV signature name ("Win.Test.EICAR_HDB-1"), or YARA rule name
   std::vector<std::string> tags;  // YARA rule tags; empty for ClamAV
 
   bool operator==(const ScanFinding&) const = default;
