@@ -115,6 +115,16 @@ TEST_F(ClamavTest, InputsOverTheSizeLimitAreRefusedNotSkipped) {
   EXPECT_EQ(at->size(), 1u);
 }
 
+// libclamav's internal limits (here: archive recursion, default 17) must not
+// turn into a silent "clean": they come back as a Heuristics finding.
+TEST_F(ClamavTest, EngineLimitsAreReportedNotSkipped) {
+  auto scanner = open();
+  ASSERT_TRUE(scanner.ok()) << scanner.error().message();
+  auto r = (*scanner)->scan_file(std::string(HASHSIEVE_TEST_DATA) + "/scanners/nested20.zip");
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(names(*r), std::vector<std::string>{"Heuristics.Limits.Exceeded.MaxRecursion"});
+}
+
 TEST_F(ClamavTest, VersionsDescribeEngineAndDatabase) {
   auto scanner = open();
   ASSERT_TRUE(scanner.ok()) << scanner.error().message();
