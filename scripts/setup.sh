@@ -10,6 +10,9 @@ packages=(
   # libraries hashsieve links
   libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   libcurl4-openssl-dev libzstd-dev
+  # third-party scanners (src/scanners): libclamav and libyara; clamd for the
+  # INSTREAM integration tests, the yara CLI to cross-check rule errors
+  libclamav-dev libyara-dev clamav-daemon yara
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # reference tools the tests compare against (Debian's TLSH 3.4.4 and ssdeep)

@@ -4,7 +4,7 @@
 // write callback appends to a buffer and, once the buffer holds kBufferCap
 // bytes, returns CURL_WRITEFUNC_PAUSE so the socket stays unread (TCP flow
 // control then throttles the server) until the consumer has drained it. No
-// thread, no temp file, memory bounded by the cap (ADR 0005).
+// thread, no temp file, memory bounded by the cap (ADR 0006).
 #pragma once
 
 #include <curl/curl.h>
