@@ -13,6 +13,15 @@
 //    word-major order, all of 8.3 as lane masks (used for prepared digests
 //    and for wide pairs). The cut-off is exact integer arithmetic and scores
 //    are IEEE divisions, so every kernel gives bit-identical maxima.
+//  * avx512, set rows (PreparedSdbfSet): when the reference side of a pair is
+//    a single filter, the pair's score is round(100 * max over the target's
+//    filters), and for two one-filter digests the per-filter value is the
+//    same whichever side is the reference (only the sparse-reference test is
+//    not). So a one-filter digest's row scores all target filters of the row
+//    in one pass over a transposed plane of the set (per-lane final scores),
+//    and a several-filter digest's row scores its one-filter targets 16 at a
+//    time against each of its filters. This removes the per-pair cost that
+//    dominated sets of mostly one-filter digests.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -638,6 +647,9 @@ struct PreparedSetData {
   FilterPlane all_filters;
   FilterPlane ones;
   std::vector<std::uint32_t> ones_before;
+  // headers[j].last and .rank as arrays (kLanes of padding), for the
+  // orientation of 16 one-filter pairs at once.
+  std::vector<std::uint32_t> lasts, ranks;
 
   explicit PreparedSetData(std::span<const Sdbf> set) {
     std::size_t filters = 0;
@@ -667,7 +679,6 @@ struct PreparedSetData {
       digests.push_back(&d);
       headers.push_back(h);
     }
-    build_planes();
     // Names compare as in the reference (bytewise, like strcmp); within one
     // set the comparison becomes a rank comparison.
     std::vector<std::uint32_t> order(set.size());
@@ -679,6 +690,7 @@ struct PreparedSetData {
       if (k > 0 && set[order[k - 1]].name().compare(set[order[k]].name()) != 0) ++rank;
       headers[order[k]].rank = rank;
     }
+    build_planes();
   }
 
   static const PreparedSetData& of(const PreparedSdbfSet& s) { return *s.data_; }
@@ -698,6 +710,12 @@ struct PreparedSetData {
       if (headers[j].n != 1) continue;
       const std::uint32_t f = headers[j].first;
       ones.set(ones_before[j], words + std::size_t{f} * kSdbfFilterWords, meta_count(meta[f]), meta_weight(meta[f]));
+    }
+    lasts.assign(headers.size() + kLanes, 0);
+    ranks.assign(headers.size() + kLanes, 0);
+    for (std::size_t j = 0; j < headers.size(); ++j) {
+      lasts[j] = headers[j].last;
+      ranks[j] = headers[j].rank;
     }
   }
 };
@@ -963,9 +981,26 @@ __attribute__((noinline)) HASHSIEVE_AVX512 void one_filter_row_avx512(const Prep
     if (scores.size() < f1 - f0 + kLanes) scores.resize(f1 - f0 + kLanes);
     filter_scores_avx512<false>(a, s1, meta_weight(m), B.all_filters, f0, f1, scores.data());
     const std::uint8_t* s = scores.data() - f0;
+    const __m512i vlast = _mm512_set1_epi32(static_cast<int>(ha.last));
+    const __m512i vrank = _mm512_set1_epi32(static_cast<int>(ha.rank));
+    const __m512i sparse_below = _mm512_set1_epi32(static_cast<int>(kSparseElements));
     for (std::size_t k = 0; k < out.size(); ++k) {
       const std::size_t j = first + k;
       const SetHeader& hb = B.headers[j];
+      if (&A == &B && k + kLanes <= out.size() && B.ones_before[j + kLanes] - B.ones_before[j] == kLanes) {
+        // 16 one-filter targets in a row (their filters are consecutive):
+        // the loop below, as lane masks.
+        const __mmask16 swap = _mm512_cmpgt_epu32_mask(vlast, _mm512_loadu_si512(B.lasts.data() + j)) |
+                               _mm512_cmpgt_epu32_mask(vrank, _mm512_loadu_si512(B.ranks.data() + j));
+        const __mmask16 sparse =
+            _mm512_cmplt_epu32_mask(_mm512_loadu_si512(B.all_filters.s2.data() + hb.first), sparse_below);
+        const __mmask16 keep = static_cast<__mmask16>(~(swap & sparse));
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + hb.first)));
+        _mm512_storeu_si512(out.data() + k, _mm512_maskz_mov_epi32(keep, bytes));
+        comparisons += static_cast<std::uint64_t>(std::popcount(static_cast<unsigned>(keep)));
+        k += kLanes - 1;
+        continue;
+      }
       int score;
       if (hb.n == 1) {
         // Symmetric score unless the target is the reference and sparse.

@@ -385,7 +385,8 @@ TEST(SdbfCompare, PreparedSetMatchesPlainScoresOnRandomDigests) {
 // the row at once, and several-filter rows against their one-filter targets.
 // Counts come from a small pool so last counts tie and names (few distinct)
 // decide orientation; sparse (< 16), empty and zero-filter digests occur.
-std::vector<Sdbf> one_filter_heavy_digests(std::size_t count, std::uint32_t seed) {
+// `ones` of 20 digests have one filter, 1 of 20 none.
+std::vector<Sdbf> one_filter_heavy_digests(std::size_t count, std::uint32_t seed, std::size_t ones = 13) {
   std::mt19937_64 rng(seed);
   std::vector<std::uint64_t> shared(kSdbfFilterWords * 4);
   for (auto& w : shared) w = rng() & rng();
@@ -393,7 +394,7 @@ std::vector<Sdbf> one_filter_heavy_digests(std::size_t count, std::uint32_t seed
   std::vector<Sdbf> out;
   for (std::size_t d = 0; d < count; ++d) {
     const std::size_t roll = rng() % 20;
-    const std::size_t n = roll == 0 ? 0 : roll < 14 ? 1 : roll < 18 ? 2 + rng() % 6 : 8 + rng() % 30;
+    const std::size_t n = roll == 0 ? 0 : roll <= ones ? 1 : roll < 18 ? 2 + rng() % 6 : 8 + rng() % 30;
     std::vector<std::uint64_t> words(n * kSdbfFilterWords);
     std::vector<std::uint16_t> counts(n);
     for (std::size_t f = 0; f < n; ++f) {
@@ -435,6 +436,8 @@ TEST(SdbfCompare, RowKernelsMatchScalarOnOneFilterHeavySets) {
   std::vector<Case> cases;
   cases.push_back({"random", one_filter_heavy_digests(260, 7), one_filter_heavy_digests(90, 8)});
   cases.push_back({"random, other seed", one_filter_heavy_digests(200, 9), one_filter_heavy_digests(40, 10)});
+  // Long runs of one-filter digests (scored 16 pairs at a time).
+  cases.push_back({"almost all one-filter", one_filter_heavy_digests(300, 12, 18), one_filter_heavy_digests(50, 13, 18)});
   cases.push_back({"golden stream set", load(kData + "synthetic/expected/stream.sdbf"), load(kData + "expected/all.sdbf")});
   cases.push_back({"golden mixed", load(kData + "expected/all.sdbf"), load(kData + "expected/all_nonzero.b16.sdbf")});
   for (const Case& c : cases) {
