@@ -872,12 +872,11 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_av
 // score round_half_away(100 * s) (0 where the pair scores 0). Rounding and
 // scaling are monotonic, so the maximum of these over a target's filters is
 // the rounded maximum, i.e. the score of a one-filter reference side.
-// kMax: out[f - from] = max(out[f - from], score); else out[f - from] = score.
+// Writes out[f - from] for every f in [from, to).
 //
 // The pair (a, f) gives the same value with either side as the reference
 // (cut-off, counts and EXPECTED are symmetric): only the sparse-reference
 // rule is not, and the callers apply it.
-template <bool kMax>
 __attribute__((noinline)) HASHSIEVE_AVX512 void filter_scores_avx512(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
                                            const FilterPlane& p, std::size_t from, std::size_t to,
                                            std::uint8_t* out) {
@@ -941,11 +940,6 @@ __attribute__((noinline)) HASHSIEVE_AVX512 void filter_scores_avx512(const std::
         score = _mm512_maskz_mov_epi32(live, _mm512_inserti64x4(_mm512_castsi256_si512(r[0]), r[1], 1));
       }
     }
-    if constexpr (kMax) {
-      // The scratch has kLanes bytes of slack past `to - from`.
-      const __m128i prev = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dst));
-      score = _mm512_max_epu32(score, _mm512_cvtepu8_epi32(prev));
-    }
     _mm512_mask_cvtepi32_storeu_epi8(dst, valid, score);
   }
 }
@@ -979,7 +973,7 @@ __attribute__((noinline)) HASHSIEVE_AVX512 void one_filter_row_avx512(const Prep
     const SetHeader& hl = B.headers[end - 1];
     const std::size_t f1 = std::size_t{hl.first} + hl.n;
     if (scores.size() < f1 - f0 + kLanes) scores.resize(f1 - f0 + kLanes);
-    filter_scores_avx512<false>(a, s1, meta_weight(m), B.all_filters, f0, f1, scores.data());
+    filter_scores_avx512(a, s1, meta_weight(m), B.all_filters, f0, f1, scores.data());
     const std::uint8_t* s = scores.data() - f0;
     const __m512i vlast = _mm512_set1_epi32(static_cast<int>(ha.last));
     const __m512i vrank = _mm512_set1_epi32(static_cast<int>(ha.rank));
@@ -1024,7 +1018,7 @@ __attribute__((noinline)) HASHSIEVE_AVX512 void one_filter_row_avx512(const Prep
   const std::size_t o0 = B.ones_before[first];
   const std::size_t o1 = B.ones_before[end];
   if (scores.size() < o1 - o0 + kLanes) scores.resize(o1 - o0 + kLanes);
-  if (o1 > o0) filter_scores_avx512<false>(a, s1, meta_weight(m), B.ones, o0, o1, scores.data());
+  if (o1 > o0) filter_scores_avx512(a, s1, meta_weight(m), B.ones, o0, o1, scores.data());
   for (std::size_t k = 0; k < out.size(); ++k) {
     const std::size_t j = first + k;
     const SetHeader& hb = B.headers[j];
