@@ -104,6 +104,9 @@ std::optional<Sdbf> SdbfGenerator::stream(std::string name, std::span<const std:
     const std::size_t len = std::min(kStreamChunk, data.size() - off);
     const std::uint8_t* buf = data.data() + off;
     const std::size_t n = sc.scan(buf, len, kStreamMinScore + 1);
+    // At most n features are inserted: room for all the filters they can
+    // open, so the vector is not reallocated and copied as it grows.
+    filters.reserve(filters.size() + (n / kSdbfStreamMaxElements + 1) * kSdbfFilterWords);
     const std::uint32_t* cand = sc.cand.data();
     std::size_t k = 0;
     std::uint8_t da[kSha1DigestBytes], db[kSha1DigestBytes], dc[kSha1DigestBytes], dd[kSha1DigestBytes];
