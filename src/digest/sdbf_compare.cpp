@@ -1161,6 +1161,12 @@ __attribute__((noinline)) HASHSIEVE_AVX512 void multi_vs_ones_avx512(const Prepa
 // Below this many one-filter targets in a row, the per-pair path is as fast.
 constexpr std::size_t kMinOnesPerRow = 4;
 
+// Measured and not kept: pairs of two digests with 2-7 filters each scored
+// from a table of per-filter fractions (row filter x target filter, filled
+// 16 lanes at a time from a plane of those digests' filters). No faster on
+// the mix: such pairs cost their aggregation (a division per reference
+// filter, the running sum) and orientation, not the bit counting.
+
 HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
                                      std::size_t first, std::span<int> out, std::uint64_t* comparisons) {
   // Accumulate locally: a store through `comparisons` per pair would be a
