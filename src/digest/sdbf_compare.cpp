@@ -13,6 +13,15 @@
 //    word-major order, all of 8.3 as lane masks (used for prepared digests
 //    and for wide pairs). The cut-off is exact integer arithmetic and scores
 //    are IEEE divisions, so every kernel gives bit-identical maxima.
+//  * avx512, set rows (PreparedSdbfSet): when the reference side of a pair is
+//    a single filter, the pair's score is round(100 * max over the target's
+//    filters), and for two one-filter digests the per-filter value is the
+//    same whichever side is the reference (only the sparse-reference test is
+//    not). So a one-filter digest's row scores all target filters of the row
+//    in one pass over a transposed plane of the set (per-lane final scores),
+//    and a several-filter digest's row scores its one-filter targets 16 at a
+//    time against each of its filters. This removes the per-pair cost that
+//    dominated sets of mostly one-filter digests.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -63,6 +72,23 @@ ExpectedTable make_expected_table() {
 const ExpectedTable& expected_table() {
   static const ExpectedTable table = make_expected_table();
   return table;
+}
+
+// EXPECTED[s1][s2] == EXPECTED[s2][s1] (the formula is symmetric; the
+// integers are, since no entry is near a rounding boundary). The row kernels
+// score a one-filter pair once for both orientations and rely on this; they
+// are only used when it holds.
+bool expected_is_symmetric() {
+  static const bool symmetric = [] {
+    const ExpectedTable& t = expected_table();
+    for (std::uint32_t s1 = 0; s1 < kExpectedSize; ++s1) {
+      for (std::uint32_t s2 = 0; s2 < s1; ++s2) {
+        if (t.v[s1][s2] != t.v[s2][s1]) return false;
+      }
+    }
+    return true;
+  }();
+  return symmetric;
 }
 
 // Element counts above 192 cannot come from the parser or generator; clamp so
@@ -252,13 +278,16 @@ namespace {
 
 // Adds popcount(a[k] & plane row k) over rows [from, to) for lanes j..j+15
 // to the two 8-lane u64 accumulators.
-HASHSIEVE_AVX512 inline void accumulate_rows(const __m512i* a, const std::uint64_t* plane, std::size_t stride,
+// Word k of the reference filter is broadcast from memory at its use (an
+// embedded-broadcast operand), rather than kept in 32 vectors that spill.
+HASHSIEVE_AVX512 inline void accumulate_rows(const std::uint64_t* a, const std::uint64_t* plane, std::size_t stride,
                                              std::size_t j, std::size_t from, std::size_t to, __m512i& lo,
                                              __m512i& hi) {
   for (std::size_t k = from; k < to; ++k) {
     const std::uint64_t* row = plane + k * stride + j;
-    lo = _mm512_add_epi64(lo, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row), a[k])));
-    hi = _mm512_add_epi64(hi, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row + 8), a[k])));
+    const __m512i ak = _mm512_set1_epi64(static_cast<long long>(a[k]));
+    lo = _mm512_add_epi64(lo, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row), ak)));
+    hi = _mm512_add_epi64(hi, _mm512_popcnt_epi64(_mm512_and_si512(_mm512_loadu_si512(row + 8), ak)));
   }
 }
 
@@ -275,8 +304,7 @@ HASHSIEVE_AVX512 inline __m512i narrow_counts(__m512i lo, __m512i hi) {
 HASHSIEVE_AVX512 double best_avx512(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
                                     const TargetSpan& v) {
   const std::int32_t* row = expected_table().v[s1];
-  __m512i a[kSdbfFilterWords];
-  for (std::size_t k = 0; k < kSdbfFilterWords; ++k) a[k] = _mm512_set1_epi64(static_cast<long long>(a_words[k]));
+  const std::uint64_t* a = a_words;
   const __m512i vwa = _mm512_set1_epi32(static_cast<int>(wa));
   const __m512i five = _mm512_set1_epi32(5);
   const __m512i magic = _mm512_set1_epi32(52429);
@@ -581,6 +609,30 @@ struct SetHeader {
 inline std::uint32_t meta_count(std::uint32_t m) { return m & 0xFFFFu; }
 inline std::uint32_t meta_weight(std::uint32_t m) { return m >> 16; }
 
+// Filters of a set transposed for the row kernels: word k of filter f is
+// plane[k * stride + f], so 16 consecutive filters' word k are one unaligned
+// 128-byte load; count and weight per filter as u32 lanes. Rows are padded
+// by kLanes zero lanes so a block starting at any filter stays inside.
+struct FilterPlane {
+  std::size_t n = 0;
+  std::size_t stride = 0;
+  std::vector<std::uint64_t> plane;
+  std::vector<std::uint32_t> s2, w;
+
+  void reserve(std::size_t filters) {
+    n = filters;
+    stride = round_up_lanes(filters) + kLanes;
+    plane.assign(kSdbfFilterWords * stride, 0);
+    s2.assign(stride, 0);
+    w.assign(stride, 0);
+  }
+  void set(std::size_t f, const std::uint64_t* words, std::uint32_t count, std::uint32_t weight) {
+    for (std::size_t k = 0; k < kSdbfFilterWords; ++k) plane[k * stride + f] = words[k];
+    s2[f] = count;
+    w[f] = weight;
+  }
+};
+
 struct PreparedSetData {
   std::vector<const Sdbf*> digests;
   std::vector<SetHeader> headers;
@@ -588,6 +640,16 @@ struct PreparedSetData {
   std::vector<std::uint64_t> storage;  // arena, over-allocated for alignment
   const std::uint64_t* words = nullptr;
   std::vector<PreparedSdbf> wide;
+  // Row kernels (AVX-512): every filter of the set in set order, and the
+  // filters of the one-filter digests only (lane t = the t-th such digest).
+  // ones_before[j] = one-filter digests among 0..j-1, so the one-filter
+  // targets of a row range are one contiguous run of lanes.
+  FilterPlane all_filters;
+  FilterPlane ones;
+  std::vector<std::uint32_t> ones_before;
+  // headers[j].last and .rank as arrays (kLanes of padding), for the
+  // orientation of 16 one-filter pairs at once.
+  std::vector<std::uint32_t> lasts, ranks;
 
   explicit PreparedSetData(std::span<const Sdbf> set) {
     std::size_t filters = 0;
@@ -628,9 +690,34 @@ struct PreparedSetData {
       if (k > 0 && set[order[k - 1]].name().compare(set[order[k]].name()) != 0) ++rank;
       headers[order[k]].rank = rank;
     }
+    build_planes();
   }
 
   static const PreparedSetData& of(const PreparedSdbfSet& s) { return *s.data_; }
+
+ private:
+  void build_planes() {
+    // Only the AVX-512 row kernels read the planes.
+    if (!cpu_has_avx512() || !expected_is_symmetric()) return;
+    all_filters.reserve(meta.size());
+    for (std::size_t f = 0; f < meta.size(); ++f) {
+      all_filters.set(f, words + f * kSdbfFilterWords, meta_count(meta[f]), meta_weight(meta[f]));
+    }
+    ones_before.assign(headers.size() + 1, 0);
+    for (std::size_t j = 0; j < headers.size(); ++j) ones_before[j + 1] = ones_before[j] + (headers[j].n == 1 ? 1 : 0);
+    ones.reserve(ones_before.back());
+    for (std::size_t j = 0; j < headers.size(); ++j) {
+      if (headers[j].n != 1) continue;
+      const std::uint32_t f = headers[j].first;
+      ones.set(ones_before[j], words + std::size_t{f} * kSdbfFilterWords, meta_count(meta[f]), meta_weight(meta[f]));
+    }
+    lasts.assign(headers.size() + kLanes, 0);
+    ranks.assign(headers.size() + kLanes, 0);
+    for (std::size_t j = 0; j < headers.size(); ++j) {
+      lasts[j] = headers[j].last;
+      ranks[j] = headers[j].rank;
+    }
+  }
 };
 
 namespace {
@@ -778,11 +865,322 @@ HASHSIEVE_AVX512 __attribute__((always_inline)) inline int set_score_oriented_av
   });
 }
 
+// The per-filter score of one filter `a` (count s1, weight wa) against the
+// filters [from, to) of a FilterPlane, 16 at a time: spec 8.3's cut-off,
+// common_bits with its three early-exit stages and the normalised excess,
+// as lane masks (the arithmetic of best_avx512), then as the pair's final
+// score round_half_away(100 * s) (0 where the pair scores 0). Rounding and
+// scaling are monotonic, so the maximum of these over a target's filters is
+// the rounded maximum, i.e. the score of a one-filter reference side.
+// Writes out[f - from] for every f in [from, to).
+//
+// The pair (a, f) gives the same value with either side as the reference
+// (cut-off, counts and EXPECTED are symmetric): only the sparse-reference
+// rule is not, and the callers apply it.
+__attribute__((noinline)) HASHSIEVE_AVX512 void filter_scores_avx512(const std::uint64_t* a_words, std::uint32_t s1, std::uint32_t wa,
+                                           const FilterPlane& p, std::size_t from, std::size_t to,
+                                           std::uint8_t* out) {
+  const std::int32_t* row = expected_table().v[s1];
+  const std::uint64_t* a = a_words;
+  const __m512i vwa = _mm512_set1_epi32(static_cast<int>(wa));
+  const __m512i five = _mm512_set1_epi32(5);
+  const __m512i magic = _mm512_set1_epi32(52429);
+  const __m512i slack = _mm512_set1_epi32(48);
+  const __m512d hundred = _mm512_set1_pd(100.0);
+  const __m512d half = _mm512_set1_pd(0.5);
+  const __m512d one = _mm512_set1_pd(1.0);
+  for (std::size_t j = from; j < to; j += kLanes) {
+    const std::size_t left = to - j;
+    const auto valid = static_cast<__mmask16>(left >= kLanes ? 0xFFFFu : (1u << left) - 1u);
+    std::uint8_t* dst = out + (j - from);
+    __m512i acc_lo = _mm512_setzero_si512();
+    __m512i acc_hi = _mm512_setzero_si512();
+    accumulate_rows(a, p.plane.data(), p.stride, j, 0, 4, acc_lo, acc_hi);
+    const __m512i c1 = narrow_counts(acc_lo, acc_hi);
+    const __m512i hi = _mm512_min_epu32(_mm512_loadu_si512(p.w.data() + j), vwa);
+    const __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid,
+                                                   _mm512_loadu_si512(p.s2.data() + j), row, 4);
+    const __mmask16 hi_ge_lo = _mm512_mask_cmpge_epu32_mask(valid, hi, lo);
+    const __m512i d = _mm512_sub_epi32(hi, lo);
+    const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
+    const __m512i cut = _mm512_add_epi32(lo, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
+    __mmask16 live = _mm512_mask_cmpge_epu32_mask(hi_ge_lo, _mm512_add_epi32(_mm512_slli_epi32(c1, 3), slack), cut);
+    if (live != 0) {
+      accumulate_rows(a, p.plane.data(), p.stride, j, 4, 8, acc_lo, acc_hi);
+      const __m512i c2 = narrow_counts(acc_lo, acc_hi);
+      live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c2, 2), slack), cut);
+    }
+    if (live != 0) {
+      accumulate_rows(a, p.plane.data(), p.stride, j, 8, 16, acc_lo, acc_hi);
+      const __m512i c3 = narrow_counts(acc_lo, acc_hi);
+      live = _mm512_mask_cmpge_epu32_mask(live, _mm512_add_epi32(_mm512_slli_epi32(c3, 1), slack), cut);
+    }
+    __m512i score = _mm512_setzero_si512();
+    if (live != 0) {
+      accumulate_rows(a, p.plane.data(), p.stride, j, 16, kSdbfFilterWords, acc_lo, acc_hi);
+      const __m512i c = narrow_counts(acc_lo, acc_hi);
+      live = _mm512_mask_cmpgt_epu32_mask(live, c, cut);
+      if (live != 0) {
+        // s = (c - cut) / (hi - cut) with hi >= c > cut on live lanes, then
+        // round_half_away(100 * s) exactly as the scalar code: truncate,
+        // and add 1 when the remainder is >= 0.5.
+        const __m512i num = _mm512_sub_epi32(c, cut);
+        const __m512i den = _mm512_sub_epi32(hi, cut);
+        __m256i r[2];
+        for (int h = 0; h < 2; ++h) {
+          const auto m = static_cast<__mmask8>(h == 0 ? live & 0xFF : live >> 8);
+          const __m256i nh = h == 0 ? _mm512_castsi512_si256(num) : _mm512_extracti64x4_epi64(num, 1);
+          const __m256i dh = h == 0 ? _mm512_castsi512_si256(den) : _mm512_extracti64x4_epi64(den, 1);
+          const __m512d sc = _mm512_mul_pd(
+              _mm512_maskz_div_pd(m, _mm512_cvtepu32_pd(nh), _mm512_cvtepu32_pd(dh)), hundred);
+          const __m512d tr = _mm512_roundscale_pd(sc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+          const __mmask8 up = _mm512_cmp_pd_mask(_mm512_sub_pd(sc, tr), half, _CMP_GE_OQ);
+          r[h] = _mm512_cvttpd_epi32(_mm512_mask_add_pd(tr, up, tr, one));
+        }
+        score = _mm512_maskz_mov_epi32(live, _mm512_inserti64x4(_mm512_castsi256_si512(r[0]), r[1], 1));
+      }
+    }
+    _mm512_mask_cvtepi32_storeu_epi8(dst, valid, score);
+  }
+}
+
+// Spec 8.2 for a pair of one-filter digests (equal filter counts): whether
+// B's digest j is the reference side of the pair (A's digest i, B's j).
+inline bool one_filter_swaps(const PreparedSetData& A, std::size_t i, const PreparedSetData& B, std::size_t j) {
+  const SetHeader& ha = A.headers[i];
+  const SetHeader& hb = B.headers[j];
+  if (&A == &B) return (ha.last > hb.last) | (ha.rank > hb.rank);
+  return ha.last > hb.last || A.digests[i]->name().compare(B.digests[j]->name()) > 0;
+}
+
+// Rows whose reference side is always a single filter: A's digest i has one
+// filter, so it is the reference against every target with more filters,
+// and a one-filter target pair is scored once for both orientations. All
+// target filters of the row are scored in one pass over B's filter plane;
+// the per-target step only takes maxima and applies the sparse rules.
+__attribute__((noinline)) HASHSIEVE_AVX512 void one_filter_row_avx512(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
+                                            std::size_t first, std::span<int> out, std::uint64_t& comparisons) {
+  const SetHeader& ha = A.headers[i];
+  const std::uint32_t m = A.meta[ha.first];
+  const std::uint32_t s1 = meta_count(m);
+  const bool a_dense = s1 >= kSparseElements;
+  const std::uint64_t* a = A.words + std::size_t{ha.first} * kSdbfFilterWords;
+  const std::size_t end = first + out.size();
+  thread_local std::vector<std::uint8_t> scores;
+  if (a_dense) {
+    // Every target filter of the row: B's filters from the first target's.
+    const std::size_t f0 = B.headers[first].first;
+    const SetHeader& hl = B.headers[end - 1];
+    const std::size_t f1 = std::size_t{hl.first} + hl.n;
+    if (scores.size() < f1 - f0 + kLanes) scores.resize(f1 - f0 + kLanes);
+    filter_scores_avx512(a, s1, meta_weight(m), B.all_filters, f0, f1, scores.data());
+    const std::uint8_t* s = scores.data() - f0;
+    const __m512i vlast = _mm512_set1_epi32(static_cast<int>(ha.last));
+    const __m512i vrank = _mm512_set1_epi32(static_cast<int>(ha.rank));
+    const __m512i sparse_below = _mm512_set1_epi32(static_cast<int>(kSparseElements));
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const std::size_t j = first + k;
+      const SetHeader& hb = B.headers[j];
+      if (&A == &B && k + kLanes <= out.size() && B.ones_before[j + kLanes] - B.ones_before[j] == kLanes) {
+        // 16 one-filter targets in a row (their filters are consecutive):
+        // the loop below, as lane masks.
+        const __mmask16 swap = _mm512_cmpgt_epu32_mask(vlast, _mm512_loadu_si512(B.lasts.data() + j)) |
+                               _mm512_cmpgt_epu32_mask(vrank, _mm512_loadu_si512(B.ranks.data() + j));
+        const __mmask16 sparse =
+            _mm512_cmplt_epu32_mask(_mm512_loadu_si512(B.all_filters.s2.data() + hb.first), sparse_below);
+        const __mmask16 keep = static_cast<__mmask16>(~(swap & sparse));
+        const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + hb.first)));
+        _mm512_storeu_si512(out.data() + k, _mm512_maskz_mov_epi32(keep, bytes));
+        comparisons += static_cast<std::uint64_t>(std::popcount(static_cast<unsigned>(keep)));
+        k += kLanes - 1;
+        continue;
+      }
+      int score;
+      if (hb.n == 1) {
+        // Symmetric score unless the target is the reference and sparse.
+        const bool sparse_ref = one_filter_swaps(A, i, B, j) && hb.dense == 0;
+        score = sparse_ref ? 0 : s[hb.first];
+        comparisons += sparse_ref ? 0 : 1;
+      } else if (hb.n == 0) {
+        score = -1;  // the empty digest is the reference side
+      } else {
+        std::uint8_t best = 0;
+        for (std::size_t f = hb.first; f < std::size_t{hb.first} + hb.n; ++f) best = std::max(best, s[f]);
+        score = best;
+        comparisons += hb.n;
+      }
+      out[k] = score;
+    }
+    return;
+  }
+  // A sparse reference scores 0, so only one-filter targets that become the
+  // reference side (and are dense) need scoring: B's one-filter plane.
+  const std::size_t o0 = B.ones_before[first];
+  const std::size_t o1 = B.ones_before[end];
+  if (scores.size() < o1 - o0 + kLanes) scores.resize(o1 - o0 + kLanes);
+  if (o1 > o0) filter_scores_avx512(a, s1, meta_weight(m), B.ones, o0, o1, scores.data());
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    const std::size_t j = first + k;
+    const SetHeader& hb = B.headers[j];
+    int score = hb.n == 0 ? -1 : 0;
+    if (hb.n == 1 && hb.dense == 1 && one_filter_swaps(A, i, B, j)) {
+      score = scores[B.ones_before[j] - o0];
+      comparisons += 1;
+    }
+    out[k] = score;
+  }
+}
+
+// The one-filter targets of a row whose digest has several filters: each
+// such target is the reference side (fewer filters), its single filter
+// scored against all of A's filters (a one-filter reference skips no target
+// filter). 16 targets at a time from B's one-filter plane (one block stays
+// in L1 while A's filters stream past it), the best score per lane kept as
+// an exact fraction (see best_fraction) and rounded once per block.
+// EXPECTED is symmetric, so lo is gathered from A's filter's row, once per
+// run of equal counts (a stream digest's filters hold 160 but the last).
+// Writes out[] for the one-filter targets only.
+__attribute__((noinline)) HASHSIEVE_AVX512 void multi_vs_ones_avx512(const PreparedSetData& A, std::size_t i,
+                                                                    const PreparedSetData& B, std::size_t first,
+                                                                    std::span<int> out, std::uint64_t& comparisons) {
+  const SetHeader& ha = A.headers[i];
+  const std::size_t end = first + out.size();
+  const std::size_t o0 = B.ones_before[first];
+  const std::size_t o1 = B.ones_before[end];
+  const FilterPlane& p = B.ones;
+  const ExpectedTable& table = expected_table();
+  thread_local std::vector<std::uint8_t> scores;
+  if (scores.size() < o1 - o0 + kLanes) scores.resize(o1 - o0 + kLanes);
+  const __m512i five = _mm512_set1_epi32(5);
+  const __m512i magic = _mm512_set1_epi32(52429);
+  const __m512i slack = _mm512_set1_epi32(48);
+  const __m512d hundred = _mm512_set1_pd(100.0);
+  const __m512d half = _mm512_set1_pd(0.5);
+  const __m512d one = _mm512_set1_pd(1.0);
+  for (std::size_t j = o0; j < o1; j += kLanes) {
+    const std::size_t left = o1 - j;
+    const auto valid = static_cast<__mmask16>(left >= kLanes ? 0xFFFFu : (1u << left) - 1u);
+    const __m512i s2 = _mm512_loadu_si512(p.s2.data() + j);
+    const __m512i w = _mm512_loadu_si512(p.w.data() + j);
+    __m512i best_num = _mm512_setzero_si512();
+    __m512i best_den = _mm512_set1_epi32(1);
+    std::uint32_t lo_count = kExpectedSize;  // none yet
+    __m512i lo = _mm512_setzero_si512();
+    auto lo_for = [&](std::uint32_t count) HASHSIEVE_AVX512 {
+      if (count != lo_count) {
+        lo_count = count;
+        lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, s2, table.v[lo_count], 4);
+      }
+      return lo;
+    };
+    // G of A's filters against the block at once: each plane vector loaded
+    // is used G times. Blocks of 16 different targets rarely exit as a
+    // whole, so the stages are evaluated without branches.
+    auto step = [&]<int G>(std::size_t f0) HASHSIEVE_AVX512 {
+      __m512i cut[G], hi[G], acc_lo[G], acc_hi[G];
+      __mmask16 live[G];
+      const std::uint64_t* fw[G];
+      for (int g = 0; g < G; ++g) {
+        const std::uint32_t m = A.meta[f0 + g];
+        const __m512i lo_g = lo_for(meta_count(m));
+        fw[g] = A.words + (f0 + g) * kSdbfFilterWords;
+        hi[g] = _mm512_min_epu32(w, _mm512_set1_epi32(static_cast<int>(meta_weight(m))));
+        live[g] = _mm512_mask_cmpge_epu32_mask(valid, hi[g], lo_g);
+        const __m512i d = _mm512_sub_epi32(hi[g], lo_g);
+        const __m512i t = _mm512_add_epi32(_mm512_add_epi32(d, _mm512_slli_epi32(d, 1)), five);
+        cut[g] = _mm512_add_epi32(lo_g, _mm512_srli_epi32(_mm512_mullo_epi32(t, magic), 19));
+        acc_lo[g] = _mm512_setzero_si512();
+        acc_hi[g] = _mm512_setzero_si512();
+      }
+      auto rows = [&](std::size_t from, std::size_t to) HASHSIEVE_AVX512 {
+        for (std::size_t k = from; k < to; ++k) {
+          const std::uint64_t* r = p.plane.data() + k * p.stride + j;
+          const __m512i x = _mm512_loadu_si512(r);
+          const __m512i y = _mm512_loadu_si512(r + 8);
+          for (int g = 0; g < G; ++g) {
+            const __m512i a = _mm512_set1_epi64(static_cast<long long>(fw[g][k]));
+            acc_lo[g] = _mm512_add_epi64(acc_lo[g], _mm512_popcnt_epi64(_mm512_and_si512(x, a)));
+            acc_hi[g] = _mm512_add_epi64(acc_hi[g], _mm512_popcnt_epi64(_mm512_and_si512(y, a)));
+          }
+        }
+      };
+      auto stage = [&](int shift) HASHSIEVE_AVX512 {
+        for (int g = 0; g < G; ++g) {
+          const __m512i c = narrow_counts(acc_lo[g], acc_hi[g]);
+          live[g] = _mm512_mask_cmpge_epu32_mask(live[g], _mm512_add_epi32(_mm512_sll_epi32(c, _mm_cvtsi32_si128(shift)), slack),
+                                                 cut[g]);
+        }
+      };
+      rows(0, 4);
+      stage(3);
+      rows(4, 8);
+      stage(2);
+      rows(8, 16);
+      stage(1);
+      rows(16, kSdbfFilterWords);
+      for (int g = 0; g < G; ++g) {
+        const __m512i c = narrow_counts(acc_lo[g], acc_hi[g]);
+        const __mmask16 l = _mm512_mask_cmpgt_epu32_mask(live[g], c, cut[g]);
+        // num/den > best_num/best_den, exactly (all values <= 2048).
+        const __m512i num = _mm512_sub_epi32(c, cut[g]);
+        const __m512i den = _mm512_sub_epi32(hi[g], cut[g]);
+        const __mmask16 better =
+            _mm512_mask_cmpgt_epu32_mask(l, _mm512_mullo_epi32(num, best_den), _mm512_mullo_epi32(best_num, den));
+        best_num = _mm512_mask_mov_epi32(best_num, better, num);
+        best_den = _mm512_mask_mov_epi32(best_den, better, den);
+      }
+    };
+    const std::size_t fend = std::size_t{ha.first} + ha.n;
+    std::size_t f = ha.first;
+    for (; f + 2 <= fend; f += 2) step.template operator()<2>(f);
+    if (f < fend) step.template operator()<1>(f);
+    const __mmask16 any = _mm512_mask_cmpneq_epu32_mask(valid, best_num, _mm512_setzero_si512());
+    __m256i r[2];
+    for (int h = 0; h < 2; ++h) {
+      const auto m = static_cast<__mmask8>(h == 0 ? any & 0xFF : any >> 8);
+      const __m256i nh = h == 0 ? _mm512_castsi512_si256(best_num) : _mm512_extracti64x4_epi64(best_num, 1);
+      const __m256i dh = h == 0 ? _mm512_castsi512_si256(best_den) : _mm512_extracti64x4_epi64(best_den, 1);
+      const __m512d sc = _mm512_mul_pd(_mm512_maskz_div_pd(m, _mm512_cvtepu32_pd(nh), _mm512_cvtepu32_pd(dh)), hundred);
+      const __m512d tr = _mm512_roundscale_pd(sc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __mmask8 up = _mm512_cmp_pd_mask(_mm512_sub_pd(sc, tr), half, _CMP_GE_OQ);
+      r[h] = _mm512_cvttpd_epi32(_mm512_mask_add_pd(tr, up, tr, one));
+    }
+    const __m512i score = _mm512_maskz_mov_epi32(any, _mm512_inserti64x4(_mm512_castsi256_si512(r[0]), r[1], 1));
+    _mm512_mask_cvtepi32_storeu_epi8(scores.data() + (j - o0), valid, score);
+  }
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    const std::size_t j = first + k;
+    const SetHeader& hb = B.headers[j];
+    if (hb.n != 1) continue;
+    const bool dense = hb.dense == 1;
+    out[k] = dense ? scores[B.ones_before[j] - o0] : 0;
+    comparisons += dense ? ha.n : 0;
+  }
+}
+
+// Below this many one-filter targets in a row, the per-pair path is as fast.
+constexpr std::size_t kMinOnesPerRow = 4;
+
+// Measured and not kept: pairs of two digests with 2-7 filters each scored
+// from a table of per-filter fractions (row filter x target filter, filled
+// 16 lanes at a time from a plane of those digests' filters). No faster on
+// the mix: such pairs cost their aggregation (a division per reference
+// filter, the running sum) and orientation, not the bit counting.
+
 HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, const PreparedSetData& B,
                                      std::size_t first, std::span<int> out, std::uint64_t* comparisons) {
   // Accumulate locally: a store through `comparisons` per pair would be a
   // memory round trip the compiler cannot hoist.
   std::uint64_t n = 0;
+  const bool planes = !B.ones_before.empty() && !out.empty();
+  if (planes && A.headers[i].n == 1) {
+    one_filter_row_avx512(A, i, B, first, out, n);
+    if (comparisons != nullptr) *comparisons += n;
+    return;
+  }
+  const bool ones_first =
+      planes && A.headers[i].n > 1 && B.ones_before[first + out.size()] - B.ones_before[first] >= kMinOnesPerRow;
+  if (ones_first) multi_vs_ones_avx512(A, i, B, first, out, n);
   if (&A == &B) {
     // Within one set the orientation is a few integer comparisons (names by
     // rank), with no Sdbf or string touched. (Forcing this, or the score
@@ -791,6 +1189,7 @@ HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, co
     for (std::size_t k = 0; k < out.size(); ++k) {
       const std::size_t j = first + k;
       const SetHeader& hb = A.headers[j];
+      if (ones_first && hb.n == 1) continue;
       const bool tie = (ha.n != 0) & ((ha.last > hb.last) | (ha.rank > hb.rank));
       const bool swap = (ha.n > hb.n) | ((ha.n == hb.n) & tie);
       const std::size_t r = swap ? j : i;
@@ -800,6 +1199,7 @@ HASHSIEVE_AVX512 void set_row_avx512(const PreparedSetData& A, std::size_t i, co
   } else {
     for (std::size_t k = 0; k < out.size(); ++k) {
       const std::size_t j = first + k;
+      if (ones_first && B.headers[j].n == 1) continue;
       out[k] = set_orientation_swaps(A, i, B, j) ? set_score_oriented_avx512(B, j, A, i, &n)
                                                  : set_score_oriented_avx512(A, i, B, j, &n);
     }

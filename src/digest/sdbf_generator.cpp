@@ -104,11 +104,21 @@ std::optional<Sdbf> SdbfGenerator::stream(std::string name, std::span<const std:
     const std::size_t len = std::min(kStreamChunk, data.size() - off);
     const std::uint8_t* buf = data.data() + off;
     const std::size_t n = sc.scan(buf, len, kStreamMinScore + 1);
+    // At most n features are inserted: room for all the filters they can
+    // open, so the vector is not reallocated and copied as it grows.
+    filters.reserve(filters.size() + (n / kSdbfStreamMaxElements + 1) * kSdbfFilterWords);
     const std::uint32_t* cand = sc.cand.data();
     std::size_t k = 0;
-    std::uint8_t da[kSha1DigestBytes], db[kSha1DigestBytes];
+    std::uint8_t da[kSha1DigestBytes], db[kSha1DigestBytes], dc[kSha1DigestBytes], dd[kSha1DigestBytes];
+    for (; k + 3 < n; k += 4) {
+      // Hash four features at a time (independent), insert in order.
+      sha1_feature_x4({buf + cand[k], buf + cand[k + 1], buf + cand[k + 2], buf + cand[k + 3]}, {da, db, dc, dd});
+      insert(da);
+      insert(db);
+      insert(dc);
+      insert(dd);
+    }
     for (; k + 1 < n; k += 2) {
-      // Hash two features at a time (independent), insert in order.
       sha1_feature_x2(buf + cand[k], buf + cand[k + 1], da, db);
       insert(da);
       insert(db);

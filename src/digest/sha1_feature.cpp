@@ -171,7 +171,13 @@ HS_SHA_TARGET void sha1_feature_x2_shani(const std::uint8_t* msg_a, const std::u
                                          std::uint8_t* out_a, std::uint8_t* out_b) {
   sha1_64_ni<2>({msg_a, msg_b}, {out_a, out_b});
 }
+HS_SHA_TARGET void sha1_feature_x4_shani(const std::uint8_t* const (&msg)[4], std::uint8_t* const (&out)[4]) {
+  sha1_64_ni<4>(msg, out);
+}
 #else
+void sha1_feature_x4_shani(const std::uint8_t* const (&msg)[4], std::uint8_t* const (&out)[4]) {
+  for (int l = 0; l < 4; ++l) sha1_feature_portable(msg[l], out[l]);
+}
 void sha1_feature_shani(const std::uint8_t* msg, std::uint8_t* out) { sha1_feature_portable(msg, out); }
 void sha1_feature_x2_shani(const std::uint8_t* msg_a, const std::uint8_t* msg_b, std::uint8_t* out_a,
                            std::uint8_t* out_b) {
@@ -195,6 +201,14 @@ void sha1_feature_x2(const std::uint8_t* msg_a, const std::uint8_t* msg_b, std::
   } else {
     sha1_feature_portable(msg_a, out_a);
     sha1_feature_portable(msg_b, out_b);
+  }
+}
+
+void sha1_feature_x4(const std::uint8_t* const (&msg)[4], std::uint8_t* const (&out)[4]) {
+  if (sha1_feature_has_shani()) {
+    sha1_feature_x4_shani(msg, out);
+  } else {
+    for (int l = 0; l < 4; ++l) sha1_feature_portable(msg[l], out[l]);
   }
 }
 

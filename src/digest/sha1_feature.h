@@ -24,11 +24,17 @@ void sha1_feature(const std::uint8_t* msg, std::uint8_t* out);
 void sha1_feature_x2(const std::uint8_t* msg_a, const std::uint8_t* msg_b, std::uint8_t* out_a,
                      std::uint8_t* out_b);
 
+// Four independent features at once: four interleaved round chains keep the
+// SHA-NI units busier than two (stream mode hashes every candidate in order,
+// so it can always batch four).
+void sha1_feature_x4(const std::uint8_t* const (&msg)[4], std::uint8_t* const (&out)[4]);
+
 // The implementations, exposed so tests can check they agree. The SHA-NI ones
 // must only be called when sha1_feature_has_shani() is true.
 void sha1_feature_portable(const std::uint8_t* msg, std::uint8_t* out);
 void sha1_feature_shani(const std::uint8_t* msg, std::uint8_t* out);
 void sha1_feature_x2_shani(const std::uint8_t* msg_a, const std::uint8_t* msg_b,
                            std::uint8_t* out_a, std::uint8_t* out_b);
+void sha1_feature_x4_shani(const std::uint8_t* const (&msg)[4], std::uint8_t* const (&out)[4]);
 
 }  // namespace hashsieve::digest

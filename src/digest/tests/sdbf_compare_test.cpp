@@ -380,6 +380,116 @@ TEST(SdbfCompare, PreparedSetMatchesPlainScoresOnRandomDigests) {
   }
 }
 
+// Sets shaped like real ones (mostly one-filter digests) for the row
+// kernels of PreparedSdbfSet: one-filter rows scored against all filters of
+// the row at once, and several-filter rows against their one-filter targets.
+// Counts come from a small pool so last counts tie and names (few distinct)
+// decide orientation; sparse (< 16), empty and zero-filter digests occur.
+// `ones` of 20 digests have one filter, 1 of 20 none.
+std::vector<Sdbf> one_filter_heavy_digests(std::size_t count, std::uint32_t seed, std::size_t ones = 13) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> shared(kSdbfFilterWords * 4);
+  for (auto& w : shared) w = rng() & rng();
+  const std::uint16_t pool[] = {0, 3, 15, 16, 17, 40, 40, 90, 160, 160, 192};
+  std::vector<Sdbf> out;
+  for (std::size_t d = 0; d < count; ++d) {
+    const std::size_t roll = rng() % 20;
+    const std::size_t n = roll == 0 ? 0 : roll <= ones ? 1 : roll < 18 ? 2 + rng() % 6 : 8 + rng() % 30;
+    std::vector<std::uint64_t> words(n * kSdbfFilterWords);
+    std::vector<std::uint16_t> counts(n);
+    for (std::size_t f = 0; f < n; ++f) {
+      counts[f] = pool[rng() % std::size(pool)];
+      const std::uint64_t* base = shared.data() + (rng() % 4) * kSdbfFilterWords;
+      // Density roughly follows the count, so weights and cut-offs vary.
+      const int thin = counts[f] < 16 ? 3 : counts[f] < 100 ? 2 : 1;
+      for (std::size_t k = 0; k < kSdbfFilterWords; ++k) {
+        std::uint64_t noise = rng();
+        for (int t = 0; t < thin; ++t) noise &= rng();
+        // Sparse filters are mostly subsets of a shared pattern, so they
+        // score against the dense filters built on it.
+        words[f * kSdbfFilterWords + k] = thin == 3 ? (rng() % 4 == 0 ? noise : base[k] & rng() & rng() & rng())
+                                          : rng() % 3 == 0 ? noise
+                                                           : (base[k] & (thin > 1 ? rng() : ~0ull)) | noise;
+      }
+    }
+    std::string name = "n";
+    name.append(std::to_string(rng() % 7));
+    if (n > 0 && rng() % 2 == 0) {
+      const std::uint16_t last = counts.back();
+      out.push_back(Sdbf::from_stream(std::move(name), n * 4096, std::move(words), last));
+    } else {
+      out.push_back(Sdbf::from_blocks(std::move(name), n * 4096, 4096, std::move(words), std::move(counts)));
+    }
+  }
+  return out;
+}
+
+// Every kernel's rows (whole and partial, within a set and across sets)
+// against the portable scalar scores of the plain digests, with the same
+// filter-comparison counts.
+TEST(SdbfCompare, RowKernelsMatchScalarOnOneFilterHeavySets) {
+  KernelGuard guard;
+  struct Case {
+    std::string name;
+    std::vector<Sdbf> left, right;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"random", one_filter_heavy_digests(260, 7), one_filter_heavy_digests(90, 8)});
+  cases.push_back({"random, other seed", one_filter_heavy_digests(200, 9), one_filter_heavy_digests(40, 10)});
+  // Long runs of one-filter digests (scored 16 pairs at a time).
+  cases.push_back({"almost all one-filter", one_filter_heavy_digests(300, 12, 18), one_filter_heavy_digests(50, 13, 18)});
+  cases.push_back({"golden stream set", load(kData + "synthetic/expected/stream.sdbf"), load(kData + "expected/all.sdbf")});
+  cases.push_back({"golden mixed", load(kData + "expected/all.sdbf"), load(kData + "expected/all_nonzero.b16.sdbf")});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_FALSE(c.left.empty());
+    ASSERT_FALSE(c.right.empty());
+    // want[i][j]: scalar scores, i in left, j in left then right.
+    ASSERT_TRUE(sdbf_internal::set_compare_kernel(CompareKernel::scalar));
+    std::vector<std::vector<int>> want(c.left.size());
+    std::vector<std::vector<std::uint64_t>> want_n(c.left.size());
+    for (std::size_t i = 0; i < c.left.size(); ++i) {
+      for (const auto* other : {&c.left, &c.right}) {
+        for (const Sdbf& t : *other) {
+          std::uint64_t n = 0;
+          want[i].push_back(sdbf_score_counted(c.left[i], t, &n));
+          want_n[i].push_back(n);
+        }
+      }
+    }
+    const PreparedSdbfSet lset(c.left);
+    const PreparedSdbfSet rset(c.right);
+    std::mt19937 rng(11);
+    std::size_t positive = 0;
+    for (const CompareKernel k : kernels()) {
+      ASSERT_TRUE(sdbf_internal::set_compare_kernel(k));
+      SCOPED_TRACE(kernel_name(k));
+      for (std::size_t i = 0; i < c.left.size(); ++i) {
+        for (const bool same : {true, false}) {
+          const PreparedSdbfSet& b = same ? lset : rset;
+          const std::size_t offset = same ? 0 : c.left.size();
+          const std::size_t size = same ? c.left.size() : c.right.size();
+          // The whole row, then a random sub-range (unaligned lane ranges).
+          const std::size_t from = rng() % size;
+          const std::size_t len = rng() % (size - from + 1);
+          for (const auto& [first, count] : {std::pair{std::size_t{0}, size}, std::pair{from, len}}) {
+            std::vector<int> row(count, -7);
+            std::uint64_t got_n = 0, expect_n = 0;
+            sdbf_score_row(lset, i, b, first, std::span<int>(row), &got_n);
+            for (std::size_t k2 = 0; k2 < count; ++k2) {
+              ASSERT_EQ(row[k2], want[i][offset + first + k2]) << "row " << i << " target " << first + k2 << (same ? "" : " (other set)");
+              expect_n += want_n[i][offset + first + k2];
+              positive += row[k2] > 0 ? 1 : 0;
+            }
+            EXPECT_EQ(got_n, expect_n) << "row " << i;
+          }
+        }
+      }
+    }
+    EXPECT_GT(positive, 100u) << "the sets must reach non-zero scores";
+  }
+}
+
 TEST(SdbfCompare, PreparedSetHandlesEmptyDigestsAndEmptyRows) {
   KernelGuard guard;
   std::vector<Sdbf> set = {Sdbf::from_blocks("empty", 0, 4096, {}, {}), block_digest("a", {20, 40}),

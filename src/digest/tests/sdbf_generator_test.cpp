@@ -132,10 +132,22 @@ TEST(Sha1Feature, AllPathsAgreeWithOpenSsl) {
   std::fill(buf.begin() + 128, buf.begin() + 192, 0x80);
   const bool ni = sha1_feature_has_shani();
   if (!ni) std::printf("note: no SHA-NI on this CPU, only the portable path is checked\n");
-  for (std::size_t m = 0; m + 1 < buf.size() / 64; ++m) {
+  for (std::size_t m = 0; m + 3 < buf.size() / 64; ++m) {
     SCOPED_TRACE(m);
     const std::uint8_t* a = buf.data() + 64 * m;
     const std::uint8_t* b = a + 64;
+    {
+      // Four lanes, with a repeated message and unaligned neighbours.
+      const std::uint8_t* msgs[4] = {a, b, a + 128, m % 2 == 0 ? a : a + 37};
+      std::uint8_t d4[4][20];
+      sha1_feature_x4({msgs[0], msgs[1], msgs[2], msgs[3]}, {d4[0], d4[1], d4[2], d4[3]});
+      for (int l = 0; l < 4; ++l) EXPECT_EQ(hex(d4[l], 20), evp_hex(EVP_sha1(), {msgs[l], 64})) << "x4 lane " << l;
+      if (ni) {
+        std::uint8_t e4[4][20];
+        sha1_feature_x4_shani({msgs[0], msgs[1], msgs[2], msgs[3]}, {e4[0], e4[1], e4[2], e4[3]});
+        for (int l = 0; l < 4; ++l) EXPECT_EQ(hex(e4[l], 20), hex(d4[l], 20)) << "x4 SHA-NI lane " << l;
+      }
+    }
     const std::string want_a = evp_hex(EVP_sha1(), {a, 64});
     const std::string want_b = evp_hex(EVP_sha1(), {b, 64});
     std::uint8_t da[20], db[20];

@@ -65,6 +65,12 @@ int sdbf_score_counted(const PreparedSdbf& a, const PreparedSdbf& b, std::uint64
 // counting; this keeps every filter of the set in one contiguous arena with
 // compact per-digest and per-filter headers, and the orientation's name test
 // as a precomputed rank. Wide digests also get a PreparedSdbf lane layout.
+// On AVX-512 CPUs the set's filters are also kept transposed (all filters,
+// and those of the one-filter digests), so that a row whose reference side
+// is a single filter - a one-filter digest's row, and the one-filter targets
+// of any row - is scored 16 targets at a time with no per-pair setup. That
+// costs about twice the filter data in memory (256 bytes per filter, plus
+// 256 per one-filter digest) on top of the arena.
 //
 //   PreparedSdbfSet set(digests);                // keeps pointers into `digests`
 //   std::vector<int> row(set.size());
