@@ -16,6 +16,8 @@ packages=(
   libtlsh-dev tlsh-tools ssdeep
   # real servers and tools the image integration tests drive
   docker-registry skopeo umoci apache2-utils busybox-static clamav
+  # the openssl CLI: the registry token-auth and HTTPS tests make keys and sign JWTs with it
+  openssl
 )
 missing=()
 for p in "${packages[@]}"; do
