@@ -21,6 +21,8 @@ packages=(
   docker-registry skopeo umoci apache2-utils busybox-static clamav
   # the demo and bench/image_scan: registry probes, peak RSS, a Debian rootfs
   curl time debootstrap
+  # the openssl CLI: the registry token-auth and HTTPS tests make keys and sign JWTs with it
+  openssl
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -150,7 +150,18 @@ Status HttpStream::drive(Ready ready) {
 Status HttpStream::transfer_status() const {
   if (!done_ || result_ == CURLE_OK) return {};
   std::string detail = error_buffer_[0] != '\0' ? std::string(error_buffer_) : curl_easy_strerror(result_);
-  return Error(ErrorCode::unavailable, "GET " + url_ + ": " + detail);
+  switch (result_) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+      // Retrying cannot help: the caller must trust the certificate.
+      return Error(ErrorCode::invalid_argument,
+                   "GET " + url_ + ": TLS certificate not trusted (" + detail +
+                       "); give the registry's CA bundle (ca_file) or use plain HTTP (insecure)");
+    default:
+      return Error(ErrorCode::unavailable, "GET " + url_ + ": " + detail);
+  }
 }
 
 Result<std::size_t> HttpStream::read(std::span<std::uint8_t> out) {

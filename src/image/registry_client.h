@@ -12,9 +12,12 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "blob_store.h"
 #include "hashsieve/image/reference.h"

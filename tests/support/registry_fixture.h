@@ -155,14 +155,21 @@ class RegistryFixture {
   // `skopeo copy` of oci:LAYOUT:TAG to this registry as REPO:TAG (all
   // platforms of an index when `all`). `creds` is "user:password" or "".
   // Returns "" on success, else skopeo's output.
+  // `docker_format` converts to a Docker schema 2 manifest (skopeo --format
+  // v2s2; digests then change, so they are not preserved).
   std::string push(const std::filesystem::path& layout, const std::string& layout_tag, const std::string& repo_tag,
-                   bool all = false, const std::string& creds = "") const {
+                   bool all = false, const std::string& creds = "", bool docker_format = false) const {
     if (!have_program("skopeo")) return "skopeo is not installed";
     const std::string policy = (work_ / "policy.json").string();
     std::ofstream(policy) << R"({"default":[{"type":"insecureAcceptAnything"}]})";
     // --preserve-digests: push the layout byte for byte (no recompression),
     // so tests can compare digests with what they wrote.
-    std::vector<std::string> argv = {"skopeo", "--policy", policy, "copy", "--dest-tls-verify=false", "--preserve-digests"};
+    std::vector<std::string> argv = {"skopeo", "--policy", policy, "copy", "--dest-tls-verify=false"};
+    if (docker_format) {
+      argv.insert(argv.end(), {"--format", "v2s2"});
+    } else {
+      argv.push_back("--preserve-digests");
+    }
     if (all) argv.push_back("--all");
     if (creds.empty()) {
       argv.push_back("--dest-no-creds");

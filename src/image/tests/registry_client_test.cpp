@@ -24,15 +24,20 @@ const std::string kManifestPath = "/v2/team/app/manifests/1.0";
 // The python3 scripted server (scripted_http_server.py) on a free port.
 class ScriptedServer {
  public:
-  bool start(const json& script) {
+  // With `tls_dir` (holding cert.pem and key.pem) the server speaks HTTPS.
+  bool start(const json& script, const fs::path& tls_dir = {}) {
     if (!testsupport::have_program("python3")) return false;
     script_path_ = fs::temp_directory_path() / ("hashsieve-script-" + std::to_string(::getpid()) + "-" +
                                                  std::to_string(counter_++) + ".json");
     std::ofstream(script_path_) << script.dump();
-    if (!child_.start({"python3", std::string(HASHSIEVE_IMAGE_TEST_DIR) + "/scripted_http_server.py", script_path_.string()},
-                      true)) {
-      return false;
+    std::vector<std::string> argv = {"python3", std::string(HASHSIEVE_IMAGE_TEST_DIR) + "/scripted_http_server.py",
+                                     script_path_.string()};
+    tls_dir_ = tls_dir;
+    if (!tls_dir.empty()) {
+      argv.push_back((tls_dir / "cert.pem").string());
+      argv.push_back((tls_dir / "key.pem").string());
     }
+    if (!child_.start(argv, true)) return false;
     port_ = child_.read_line();
     return !port_.empty();
   }
@@ -44,7 +49,8 @@ class ScriptedServer {
   std::string host() const { return "127.0.0.1:" + port_; }
   json log() const {
     HttpRequest request;
-    request.url = "http://" + host() + "/__log";
+    request.url = (tls_dir_.empty() ? "http://" : "https://") + host() + "/__log";
+    if (!tls_dir_.empty()) request.ca_file = (tls_dir_ / "cert.pem").string();
     auto stream = HttpStream::start(request);
     if (!stream) return json::array();
     auto body = (*stream)->read_all(1 << 20);
@@ -62,6 +68,7 @@ class ScriptedServer {
   static inline int counter_ = 0;
   testsupport::Child child_;
   fs::path script_path_;
+  fs::path tls_dir_;
   std::string port_;
 };
 
@@ -387,6 +394,55 @@ TEST(RegistryClient, BlobStreamsWithBoundedBuffering) {
   }
   EXPECT_EQ(total, static_cast<std::uint64_t>(text.size()) * kCount);
   EXPECT_TRUE(all_z);
+}
+
+TEST(RegistryClient, HttpsWithCaFile) {
+  if (!testsupport::have_program("openssl")) GTEST_SKIP() << "openssl is not installed";
+  std::string tmpl = (fs::temp_directory_path() / "hashsieve-tls-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const fs::path dir = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{dir};
+  ASSERT_EQ(testsupport::run_program({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                                      (dir / "key.pem").string(), "-out", (dir / "cert.pem").string(), "-days", "2",
+                                      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"},
+                                     (dir / "openssl.log").string()),
+            0);
+  ScriptedServer server;
+  if (!server.start(json{{kManifestPath, {response(200, "{}")}}}, dir)) GTEST_SKIP() << "python3 TLS server did not start";
+  struct Case {
+    std::string name;
+    std::string ca_file;
+    ErrorCode code;  // internal = success
+  };
+  const Case cases[] = {
+      {"trusted through ca_file", (dir / "cert.pem").string(), ErrorCode::internal},
+      {"untrusted", "", ErrorCode::invalid_argument},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    SourceOptions options = fast_options();
+    options.insecure = false;
+    options.ca_file = c.ca_file;
+    auto client = client_for(server, options);
+    ASSERT_TRUE(client.ok());
+    EXPECT_EQ((*client)->base_url(), "https://" + server.host());
+    auto got = (*client)->get_manifest("1.0");
+    if (c.code == ErrorCode::internal) {
+      ASSERT_TRUE(got.ok()) << got.error().message();
+    } else {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.error().code(), c.code) << got.error().message();
+      EXPECT_NE(got.error().message().find("TLS certificate not trusted"), std::string::npos) << got.error().message();
+    }
+  }
+  // The untrusted attempt was not retried.
+  EXPECT_EQ(server.requests_to(kManifestPath).size(), 1u);
 }
 
 TEST(HttpStream, StalledServerTimesOut) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A scripted HTTP server for the registry client tests.
 
-Usage: scripted_http_server.py SCRIPT.json
+Usage: scripted_http_server.py SCRIPT.json [CERT.pem KEY.pem]
+With CERT and KEY it serves HTTPS.
 Listens on 127.0.0.1 on a free port and prints the port on stdout. The script
 maps a request path (without the query) to a list of responses served in order;
 the last one repeats. A response is {"status": int, "headers": {...},
@@ -82,6 +83,11 @@ def main():
             pass  # clients that hang up early are part of the tests
 
     server = Server(("127.0.0.1", 0), Handler)
+    if len(sys.argv) >= 4:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
     server.serve_forever()

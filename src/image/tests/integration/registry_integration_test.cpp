@@ -121,6 +121,28 @@ TEST(RegistryIntegration, SingleImageResolvesAndLayersRead) {
   EXPECT_EQ(pinned->front().manifest_digest, images.single.manifest_digest);
 }
 
+TEST(RegistryIntegration, DockerSchema2Image) {
+  RegistryFixture registry;
+  START_REGISTRY(registry);
+  const TestImages images = write_images(registry.work_dir() / "layout");
+  ASSERT_EQ(registry.push(images.layout, "single", "team/docker:1", false, "", /*docker_format=*/true), "");
+  auto source = open_image_source(registry.host() + "/team/docker:1", registry_options());
+  ASSERT_TRUE(source.ok()) << source.error().message();
+  auto resolved = (*source)->resolve();
+  ASSERT_TRUE(resolved.ok()) << resolved.error().message();
+  const ResolvedImage& image = resolved->front();
+  ASSERT_EQ(image.layers.size(), 2u);
+  for (const auto& layer : image.layers) {
+    EXPECT_EQ(layer.media_type, "application/vnd.docker.image.rootfs.diff.tar.gzip");
+  }
+  // Recompressed by skopeo: new blob digests, same diff IDs.
+  auto top = (*source)->open_layer(image, 1);
+  ASSERT_TRUE(top.ok()) << top.error().message();
+  auto read = read_layer(**top);
+  ASSERT_TRUE(read.status.ok()) << read.status.error().message();
+  EXPECT_EQ(read.entries.at(0).content, "hello from single\n");
+}
+
 TEST(RegistryIntegration, MultiArchIndexPlatformSelection) {
   RegistryFixture registry;
   START_REGISTRY(registry);
