@@ -116,7 +116,7 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
       if (records) {
         // The sieve decided with the sets of the time. A file that was known
         // then but is not now lacks the similarity digests it needs: hash
-        // the layer again (docs/adr/0005-layer-facts-cache-and-sieve.md).
+        // the layer again (docs/adr/0007-layer-facts-cache-and-sieve.md).
         bool complete = true;
         for (const auto& r : *records) {
           if (r.kind == image::EntryKind::regular && !r.similarity_computed && !known_at_hash_time(r.crypto)) {
