@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cli_runner.h"
+#include "hashsieve/store/store.h"
 
 namespace hashsieve::cli {
 namespace {
@@ -130,7 +131,16 @@ TEST_F(ScanCli, DockerArchiveWithWhiteoutAndSimilarity) {
     EXPECT_EQ(j["summary"]["known"], 1);
     EXPECT_DOUBLE_EQ(j["summary"]["reduction_ratio"].get<double>(), 0.25);
   }
-  EXPECT_TRUE(fs::exists(dir_ / "data/store.db"));
+  // Every scan is recorded for listing, newest first.
+  auto store = store::open_sqlite_store((dir_ / "data").string());
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  auto scans = (*store)->list_scan_results(10);
+  ASSERT_TRUE(scans.ok());
+  ASSERT_EQ(scans->size(), 2u);
+  EXPECT_EQ((*scans)[0].reference, "docker-archive:img.tar");
+  EXPECT_EQ((*scans)[0].verdict, "malicious");
+  EXPECT_EQ((*scans)[0].platform, "linux/amd64");
+  EXPECT_EQ(nlohmann::json::parse((*scans)[0].summary_json)["files"], 4);
 
   auto sarif = run("scan --format sarif --output out.sarif docker-archive:img.tar");
   ASSERT_EQ(sarif.exit_code, 0) << sarif.err;
