@@ -17,6 +17,8 @@ constexpr std::string_view kUsage =
     "           SDBF, TLSH, ssdeep) as one JSON object per line\n"
     "  refset   import, list, show, remove and look up reference sets\n"
     "           (NSRL RDS v3/v2, ClamAV, VirusShare, hash lists)\n"
+    "  scan     scan an image (registry, docker-archive:, oci:, dir:) against\n"
+    "           the reference sets: known, unknown, modified, suspicious, malicious\n"
     "  version  print the version\n"
     "\n"
     "Run 'hashsieve <command> --help' for a command's options.\n";
@@ -33,6 +35,7 @@ int run(int argc, char** argv) {
   if (command == "digest") return run_digest(args);
   if (command == "hash") return run_hash(args);
   if (command == "refset") return run_refset(args);
+  if (command == "scan") return run_scan(args);
   if (command == "version" || command == "--version") {
     std::puts("hashsieve " HASHSIEVE_VERSION);
     return kExitOk;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.h"
+#include "hashsieve/core/file.h"
 #include "hashsieve/digest/crypto.h"
 #include "hashsieve/digest/file_digests.h"
 #include "hashsieve/refset/builder.h"
@@ -34,11 +35,14 @@ constexpr const char* kRefsetUsage =
     "  list                       the installed sets, one JSON object per line\n"
     "  show NAME                  one set's manifest\n"
     "  remove NAME                delete a set\n"
-    "  lookup [--set NAME] [--min-score N] [--max-tlsh D] HASH|FILE...\n"
+    "  lookup [--set NAME] [--min-score N] [--max-tlsh D] [--min-ssdeep S] HASH|FILE...\n"
     "                             every hit, one JSON object per line; a FILE is hashed\n"
-    "                             first (MD5, SHA-1, SHA-256, SDBF, TLSH) and its\n"
+    "                             first (MD5, SHA-1, SHA-256, SDBF, TLSH, ssdeep) and its\n"
     "                             similarity hits are included: SDBF scores >= N\n"
-    "                             (default 1), TLSH distances <= D (default 100)\n"
+    "                             (default 21), TLSH distances <= D (default 60),\n"
+    "                             ssdeep scores >= S (only when given). Sets made by\n"
+    "                             `build` answer from their similarity index for\n"
+    "                             N >= 21 and D <= 60 and scan every reference otherwise\n"
     "\n"
     "The data directory defaults to $HASHSIEVE_DATA_DIR, else ~/.local/share/hashsieve.\n"
     "Exit status: 0 success; 1 failure (the sets are left as they were); 2 bad arguments.\n";
@@ -170,10 +174,20 @@ nlohmann::ordered_json manifest_json(const refset::RefsetManifest& m) {
 int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& args) {
   std::vector<std::string> set_names;
   std::vector<std::string> queries;
-  int min_score = 1;
-  int max_tlsh = 100;
+  refset::SimilarityThresholds thresholds;
+  thresholds.sdbf_min_score = refset::kSdbfIndexedMinScore;
+  thresholds.tlsh_max_distance = refset::kTlshIndexedMaxDistance;
+  thresholds.ssdeep_min_score = -1;  // off unless asked for
+  int& min_score = thresholds.sdbf_min_score;
+  int& max_tlsh = thresholds.tlsh_max_distance;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--max-tlsh") {
+    if (args[i] == "--min-ssdeep") {
+      if (i + 1 >= args.size()) return usage_error("--min-ssdeep needs a number");
+      thresholds.ssdeep_min_score = std::atoi(args[++i].c_str());
+      if (thresholds.ssdeep_min_score < 0 || thresholds.ssdeep_min_score > 100) {
+        return usage_error("--min-ssdeep must be 0..100");
+      }
+    } else if (args[i] == "--max-tlsh") {
       if (i + 1 >= args.size()) return usage_error("--max-tlsh needs a number");
       max_tlsh = std::atoi(args[++i].c_str());
       if (max_tlsh < 0) return usage_error("--max-tlsh must be >= 0");
@@ -207,15 +221,16 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
     std::optional<digest::Md5Digest> md5;
     std::optional<digest::Sha1Digest> sha1;
     std::optional<digest::Sha256Digest> sha256;
-    std::vector<digest::Sdbf> sdbf;
-    std::optional<digest::TlshDigest> tlsh;
+    refset::SimilarityQuery similarity;
     std::error_code ec;
     if (std::filesystem::exists(query, ec)) {
       digest::DigestSelection selection;
       selection.crypto = {digest::CryptoAlgorithm::md5, digest::CryptoAlgorithm::sha1,
                           digest::CryptoAlgorithm::sha256};
-      selection.ssdeep = false;
-      auto hashed = digest::digest_file(query, selection);
+      selection.ssdeep = thresholds.ssdeep_min_score >= 0;
+      auto file = MappedFile::open(query);
+      auto hashed = file.ok() ? digest::compute_digests(query, file->bytes(), selection)
+                              : Result<digest::FileDigests>(file.error());
       if (!hashed.ok()) {
         std::fprintf(stderr, "hashsieve refset: %s\n", hashed.error().message().c_str());
         status = kExitFailure;
@@ -224,8 +239,11 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
       md5 = hashed->crypto.md5;
       sha1 = hashed->crypto.sha1;
       sha256 = hashed->crypto.sha256;
-      sdbf = std::move(hashed->sdbf);
-      tlsh = hashed->tlsh;
+      similarity.sdbf = std::move(hashed->sdbf);
+      similarity.tlsh = hashed->tlsh;
+      similarity.ssdeep = std::move(hashed->ssdeep);
+      // The content keys let sets with a similarity index skip the scan.
+      similarity.content_keys = refset::sample_content_keys(file->bytes());
     } else if (query.size() == 32) {
       if (auto d = digest::Md5Digest::parse_hex(query); d.ok()) md5 = *d;
     } else if (query.size() == 40) {
@@ -261,15 +279,7 @@ int run_lookup(const RefsetCatalog& catalog, const std::vector<std::string>& arg
       if (md5) emit(set.lookup(*md5));
       if (sha1) emit(set.lookup(*sha1));
       if (sha256) emit(set.lookup(*sha256));
-      std::vector<refset::SimilarityHit> similar;
-      for (const auto& d : sdbf) {
-        auto hits = set.similar(d, min_score);
-        similar.insert(similar.end(), hits.begin(), hits.end());
-      }
-      if (tlsh) {
-        auto hits = set.similar(*tlsh, max_tlsh);
-        similar.insert(similar.end(), hits.begin(), hits.end());
-      }
+      const std::vector<refset::SimilarityHit> similar = set.similar(similarity, thresholds);
       {
         for (const auto& h : similar) {
           nlohmann::ordered_json j;

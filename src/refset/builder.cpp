@@ -10,6 +10,7 @@
 #include "deb_reader.h"
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/file_digests.h"
+#include "hashsieve/refset/similarity_index.h"
 #include "staged_version.h"
 
 namespace hashsieve::refset {
@@ -48,6 +49,12 @@ void walk_dir(const fs::path& root, const fs::path& dir, std::vector<BuildEntry>
   }
 }
 
+// One hashed file: its digests and the similarity index's content keys.
+struct HashedEntry {
+  digest::FileDigests digests;
+  std::vector<std::uint32_t> content_keys;
+};
+
 class SetWriter {
  public:
   SetWriter(StagedVersion& staged) : staged_(staged) {
@@ -56,9 +63,25 @@ class SetWriter {
     ssdeep_.open(staged.dir() / "similarity.ssdeep", std::ios::binary);
   }
 
-  Status add(const BuildEntry& entry, digest::FileDigests& d) {
+  // The file table (path -> package, SHA-256) for files_at_path().
+  Status prepare() {
+    if (auto st = sqlite_exec(staged_.labels(),
+                              "CREATE TABLE file(path TEXT NOT NULL, package TEXT NOT NULL, "
+                              "sha256 TEXT NOT NULL, size INTEGER NOT NULL, label INTEGER NOT NULL)");
+        !st.ok()) {
+      return st;
+    }
+    auto insert = sqlite_prepare(staged_.labels(), "INSERT INTO file(path, package, sha256, size, label) VALUES(?,?,?,?,?)");
+    if (!insert.ok()) return std::move(insert).error();
+    insert_file_ = std::move(insert).value();
+    return {};
+  }
+
+  Status add(const BuildEntry& entry, HashedEntry& hashed) {
+    digest::FileDigests& d = hashed.digests;
     const std::uint32_t label = next_label_++;
     if (auto st = staged_.add_label(label, entry.name, entry.package, ""); !st.ok()) return st;
+    if (auto st = add_file_row(entry, d, label); !st.ok()) return st;
     const std::uint32_t value = LabelValue::encode(label, 0);
     if (d.crypto.md5) {
       if (auto st = staged_.writer().add(*d.crypto.md5, value); !st.ok()) return st;
@@ -74,13 +97,17 @@ class SetWriter {
     for (auto& s : d.sdbf) {
       s.set_name(name);
       sdbf_ << digest::format_sdbf(s);
+      index_.add_sdbf(static_cast<std::uint32_t>(sdbf_count_), hashed.content_keys);
       ++sdbf_count_;
     }
     // Names may hold any byte but newline and tab in these two line formats.
     std::string safe = name;
     std::replace(safe.begin(), safe.end(), '\n', ' ');
     std::replace(safe.begin(), safe.end(), '\t', ' ');
-    if (d.tlsh) tlsh_ << d.tlsh->to_string() << '\t' << safe << '\n';
+    if (d.tlsh) {
+      tlsh_ << d.tlsh->to_string() << '\t' << safe << '\n';
+      index_.add_tlsh(static_cast<std::uint32_t>(tlsh_count_++), *d.tlsh);
+    }
     if (d.ssdeep) ssdeep_ << *d.ssdeep << '\t' << safe << '\n';
     ++files_;
     return {};
@@ -91,7 +118,10 @@ class SetWriter {
       if (!f->flush()) return Error(ErrorCode::io_error, "writing similarity digests failed");
       f->close();
     }
-    return {};
+    insert_file_.reset();
+    if (auto st = sqlite_exec(staged_.labels(), "CREATE INDEX file_by_path ON file(path)"); !st.ok()) return st;
+    return index_.write((staged_.dir() / "similarity.idx").string(), static_cast<std::uint32_t>(sdbf_count_),
+                        static_cast<std::uint32_t>(tlsh_count_));
   }
 
   const std::string& fingerprint_input() const { return fingerprint_input_; }
@@ -99,30 +129,58 @@ class SetWriter {
   std::uint64_t sdbf_count() const { return sdbf_count_; }
 
  private:
+  // Paths are stored without their leading '/', the form files_at_path() looks up.
+  Status add_file_row(const BuildEntry& entry, const digest::FileDigests& d, std::uint32_t label) {
+    std::string_view path = entry.name;
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    const std::string sha256 = d.crypto.sha256 ? d.crypto.sha256->hex() : std::string();
+    sqlite3_stmt* st = insert_file_.get();
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, entry.package.data(), static_cast<int>(entry.package.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, sha256.data(), static_cast<int>(sha256.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, static_cast<sqlite3_int64>(d.size));
+    sqlite3_bind_int64(st, 5, label);
+    if (sqlite3_step(st) != SQLITE_DONE) return sqlite_error(staged_.labels(), "writing the file table");
+    return {};
+  }
+
   StagedVersion& staged_;
   std::ofstream sdbf_, tlsh_, ssdeep_;
+  SqliteStmt insert_file_;
+  SimilarityIndexWriter index_;
   std::uint32_t next_label_ = 1;
-  std::uint64_t files_ = 0, sdbf_count_ = 0;
+  std::uint64_t files_ = 0, sdbf_count_ = 0, tlsh_count_ = 0;
   std::string fingerprint_input_;
 };
 
 // Hashes a batch of entries on `threads` threads; results keep the batch order
 // so label ids, and with them the index, do not depend on the thread count.
-std::vector<Result<digest::FileDigests>> hash_batch(const std::vector<BuildEntry>& batch, unsigned threads) {
-  std::vector<std::optional<Result<digest::FileDigests>>> results(batch.size());
+Result<HashedEntry> hash_entry(const BuildEntry& e) {
+  std::optional<MappedFile> file;
+  std::span<const std::uint8_t> bytes = e.bytes;
+  if (!e.disk_path.empty()) {
+    auto mapped = MappedFile::open(e.disk_path);
+    if (!mapped.ok()) return std::move(mapped).error();
+    file.emplace(std::move(mapped).value());
+    bytes = file->bytes();
+  }
+  auto digests = digest::compute_digests(e.disk_path.empty() ? e.name : e.disk_path, bytes, digest::DigestSelection{});
+  if (!digests.ok()) return std::move(digests).error();
+  return HashedEntry{std::move(digests).value(), sample_content_keys(bytes)};
+}
+
+std::vector<Result<HashedEntry>> hash_batch(const std::vector<BuildEntry>& batch, unsigned threads) {
+  std::vector<std::optional<Result<HashedEntry>>> results(batch.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < batch.size();) {
-      const BuildEntry& e = batch[i];
-      results[i] = e.disk_path.empty() ? digest::compute_digests(e.name, e.bytes, digest::DigestSelection{})
-                                       : digest::digest_file(e.disk_path, digest::DigestSelection{});
-    }
+    for (std::size_t i; (i = next.fetch_add(1)) < batch.size();) results[i] = hash_entry(batch[i]);
   };
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
-  std::vector<Result<digest::FileDigests>> out;
+  std::vector<Result<HashedEntry>> out;
   out.reserve(batch.size());
   for (auto& r : results) out.push_back(std::move(*r));
   return out;
@@ -138,6 +196,7 @@ Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequ
 
   std::vector<Warning> warnings;
   SetWriter writer(*staged);
+  if (auto st = writer.prepare(); !st.ok()) return context(std::move(st).error());
   const unsigned threads = std::max(1u, request.threads);
   // Bounded batches keep memory to a few files' worth of package members.
   std::vector<BuildEntry> batch;

@@ -6,10 +6,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "hashsieve/core/file.h"
+#include "hashsieve/digest/file_digests.h"
 #include "hashsieve/digest/sdbf_compare.h"
+#include "hashsieve/digest/ssdeep.h"
 #include "sqlite_handle.h"
 
 namespace hashsieve::refset {
@@ -40,8 +44,22 @@ std::uint32_t LabelValue::merge(std::uint32_t a, std::uint32_t b) {
 
 struct LoadedRefset::Similarity {
   std::vector<digest::Sdbf> digests;
+  // Built on first brute-force use: sets with an index rarely need it.
+  std::once_flag prepared_once;
   std::optional<digest::PreparedSdbfSet> prepared;
   std::vector<std::pair<digest::TlshDigest, std::string>> tlsh;  // digest, reference name
+  struct Ssdeep {
+    std::string digest;
+    std::string name;
+  };
+  std::vector<Ssdeep> ssdeep;
+  std::map<std::uint64_t, std::vector<std::uint32_t>> ssdeep_by_block;  // block size -> entries
+  std::optional<SimilarityIndex> index;
+
+  const digest::PreparedSdbfSet& prepared_set() {
+    std::call_once(prepared_once, [this] { prepared.emplace(digests); });
+    return *prepared;
+  }
 };
 
 namespace {
@@ -63,11 +81,40 @@ Status load_tlsh_lines(const std::string& path, std::vector<std::pair<digest::Tl
   return {};
 }
 
+// The block size of an ssdeep digest ("blocksize:hash1:hash2"), or 0 when
+// it has none.
+std::uint64_t ssdeep_block_size(std::string_view digest) {
+  std::uint64_t bs = 0;
+  std::size_t i = 0;
+  for (; i < digest.size() && digest[i] >= '0' && digest[i] <= '9' && i < 19; ++i) bs = bs * 10 + (digest[i] - '0');
+  return (i > 0 && i < digest.size() && digest[i] == ':') ? bs : 0;
+}
+
+// similarity.ssdeep: "<digest>\t<name>" lines, written by refset build.
+Status load_ssdeep_lines(const std::string& path, std::vector<std::pair<std::string, std::string>>& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};  // sets other than builds have none
+  std::size_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos || ssdeep_block_size(std::string_view(line).substr(0, tab)) == 0) {
+      return Error(ErrorCode::parse_error, path + ": line " + std::to_string(line_no) + ": not an ssdeep digest line");
+    }
+    out.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+  }
+  return {};
+}
+
 }  // namespace
 
 struct LoadedRefset::Labels {
+  // One connection shared by the lookups of every thread: statements are
+  // stateful, so they run one at a time.
+  std::mutex mutex;
   SqliteDb db;
   SqliteStmt by_id;
+  SqliteStmt by_path;  // null when the set has no file table
 };
 
 Status validate_set_name(const std::string& name) {
@@ -202,18 +249,46 @@ Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
   auto labels = std::make_unique<LoadedRefset::Labels>();
   labels->db = std::move(db).value();
   labels->by_id = std::move(stmt).value();
+  {
+    auto has_files = sqlite_prepare(labels->db.get(), "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file'");
+    if (!has_files.ok()) return std::move(has_files).error().with_context("reference set '" + name + "'");
+    if (sqlite3_step(has_files->get()) == SQLITE_ROW) {
+      auto by_path = sqlite_prepare(labels->db.get(),
+                                    "SELECT path, package, sha256, size FROM file WHERE path = ? ORDER BY package");
+      if (!by_path.ok()) return std::move(by_path).error().with_context("reference set '" + name + "'");
+      labels->by_path = std::move(by_path).value();
+    }
+  }
   auto similarity = std::make_unique<LoadedRefset::Similarity>();
+  auto in_set = [&](Error e) { return std::move(e).with_context("reference set '" + name + "'"); };
   if (m->sdbf_count > 0) {
     auto file = MappedFile::open(dir + "/similarity.sdbf");
-    if (!file.ok()) return std::move(file).error().with_context("reference set '" + name + "'");
+    if (!file.ok()) return in_set(std::move(file).error());
     const auto bytes = file->bytes();
     auto digests = digest::parse_sdbf_lines({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
-    if (!digests.ok()) return std::move(digests).error().with_context("reference set '" + name + "'");
+    if (!digests.ok()) return in_set(std::move(digests).error().with_context(dir + "/similarity.sdbf"));
     similarity->digests = std::move(digests).value();
-    similarity->prepared.emplace(similarity->digests);
   }
-  if (auto st = load_tlsh_lines(dir + "/similarity.tlsh", similarity->tlsh); !st.ok()) {
-    return std::move(st).error().with_context("reference set '" + name + "'");
+  if (auto st = load_tlsh_lines(dir + "/similarity.tlsh", similarity->tlsh); !st.ok()) return in_set(std::move(st).error());
+  std::vector<std::pair<std::string, std::string>> ssdeep;
+  if (auto st = load_ssdeep_lines(dir + "/similarity.ssdeep", ssdeep); !st.ok()) return in_set(std::move(st).error());
+  for (auto& [d, n] : ssdeep) {
+    similarity->ssdeep_by_block[ssdeep_block_size(d)].push_back(static_cast<std::uint32_t>(similarity->ssdeep.size()));
+    similarity->ssdeep.push_back({std::move(d), std::move(n)});
+  }
+  const std::string index_path = dir + "/similarity.idx";
+  std::error_code ec;
+  if (fs::exists(index_path, ec)) {
+    auto sim = SimilarityIndex::open(index_path);
+    if (!sim.ok()) return in_set(std::move(sim).error());
+    if (sim->sdbf_entries() != similarity->digests.size() || sim->tlsh_entries() != similarity->tlsh.size()) {
+      return in_set(Error(ErrorCode::parse_error,
+                          index_path + ": indexes " + std::to_string(sim->sdbf_entries()) + " SDBF and " +
+                              std::to_string(sim->tlsh_entries()) + " TLSH digests, the set holds " +
+                              std::to_string(similarity->digests.size()) + " and " +
+                              std::to_string(similarity->tlsh.size())));
+    }
+    similarity->index = std::move(sim).value();
   }
   return LoadedRefset(std::move(m).value(), std::move(index).value(), std::move(labels), std::move(similarity));
 }
@@ -240,6 +315,7 @@ Result<std::optional<RefsetHit>> LoadedRefset::resolve(std::optional<std::uint32
   } else if ((flags & LabelValue::kSuspicious) && hit.hit_class == ReferenceClass::known) {
     hit.hit_class = ReferenceClass::suspicious;
   }
+  std::lock_guard lock(labels_->mutex);
   sqlite3_stmt* st = labels_->by_id.get();
   sqlite3_reset(st);
   sqlite3_bind_int64(st, 1, LabelValue::label(*value));
@@ -260,11 +336,12 @@ Result<std::optional<RefsetHit>> LoadedRefset::resolve(std::optional<std::uint32
 
 std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int min_score) const {
   std::vector<SimilarityHit> hits;
-  if (!similarity_->prepared || similarity_->digests.empty()) return hits;
+  if (similarity_->digests.empty()) return hits;
+  const auto& prepared = similarity_->prepared_set();
   const std::vector<digest::Sdbf> one{query};
   const digest::PreparedSdbfSet query_set(one);
   std::vector<int> scores(similarity_->digests.size());
-  digest::sdbf_score_row(query_set, 0, *similarity_->prepared, 0, scores);
+  digest::sdbf_score_row(query_set, 0, prepared, 0, scores);
   for (std::size_t j = 0; j < scores.size(); ++j) {
     if (scores[j] >= min_score) {
       hits.push_back({manifest_.name, manifest_.set_class, similarity_->digests[j].name(), "sdbf", scores[j]});
@@ -275,11 +352,108 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int 
 
 std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query, int max_distance) const {
   std::vector<SimilarityHit> hits;
-  for (const auto& [reference, name] : similarity_->tlsh) {
+  auto consider = [&](std::size_t j) {
+    const auto& [reference, name] = similarity_->tlsh[j];
     const int distance = digest::tlsh_distance(query, reference);
     if (distance <= max_distance) hits.push_back({manifest_.name, manifest_.set_class, name, "tlsh", distance});
+  };
+  if (similarity_->index && max_distance <= kTlshIndexedMaxDistance) {
+    std::vector<std::uint32_t> candidates;
+    similarity_->index->tlsh_candidates(query, candidates);
+    for (const auto j : candidates) consider(j);
+  } else {
+    for (std::size_t j = 0; j < similarity_->tlsh.size(); ++j) consider(j);
   }
   return hits;
+}
+
+std::vector<SimilarityHit> LoadedRefset::similar_ssdeep(std::string_view query, int min_score) const {
+  std::vector<SimilarityHit> hits;
+  const std::uint64_t bs = ssdeep_block_size(query);
+  if (bs == 0) return hits;
+  // fuzzy_compare scores 0 unless the block sizes are equal or one is twice
+  // the other, so only those references are compared.
+  for (const std::uint64_t b : {bs / 2, bs, bs * 2}) {
+    if (b == 0 || (b == bs / 2 && bs % 2 != 0)) continue;
+    auto it = similarity_->ssdeep_by_block.find(b);
+    if (it == similarity_->ssdeep_by_block.end()) continue;
+    for (const auto j : it->second) {
+      const auto& ref = similarity_->ssdeep[j];
+      auto score = digest::ssdeep_compare(query, ref.digest);
+      if (score.ok() && *score >= min_score) {
+        hits.push_back({manifest_.name, manifest_.set_class, ref.name, "ssdeep", *score});
+      }
+    }
+  }
+  return hits;
+}
+
+std::vector<SimilarityHit> LoadedRefset::similar(const SimilarityQuery& query,
+                                                 const SimilarityThresholds& thresholds) const {
+  std::vector<SimilarityHit> hits;
+  const bool indexed_sdbf = similarity_->index && !query.content_keys.empty() &&
+                            thresholds.sdbf_min_score >= kSdbfIndexedMinScore;
+  std::vector<std::uint32_t> candidates;
+  if (indexed_sdbf && !query.sdbf.empty()) similarity_->index->sdbf_candidates(query.content_keys, candidates);
+  for (const auto& d : query.sdbf) {
+    if (!indexed_sdbf) {
+      auto more = similar(d, thresholds.sdbf_min_score);
+      hits.insert(hits.end(), more.begin(), more.end());
+      continue;
+    }
+    for (const auto j : candidates) {
+      const auto& reference = similarity_->digests[j];
+      const int score = digest::sdbf_score(d, reference);
+      if (score >= thresholds.sdbf_min_score) {
+        hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", score});
+      }
+    }
+  }
+  if (query.tlsh) {
+    auto more = similar(*query.tlsh, thresholds.tlsh_max_distance);
+    hits.insert(hits.end(), more.begin(), more.end());
+  }
+  if (query.ssdeep && thresholds.ssdeep_min_score >= 0) {
+    auto more = similar_ssdeep(*query.ssdeep, thresholds.ssdeep_min_score);
+    hits.insert(hits.end(), more.begin(), more.end());
+  }
+  return hits;
+}
+
+bool LoadedRefset::has_similarity_index() const { return similarity_->index.has_value(); }
+
+Result<std::vector<ReferenceFile>> LoadedRefset::files_at_path(const std::string& image_path) const {
+  std::vector<ReferenceFile> out;
+  if (!labels_->by_path) return out;
+  std::string_view path = image_path;
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  std::lock_guard lock(labels_->mutex);
+  sqlite3_stmt* st = labels_->by_path.get();
+  sqlite3_reset(st);
+  sqlite3_bind_text(st, 1, path.data(), static_cast<int>(path.size()), SQLITE_TRANSIENT);
+  auto text = [&](int col) {
+    const auto* p = sqlite3_column_text(st, col);
+    return p != nullptr ? std::string(reinterpret_cast<const char*>(p)) : std::string();
+  };
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    out.push_back({text(0), text(1), text(2), static_cast<std::uint64_t>(sqlite3_column_int64(st, 3))});
+  }
+  if (rc != SQLITE_DONE) return sqlite_error(labels_->db.get(), "reading files of '" + manifest_.name + "'");
+  return out;
+}
+
+Result<SimilarityQuery> make_similarity_query(const std::string& name, std::span<const std::uint8_t> data) {
+  digest::DigestSelection selection;
+  selection.crypto = digest::CryptoSelection::none();
+  auto digests = digest::compute_digests(name, data, selection);
+  if (!digests.ok()) return std::move(digests).error();
+  SimilarityQuery q;
+  q.sdbf = std::move(digests->sdbf);
+  q.tlsh = digests->tlsh;
+  q.ssdeep = std::move(digests->ssdeep);
+  q.content_keys = sample_content_keys(data);
+  return q;
 }
 
 Result<std::optional<RefsetHit>> LoadedRefset::lookup(const digest::Md5Digest& d) const {

@@ -218,5 +218,34 @@ TEST_F(RefsetCli, BuildFromTreesAndDebPackages) {
   EXPECT_EQ(refset("build --name x missing-class").exit_code, 2);
 }
 
+// Built sets answer from their similarity index (the default thresholds are
+// the indexed ones), ssdeep hits come with --min-ssdeep, and a corrupt index
+// is an error naming the file.
+TEST_F(RefsetCli, BuiltSetsUseTheSimilarityIndexAndSsdeep) {
+  const std::string inputs = std::string(HASHSIEVE_TEST_DATA) + "/sdhash/inputs";
+  fs::create_directories(dir_ / "root/usr/bin");
+  fs::copy_file(inputs + "/ls.elf", dir_ / "root/usr/bin/ls");
+  fs::copy_file(inputs + "/cat.elf", dir_ / "root/usr/bin/cat");
+  ASSERT_EQ(refset("build --name distro --class known root").exit_code, 0);
+  ASSERT_TRUE(fs::exists(dir_ / "data/refsets/distro/current/similarity.idx"));
+
+  auto plain = json_lines(refset("lookup --set distro " + inputs + "/dir.elf").out);
+  ASSERT_EQ(plain.size(), 2u);  // SDBF 99 and TLSH against ls, at the default thresholds
+  EXPECT_EQ(plain[0]["algorithm"], "sdbf");
+  EXPECT_EQ(plain[1]["algorithm"], "tlsh");
+  auto with_ssdeep = json_lines(refset("lookup --set distro --min-ssdeep 1 " + inputs + "/dir.elf").out);
+  ASSERT_EQ(with_ssdeep.size(), 3u);
+  EXPECT_EQ(with_ssdeep[2]["algorithm"], "ssdeep");
+  EXPECT_EQ(with_ssdeep[2]["reference"], "/usr/bin/ls");
+  EXPECT_GT(with_ssdeep[2]["score"].get<int>(), 0);
+  EXPECT_EQ(refset("lookup --set distro --min-ssdeep 101 " + inputs + "/dir.elf").exit_code, 2);
+
+  // Truncate the index: loading the set fails and names the file.
+  fs::resize_file(dir_ / "data/refsets/distro/current/similarity.idx", 100);
+  auto broken = refset("lookup --set distro " + inputs + "/dir.elf");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.err.find("similarity.idx"), std::string::npos) << broken.err;
+}
+
 }  // namespace
 }  // namespace hashsieve::cli

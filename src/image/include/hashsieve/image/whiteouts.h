@@ -11,6 +11,10 @@
 //  - a later entry at the same path replaces the earlier one (and, when the
 //    earlier one was a directory and the new one is not, everything under it);
 //  - a duplicate path within one layer: the last entry wins.
+// Whiteout and opaque-whiteout changes themselves are never visible: their
+// hidden_by is their own layer. A directory followed by a directory at the
+// same path is hidden (its attributes are replaced) but its children stay.
+// Cost: O(entries x path depth) hash lookups; the paths are not copied.
 #pragma once
 
 #include <cstddef>

@@ -4,7 +4,13 @@
 //   current -> v<N>        symlink, switched atomically when an import completes
 //   v<N>/manifest.json     what the set is: format, class, source, fingerprint, counts
 //   v<N>/exact.idx         ExactIndex: MD5/SHA-1/SHA-256 -> label value
-//   v<N>/labels.db         SQLite: label id -> name, version, categories
+//   v<N>/labels.db         SQLite: label id -> name, version, categories;
+//                          sets made by `refset build` also have a `file`
+//                          table (path, package, sha256, size) indexed by path
+//   v<N>/similarity.sdbf   SDBF digests (sdbf imports and builds), one per line
+//   v<N>/similarity.tlsh   builds: "<TLSH>\t<name>" lines
+//   v<N>/similarity.ssdeep builds: "<ssdeep>\t<name>" lines
+//   v<N>/similarity.idx    builds: the similarity index (similarity_index.h)
 // A set is only ever read through `current`, so a failed or interrupted import
 // (which writes into a fresh v<N+1>) leaves the previous version in use.
 #pragma once
@@ -12,7 +18,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hashsieve/core/result.h"
@@ -21,6 +29,7 @@
 #include "hashsieve/digest/tlsh.h"
 #include "hashsieve/refset/exact_index.h"
 #include "hashsieve/refset/reference_class.h"
+#include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::refset {
 
@@ -58,8 +67,45 @@ struct SimilarityHit {
   std::string set;
   ReferenceClass hit_class = ReferenceClass::known;
   std::string reference;  // the reference digest's name
-  std::string algorithm;  // "sdbf" (score 0..100, higher is closer) or "tlsh" (distance, lower is closer)
+  // "sdbf" or "ssdeep" (score 0..100, higher is closer) or "tlsh" (distance,
+  // lower is closer).
+  std::string algorithm;
   int score = 0;
+};
+
+// Everything a similarity lookup needs about one query file, computed once
+// (the scan computes it while hashing the file and asks every set with it).
+struct SimilarityQuery {
+  std::vector<digest::Sdbf> sdbf;          // FileDigests::sdbf
+  std::optional<digest::TlshDigest> tlsh;  // FileDigests::tlsh
+  std::optional<std::string> ssdeep;       // FileDigests::ssdeep
+  // sample_content_keys(file bytes): lets sets with an index find SDBF
+  // candidates without scanning. Empty = no keys: SDBF falls back to brute force.
+  std::vector<std::uint32_t> content_keys;
+};
+
+// Builds a SimilarityQuery from a file's bytes: SDBF, TLSH, ssdeep and the
+// content keys in one call (`name` becomes the SDBF digest name).
+Result<SimilarityQuery> make_similarity_query(const std::string& name, std::span<const std::uint8_t> data);
+
+struct SimilarityThresholds {
+  int sdbf_min_score = 21;     // hits score >= this (sdhash's customary 21)
+  int tlsh_max_distance = 50;  // hits at distance <= this
+  int ssdeep_min_score = 1;    // hits score >= this; < 0 skips ssdeep
+};
+
+// Thresholds up to which the index is used; beyond them (a weaker SDBF score,
+// a larger TLSH distance) lookups scan every reference, since the index was
+// measured (>= 99 % recall against brute force) only within them.
+inline constexpr int kSdbfIndexedMinScore = 21;
+inline constexpr int kTlshIndexedMaxDistance = 60;
+
+// One file of a set made by `refset build` (files_at_path).
+struct ReferenceFile {
+  std::string path;     // as recorded, without a leading '/'
+  std::string package;  // "" for files not from a package
+  std::string sha256;   // lowercase hex
+  std::uint64_t size = 0;
 };
 
 // One exact hit in a reference set.
@@ -79,12 +125,37 @@ class LoadedRefset {
   Result<std::optional<RefsetHit>> lookup(const digest::Md5Digest& d) const;
   Result<std::optional<RefsetHit>> lookup(const digest::Sha1Digest& d) const;
   Result<std::optional<RefsetHit>> lookup(const digest::Sha256Digest& d) const;
-  // SDBF similarity against the set's reference digests (sdbf imports), by a
-  // brute-force scan over the prepared set; hits scoring >= min_score.
+  //
+  // Similarity lookups. Every hit is scored exactly (sdbf_score with the
+  // query first, tlsh_distance, ssdeep_compare); the index only chooses
+  // which references are scored. All lookups are const and thread-safe: a
+  // scan may call them on one LoadedRefset from several threads.
+  //
+  // All algorithms at once: the preferred call. SDBF uses the index when the
+  // set has one (sets made by `refset build`), the query has content keys and
+  // sdbf_min_score >= kSdbfIndexedMinScore; TLSH uses it when
+  // tlsh_max_distance <= kTlshIndexedMaxDistance; otherwise they scan all
+  // references (SDBF with the SIMD PreparedSdbfSet). Hits come per
+  // algorithm: SDBF (per query digest), then TLSH, then ssdeep.
+  std::vector<SimilarityHit> similar(const SimilarityQuery& query, const SimilarityThresholds& thresholds) const;
+  // SDBF alone, without content keys: always a brute-force scan (this is the
+  // path of sdbf imports, which have only Bloom filters). Hits >= min_score.
   std::vector<SimilarityHit> similar(const digest::Sdbf& query, int min_score) const;
-  // TLSH distance to every reference TLSH digest of the set (sets made by
-  // `refset build`); hits at distance <= max_distance.
+  // TLSH alone (sets made by `refset build`); hits at distance <= max_distance.
   std::vector<SimilarityHit> similar(const digest::TlshDigest& query, int max_distance) const;
+  // ssdeep alone ("blocksize:hash1:hash2"), against the references whose
+  // block size is compatible (equal, half or double); hits >= min_score.
+  // A malformed query digest gives no hits.
+  std::vector<SimilarityHit> similar_ssdeep(std::string_view query, int min_score) const;
+  // True when the set has a similarity index (similarity.idx).
+  bool has_similarity_index() const;
+
+  // The files a built set recorded at `image_path` (a leading '/' is
+  // ignored: "/bin/ls" and "bin/ls" are the same). Several entries when
+  // several packages ship the path. Empty for sets not made by `refset
+  // build` or paths it does not hold. Lets a scan tell "this /bin/ls is not
+  // the distribution's /bin/ls".
+  Result<std::vector<ReferenceFile>> files_at_path(const std::string& image_path) const;
 
   LoadedRefset(LoadedRefset&&) noexcept;
   LoadedRefset& operator=(LoadedRefset&&) noexcept;

@@ -1,0 +1,247 @@
+#include "layer_hasher.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "hashsieve/digest/file_digests.h"
+#include "hashsieve/digest/sdbf_generator.h"
+#include "hashsieve/digest/sdbf_policy.h"
+#include "hashsieve/digest/ssdeep.h"
+#include "hashsieve/refset/similarity_index.h"
+
+namespace hashsieve::scan {
+namespace {
+
+// Streamed files are read in pieces of this size: a multiple of sdhash's
+// 16 KiB block, so every piece but a segment's last holds whole blocks and the
+// block digests equal those of the whole segment.
+constexpr std::size_t kStreamPiece = std::size_t{8} << 20;
+
+struct Digests {
+  digest::CryptoDigests crypto;
+  std::vector<digest::Sdbf> sdbf;
+  std::optional<digest::TlshDigest> tlsh;
+  std::optional<std::string> ssdeep;
+  std::vector<std::uint32_t> content_keys;
+  bool similarity_computed = false;
+};
+
+void apply(FileRecord& r, Digests&& d) {
+  r.crypto = d.crypto;
+  r.sdbf = std::move(d.sdbf);
+  r.tlsh = d.tlsh;
+  r.ssdeep = std::move(d.ssdeep);
+  r.content_keys = std::move(d.content_keys);
+  r.similarity_computed = d.similarity_computed;
+}
+
+Status read_exactly(image::LayerEntries& entries, std::span<std::uint8_t> out, const std::string& path) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    auto n = entries.read(out.subspan(got));
+    if (!n.ok()) return std::move(n).error().with_context(path);
+    if (*n == 0) {
+      return Error(ErrorCode::parse_error, path + ": content ends after " + std::to_string(got) + " of " +
+                                               std::to_string(out.size()) + " bytes");
+    }
+    got += *n;
+  }
+  return {};
+}
+
+// Hashes buffered files; one per worker thread.
+class Workers {
+ public:
+  Workers(const LayerHashOptions& options, LayerHashStats& stats) : options_(options), stats_(stats) {
+    const unsigned n = std::max(1u, options.threads);
+    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~Workers() { close(); }
+
+  // Blocks while the bytes in flight would exceed the budget (a single file
+  // larger than the budget still goes through, alone).
+  void submit(std::size_t index, std::string name, std::vector<std::uint8_t> data) {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t size = data.size();
+    space_.wait(lock, [&] { return inflight_ == 0 || inflight_ + size <= options_.max_inflight_bytes; });
+    inflight_ += size;
+    stats_.peak_inflight_bytes = std::max(stats_.peak_inflight_bytes, inflight_);
+    queue_.push_back({index, std::move(name), std::move(data)});
+    work_.notify_one();
+  }
+
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+    }
+    work_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  std::vector<std::pair<std::size_t, Digests>>& done() { return done_; }
+  std::optional<Error>& error() { return error_; }
+
+ private:
+  struct Task {
+    std::size_t index;
+    std::string name;
+    std::vector<std::uint8_t> data;
+  };
+
+  void run() {
+    digest::MultiHasher crypto(digest::CryptoSelection::all());
+    for (;;) {
+      Task task;
+      {
+        std::unique_lock lock(mutex_);
+        work_.wait(lock, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Digests d;
+      std::optional<Error> failure;
+      crypto.update(task.data);
+      d.crypto = crypto.finish();
+      bool skipped = false;
+      if (options_.is_known && options_.is_known(d.crypto)) {
+        skipped = true;
+      } else {
+        digest::DigestSelection selection;
+        selection.crypto = digest::CryptoSelection::none();
+        auto more = digest::compute_digests(task.name, task.data, selection);
+        if (!more.ok()) {
+          failure = std::move(more).error();
+        } else {
+          d.sdbf = std::move(more->sdbf);
+          d.tlsh = more->tlsh;
+          d.ssdeep = std::move(more->ssdeep);
+          d.content_keys = refset::sample_content_keys(task.data);
+          d.similarity_computed = true;
+        }
+      }
+      const std::uint64_t size = task.data.size();
+      task.data = {};
+      {
+        std::lock_guard lock(mutex_);
+        inflight_ -= size;
+        if (skipped) ++stats_.similarity_skipped;
+        if (failure && !error_) error_ = std::move(failure)->with_context(task.name);
+        if (!failure) done_.emplace_back(task.index, std::move(d));
+      }
+      space_.notify_all();
+    }
+  }
+
+  const LayerHashOptions& options_;
+  LayerHashStats& stats_;
+  std::mutex mutex_;
+  std::condition_variable work_, space_;
+  std::deque<Task> queue_;
+  std::uint64_t inflight_ = 0;
+  bool closing_ = false;
+  std::vector<std::pair<std::size_t, Digests>> done_;
+  std::optional<Error> error_;
+  std::vector<std::thread> threads_;
+};
+
+// A file too large to buffer: every digest from one sequential read. The
+// sieve cannot apply (the crypto hashes are known only at the end), so such a
+// file always gets its similarity digests.
+Result<Digests> stream_file(image::LayerEntries& entries, const std::string& name, std::uint64_t size,
+                            digest::SdbfGenerator& generator, std::vector<std::uint8_t>& buffer) {
+  digest::MultiHasher crypto(digest::CryptoSelection::all());
+  digest::TlshHasher tlsh;
+  digest::SsdeepHasher ssdeep;
+  ssdeep.set_expected_length(size);
+  const digest::SdbfPolicy policy;
+  const digest::SdbfPlan plan = digest::plan_sdbf(size, policy);
+  Digests d;
+  for (const auto& segment : digest::segment_input(name, size, policy.segment_bytes, false)) {
+    std::vector<std::uint64_t> words;
+    std::vector<std::uint16_t> counts;
+    for (std::uint64_t done = 0; done < segment.length;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kStreamPiece, segment.length - done));
+      buffer.resize(n);
+      if (auto st = read_exactly(entries, buffer, name); !st.ok()) return std::move(st).error();
+      crypto.update(buffer);
+      tlsh.update(buffer);
+      ssdeep.update(buffer);
+      if (plan.mode == digest::SdbfPlanMode::block) {
+        if (auto piece = generator.block(segment.name, buffer, plan.block_size)) {
+          words.insert(words.end(), piece->all_filter_words().begin(), piece->all_filter_words().end());
+          for (std::size_t i = 0; i < piece->filter_count(); ++i) {
+            counts.push_back(static_cast<std::uint16_t>(piece->element_count(i)));
+          }
+        }
+      }
+      done += n;
+    }
+    if (!counts.empty()) {
+      d.sdbf.push_back(digest::Sdbf::from_blocks(segment.name, segment.length, plan.block_size, std::move(words),
+                                                 std::move(counts)));
+    }
+  }
+  d.crypto = crypto.finish();
+  d.tlsh = tlsh.finish();
+  auto text = ssdeep.finish();
+  if (!text.ok()) return std::move(text).error().with_context(name + ": ssdeep");
+  d.ssdeep = std::move(text).value();
+  d.similarity_computed = true;
+  return d;
+}
+
+}  // namespace
+
+Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const LayerHashOptions& options_in,
+                                           LayerHashStats& stats) {
+  LayerHashOptions options = options_in;
+  // Streamed files must be in sdhash's block mode (see ScanOptions).
+  options.max_buffered_file_bytes = std::max<std::uint64_t>(options.max_buffered_file_bytes,
+                                                            digest::kSdbfLargeFileBytes);
+  std::vector<FileRecord> records;
+  Workers workers(options, stats);
+  digest::SdbfGenerator generator;
+  std::vector<std::uint8_t> stream_buffer;
+  for (;;) {
+    auto next = entries.next();
+    if (!next.ok()) return std::move(next).error();
+    if (!next->has_value()) break;
+    image::LayerEntry& e = **next;
+    FileRecord r;
+    r.path = std::move(e.path);
+    r.kind = e.kind;
+    r.size = e.kind == image::EntryKind::regular ? e.size : 0;
+    r.mode = e.mode;
+    r.link_target = std::move(e.link_target);
+    const std::size_t index = records.size();
+    if (r.kind == image::EntryKind::regular) {
+      if (r.size <= options.max_buffered_file_bytes) {
+        std::vector<std::uint8_t> data(static_cast<std::size_t>(r.size));
+        if (auto st = read_exactly(entries, data, r.path); !st.ok()) return std::move(st).error();
+        workers.submit(index, r.path, std::move(data));
+      } else {
+        auto d = stream_file(entries, r.path, r.size, generator, stream_buffer);
+        if (!d.ok()) return std::move(d).error();
+        apply(r, std::move(d).value());
+        stream_buffer = {};
+      }
+      ++stats.files;
+      stats.bytes += r.size;
+      if (options.on_file_read) options.on_file_read(r.size);
+    }
+    records.push_back(std::move(r));
+  }
+  workers.close();
+  if (workers.error()) return std::move(*workers.error());
+  for (auto& [index, d] : workers.done()) apply(records[index], std::move(d));
+  return records;
+}
+
+}  // namespace hashsieve::scan

@@ -1,0 +1,41 @@
+// Hashing one layer's entries: the "hash once" step with the sieve.
+// Private to the scan module (scanner.cpp and the tests use it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "hashsieve/core/result.h"
+#include "hashsieve/digest/crypto.h"
+#include "hashsieve/image/layer_entries.h"
+#include "hashsieve/scan/facts.h"
+
+namespace hashsieve::scan {
+
+struct LayerHashOptions {
+  unsigned threads = 2;
+  std::uint64_t max_buffered_file_bytes = std::uint64_t{32} << 20;
+  std::uint64_t max_inflight_bytes = std::uint64_t{128} << 20;
+  // True when the bytes are an exact hit in a known-good set now: the sieve
+  // then skips the similarity digests. Called from worker threads.
+  std::function<bool(const digest::CryptoDigests&)> is_known;
+  // Called on the reading thread after each regular file is read.
+  std::function<void(std::uint64_t bytes)> on_file_read;
+};
+
+struct LayerHashStats {
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t similarity_skipped = 0;
+  std::uint64_t peak_inflight_bytes = 0;
+};
+
+// Reads every entry of `entries` in order (one thread) and hashes regular
+// files on `threads` workers: crypto first (MD5, SHA-1, SHA-256, CRC32 in one
+// pass), then, unless is_known, SDBF, TLSH and ssdeep. One record per entry,
+// in tar order. Does not call entries.finish().
+Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const LayerHashOptions& options,
+                                           LayerHashStats& stats);
+
+}  // namespace hashsieve::scan
