@@ -243,7 +243,7 @@ class TarLayer final : public LayerEntries {
                                                         std::to_string(blob_bytes_)));
     }
     const auto blob = blob_hasher_.finish();
-    const auto diff = diff_hasher_.finish();
+    const auto diff = codec_ == Codec::none ? blob : diff_hasher_.finish();
     if (expected_blob_ && *blob.sha256 != *expected_blob_) {
       return fail(Error(ErrorCode::integrity_error, "blob digest mismatch: expected " + expect_.blob_digest +
                                                         ", got sha256:" + blob.sha256->hex()));
@@ -322,7 +322,8 @@ class TarLayer final : public LayerEntries {
       case Codec::zstd: n = produce_zstd(out); break;
     }
     if (!n) return n;
-    diff_hasher_.update(std::span<const std::uint8_t>(out.data(), *n));
+    // An uncompressed blob is its own diff: hash it once (see finish()).
+    if (codec_ != Codec::none) diff_hasher_.update(std::span<const std::uint8_t>(out.data(), *n));
     uncompressed_bytes_ += *n;
     if (uncompressed_bytes_ > limits_.max_layer_bytes) {
       return Error(ErrorCode::limit_exceeded, "layer exceeds max_layer_bytes=" +

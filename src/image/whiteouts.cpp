@@ -1,19 +1,24 @@
-// apply_whiteouts: one pass over the layers from the top down.
+// apply_whiteouts: paths are interned into a tree of ids once (one hash
+// lookup per change), then one pass over the layers from the top down works
+// on plain vectors indexed by id.
 //
-// Going down, the layers above the current one have already been folded into
-// two maps holding, per path, the LOWEST layer (the first one applied after
-// the current layer) that
+// Going down, the layers above the current one (and the later entries of the
+// current layer) have been folded into two per-path values, the LOWEST layer
+// that
 //   exact[p]:   put an entry or a whiteout at p (hides an entry at p);
 //   subtree[p]: hides everything strictly under p (a non-directory entry or
 //               a whiteout at p, or an opaque whiteout of directory p).
 // An entry at p is hidden by min(exact[p], subtree[a] for every strict
-// ancestor a of p, the root "" included). Entries of the same layer are
-// checked first against the later entries of that layer (the last duplicate
-// wins; a later non-directory replaces a directory's subtree); whiteouts
-// never act on their own layer. Cost: O(entries x path depth) hash lookups
-// on string_views into the caller's paths, no allocation per lookup.
+// ancestor a of p, the root included). Within a layer the entries are taken
+// in reverse tar order so a later duplicate (or a later non-directory over a
+// directory) hides the earlier one; the layer's whiteouts are folded in only
+// after its own entries, because they never act on their own layer.
+// Cost: O(changes x path depth) array reads after O(changes) hash lookups.
 #include "hashsieve/image/whiteouts.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string_view>
 #include <unordered_map>
 
@@ -21,85 +26,96 @@ namespace hashsieve::image {
 
 namespace {
 
-using PathMap = std::unordered_map<std::string_view, std::size_t>;
+constexpr std::uint32_t kNoParent = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
 
-// Calls f(ancestor) for "" and every strict ancestor directory of `path`.
-template <typename F>
-void for_each_ancestor(std::string_view path, F&& f) {
-  if (path.empty()) return;  // the root has no ancestors
-  f(std::string_view());
-  for (std::size_t slash = path.find('/'); slash != std::string_view::npos; slash = path.find('/', slash + 1)) {
-    f(path.substr(0, slash));
+// Every path and all of its ancestors, as ids with parent links; id 0 is the root "".
+class PathTree {
+ public:
+  explicit PathTree(std::size_t expected) {
+    ids_.reserve(expected + expected / 4);
+    parent_.reserve(expected + expected / 4);
+    ids_.emplace(std::string_view(), 0);
+    parent_.push_back(kNoParent);
   }
-}
 
-bool is_whiteout(EntryKind kind) { return kind == EntryKind::whiteout || kind == EntryKind::opaque_whiteout; }
+  std::uint32_t intern(std::string_view path) {
+    if (auto it = ids_.find(path); it != ids_.end()) return it->second;
+    // Climb to the nearest known ancestor, then create the missing ones downwards.
+    missing_.clear();
+    missing_.push_back(path);
+    std::uint32_t known = 0;
+    for (std::string_view p = path;;) {
+      const std::size_t slash = p.rfind('/');
+      if (slash == std::string_view::npos) break;  // parent is the root
+      p = p.substr(0, slash);
+      if (auto it = ids_.find(p); it != ids_.end()) {
+        known = it->second;
+        break;
+      }
+      missing_.push_back(p);
+    }
+    for (auto it = missing_.rbegin(); it != missing_.rend(); ++it) {
+      const auto id = static_cast<std::uint32_t>(parent_.size());
+      parent_.push_back(known);
+      ids_.emplace(*it, id);
+      known = id;
+    }
+    return known;
+  }
+
+  std::uint32_t parent(std::uint32_t id) const { return parent_[id]; }
+  std::size_t size() const { return parent_.size(); }
+
+ private:
+  std::unordered_map<std::string_view, std::uint32_t> ids_;
+  std::vector<std::uint32_t> parent_;
+  std::vector<std::string_view> missing_;
+};
 
 }  // namespace
 
 HiddenBy apply_whiteouts(const std::vector<std::vector<LayerChange>>& layers) {
-  HiddenBy hidden(layers.size());
   std::size_t total = 0;
   for (const auto& layer : layers) total += layer.size();
-  PathMap exact;
-  PathMap subtree;
-  exact.reserve(total);
-  subtree.reserve(total / 4 + 16);
+  PathTree tree(total);
+  std::vector<std::vector<std::uint32_t>> ids(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    ids[l].reserve(layers[l].size());
+    for (const LayerChange& change : layers[l]) ids[l].push_back(tree.intern(change.path));
+  }
 
-  PathMap same_exact;    // later entries of the current layer
-  PathMap same_subtree;  // later non-directory entries of the current layer
+  std::vector<std::size_t> exact(tree.size(), kNever);
+  std::vector<std::size_t> subtree(tree.size(), kNever);
+  HiddenBy hidden(layers.size());
   for (std::size_t l = layers.size(); l-- > 0;) {
     const auto& layer = layers[l];
     auto& out = hidden[l];
     out.assign(layer.size(), std::nullopt);
-    same_exact.clear();
-    same_subtree.clear();
     for (std::size_t i = layer.size(); i-- > 0;) {
-      const LayerChange& change = layer[i];
-      const std::string_view path = change.path;
-      if (is_whiteout(change.kind)) {
-        // A whiteout marker is never part of the final filesystem: it is
-        // consumed by its own layer.
+      const EntryKind kind = layer[i].kind;
+      if (kind == EntryKind::whiteout || kind == EntryKind::opaque_whiteout) {
+        // A whiteout marker is never part of the final filesystem: its own
+        // layer consumes it.
         out[i] = l;
         continue;
       }
-      bool hidden_here = same_exact.contains(path);
-      if (!hidden_here) {
-        for_each_ancestor(path, [&](std::string_view a) { hidden_here = hidden_here || same_subtree.contains(a); });
-      }
-      if (hidden_here) {
-        out[i] = l;
-      } else {
-        std::optional<std::size_t> best;
-        auto consider = [&](const PathMap& map, std::string_view key) {
-          if (auto it = map.find(key); it != map.end() && (!best || it->second < *best)) best = it->second;
-        };
-        consider(exact, path);
-        for_each_ancestor(path, [&](std::string_view a) { consider(subtree, a); });
-        out[i] = best;
-      }
-      same_exact.emplace(path, l);
-      if (change.kind != EntryKind::directory) same_subtree.emplace(path, l);
+      const std::uint32_t id = ids[l][i];
+      std::size_t best = exact[id];
+      for (std::uint32_t a = tree.parent(id); a != kNoParent; a = tree.parent(a)) best = std::min(best, subtree[a]);
+      if (best != kNever) out[i] = best;
+      // Every value already stored comes from a higher layer or a later entry
+      // of this one, so `l` is the new minimum.
+      exact[id] = l;
+      if (kind != EntryKind::directory) subtree[id] = l;
     }
-    // Fold this layer into the maps for the layers below. Every value already
-    // there comes from a higher layer, so this layer's index is the minimum.
-    for (const LayerChange& change : layer) {
-      const std::string_view path = change.path;
-      switch (change.kind) {
-        case EntryKind::opaque_whiteout:
-          subtree[path] = l;
-          break;
-        case EntryKind::whiteout:
-          exact[path] = l;
-          subtree[path] = l;
-          break;
-        case EntryKind::directory:
-          exact[path] = l;
-          break;
-        default:
-          exact[path] = l;
-          subtree[path] = l;
-          break;
+    for (std::size_t i = 0; i < layer.size(); ++i) {
+      const std::uint32_t id = ids[l][i];
+      if (layer[i].kind == EntryKind::whiteout) {
+        exact[id] = l;
+        subtree[id] = l;
+      } else if (layer[i].kind == EntryKind::opaque_whiteout) {
+        subtree[id] = l;
       }
     }
   }

@@ -172,6 +172,19 @@ TEST(DockerArchiveSource, ReadsBothLayouts) {
   }
 }
 
+// The fuzz seeds were written by Python's tarfile (not libarchive): both
+// layouts must read cleanly, so the fuzzer starts from valid archives.
+TEST(DockerArchiveSource, ReadsTheFuzzSeeds) {
+  for (const char* name : {"classic.tar", "blobs.tar"}) {
+    SCOPED_TRACE(name);
+    const Scan got = scan(std::string(HASHSIEVE_TEST_DATA) + "/../../fuzz/corpus/docker_archive/" + name);
+    ASSERT_TRUE(got.status.ok()) << got.status.error().message();
+    const std::vector<std::vector<std::string>> want = {{"etc/a=alpha", "etc/b=beta"}, {"etc/a", "bin/tool=tool"}};
+    EXPECT_EQ(got.layer_paths, want);
+    EXPECT_EQ(got.images[0].platform.to_string(), "linux/amd64");
+  }
+}
+
 TEST(DockerArchiveSource, RejectsBadArchives) {
   const Members good = blobs_archive({kLayer0, kLayer1}, {kLayer0, kLayer1});
   auto edit = [&](auto f) {

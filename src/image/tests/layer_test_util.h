@@ -149,7 +149,7 @@ class MemorySource final : public ByteSource {
   explicit MemorySource(Bytes bytes, std::size_t chunk = 1 << 20) : bytes_(std::move(bytes)), chunk_(chunk) {}
   Result<std::size_t> read(std::span<std::uint8_t> out) override {
     const std::size_t n = std::min({out.size(), chunk_, bytes_.size() - pos_});
-    std::memcpy(out.data(), bytes_.data() + pos_, n);
+    if (n > 0) std::memcpy(out.data(), bytes_.data() + pos_, n);
     pos_ += n;
     return n;
   }

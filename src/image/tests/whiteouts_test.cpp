@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,65 @@ TEST(ApplyWhiteouts, Table) {
         }
       }
     }
+  }
+}
+
+// The rules of whiteouts.h restated pair by pair, O(n^2): an independent
+// reference for random images.
+bool strict_ancestor(const std::string& a, const std::string& p) {
+  return a.empty() ? !p.empty() : p.size() > a.size() && p.starts_with(a) && p[a.size()] == '/';
+}
+
+HiddenBy reference(const std::vector<std::vector<LayerChange>>& layers) {
+  HiddenBy out(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    for (std::size_t i = 0; i < layers[l].size(); ++i) {
+      const LayerChange& e = layers[l][i];
+      std::optional<std::size_t> best;
+      auto hide = [&](std::size_t by) {
+        if (!best || by < *best) best = by;
+      };
+      if (e.kind == EntryKind::whiteout || e.kind == EntryKind::opaque_whiteout) hide(l);
+      for (std::size_t m = l; m < layers.size() && e.kind != EntryKind::whiteout && e.kind != EntryKind::opaque_whiteout; ++m) {
+        for (std::size_t j = (m == l ? i + 1 : 0); j < layers[m].size(); ++j) {
+          const LayerChange& f = layers[m][j];
+          const bool at = f.path == e.path;
+          const bool above = strict_ancestor(f.path, e.path);
+          if (f.kind == EntryKind::whiteout) {
+            if (m > l && (at || above)) hide(m);
+          } else if (f.kind == EntryKind::opaque_whiteout) {
+            if (m > l && above) hide(m);
+          } else if (at || (above && f.kind != EntryKind::directory)) {
+            hide(m);
+          }
+        }
+      }
+      out[l].push_back(best);
+    }
+  }
+  return out;
+}
+
+TEST(ApplyWhiteouts, MatchesReferenceOnRandomImages) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> names = {"a", "b", "c"};
+  const EntryKind kinds[] = {EntryKind::regular, EntryKind::directory, EntryKind::symlink, EntryKind::whiteout,
+                             EntryKind::opaque_whiteout};
+  for (int round = 0; round < 300; ++round) {
+    std::vector<std::vector<LayerChange>> layers(1 + rng() % 4);
+    for (auto& layer : layers) {
+      const int n = static_cast<int>(rng() % 6);
+      for (int k = 0; k < n; ++k) {
+        std::string path = names[rng() % names.size()];
+        const int depth = static_cast<int>(rng() % 3);
+        for (int d = 0; d < depth; ++d) path += "/" + names[rng() % names.size()];
+        const EntryKind kind = kinds[rng() % 5];
+        if (kind == EntryKind::opaque_whiteout && rng() % 8 == 0) path.clear();  // opaque root
+        layer.push_back({path, kind});
+      }
+    }
+    SCOPED_TRACE("round " + std::to_string(round));
+    ASSERT_EQ(apply_whiteouts(layers), reference(layers));
   }
 }
 

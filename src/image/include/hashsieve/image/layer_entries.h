@@ -6,7 +6,8 @@
 // image root, uses '/', has no "." or ".." components and no leading '/'.
 // An entry whose path would escape the root (after "..") is rejected with
 // ErrorCode::invalid_argument naming the path; link targets are kept as text
-// and never followed on the host.
+// and never followed on the host. The root directory entry itself ("./")
+// is not reported.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,7 @@ enum class EntryKind {
   symlink,
   hardlink,          // link_target is the (normalised) path it links to, inside the image
   whiteout,          // ".wh.<name>": path is the hidden path "<dir>/<name>"
-  opaque_whiteout,   // "<dir>/.wh..wh..opq": path is "<dir>"
+  opaque_whiteout,   // "<dir>/.wh..wh..opq": path is "<dir>" ("" for the image root)
   device,            // character or block device, FIFO or socket: recorded, never read
 };
 

@@ -4,7 +4,7 @@
 // platform (manifest, config diff IDs, layer descriptors), then opens each
 // layer as a LayerEntries stream. Four sources implement it:
 //   registry    "host[:port]/repo[:tag][@digest]"  OCI distribution API over libcurl
-//   docker-archive:PATH                             the tar that `docker save` writes
+//   docker-archive:PATH[:repo:tag]                  the tar that `docker save` writes (first image, or by tag)
 //   oci:PATH[:tag]                                  an OCI image layout directory
 //   dir:PATH                                        a root filesystem (one pseudo-layer, no cache key)
 // Sources verify every digest they are given (manifest, config, blob, diff ID)
