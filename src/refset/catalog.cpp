@@ -394,7 +394,7 @@ std::vector<SimilarityHit> LoadedRefset::similar(const SimilarityQuery& query,
   const bool indexed_sdbf = similarity_->index && !query.content_keys.empty() &&
                             thresholds.sdbf_min_score >= kSdbfIndexedMinScore;
   std::vector<std::uint32_t> candidates;
-  if (indexed_sdbf && !query.sdbf.empty()) similarity_->index->sdbf_candidates(query.content_keys, candidates);
+  if (indexed_sdbf && !query.sdbf.empty()) similarity_->index->sdbf_candidates(query.content_keys, candidates, kSdbfMinSharedKeys);
   for (const auto& d : query.sdbf) {
     if (!indexed_sdbf) {
       auto more = similar(d, thresholds.sdbf_min_score);

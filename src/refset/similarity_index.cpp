@@ -14,7 +14,8 @@ namespace {
 // similarity.idx, all integers little-endian:
 //   0   char[8] "HSSIMIDX"
 //   8   u32 format version (1)
-//   12  u32 sampling version (1: gear-64 windows, top-bits rule, shifts 3..8)
+//   12  u32 sampling version (3: gear-64 windows, top-bits rule, shifts 3..6;
+//       TLSH median-bit groups in length bands of 16 classes)
 //   16  u32 SDBF entries        20  u32 TLSH entries
 //   24  table descriptor SDBF   48  table descriptor TLSH    (24 bytes each:
 //       u32 dir_bits, u32 keys, u32 ids, u32 reserved, u64 offset)
@@ -26,7 +27,7 @@ namespace {
 //   ids[ids]              entry ids, ascending within a key
 constexpr char kMagic[8] = {'H', 'S', 'S', 'I', 'M', 'I', 'D', 'X'};
 constexpr std::uint32_t kFormatVersion = 1;
-constexpr std::uint32_t kSamplingVersion = 1;
+constexpr std::uint32_t kSamplingVersion = 3;
 constexpr std::size_t kHeaderBytes = 128;
 constexpr std::size_t kDescOffset[2] = {24, 48};
 constexpr std::uint32_t kMaxDirBits = 24;
@@ -202,15 +203,17 @@ std::vector<std::uint32_t> sample_content_keys(std::span<const std::uint8_t> dat
   while (shift < kContentMaxShift && (n >> (shift + 1)) >= kContentKeysTarget) ++shift;
   keys.reserve((n >> shift) + 16);
   std::uint64_t h = 0;
+  const std::uint64_t mask = ~std::uint64_t{0} << (64 - shift);
   for (std::size_t i = 0; i < n; ++i) {
     // Each step shifts older bytes one bit further out: after 64 steps a byte
-    // no longer counts, so h depends on the 64-byte window ending at i.
+    // no longer counts, so h depends on the 64-byte window ending at i, and
+    // its top bits on (nearly) all of it. Testing them is the whole per-byte
+    // cost; the key is mixed only for the sampled windows.
     h = (h << 1) + kGear[data[i]];
-    if (i < 63) continue;
-    std::uint64_t m = h ^ (h >> 33);
+    if ((h & mask) != 0 || i < 63) continue;
+    std::uint64_t m = h ^ (h >> 29);
     m *= 0xFF51AFD7ED558CCDULL;
-    m ^= m >> 33;
-    if ((m >> (64 - shift)) != 0) continue;
+    m ^= m >> 32;
     // Windows of one to three byte values (padding, fill patterns) carry no
     // SDBF features either; they would only make every padded file a candidate.
     std::array<std::uint64_t, 4> seen{};
@@ -230,9 +233,10 @@ std::vector<std::uint32_t> sample_content_keys(std::span<const std::uint8_t> dat
   return keys;
 }
 
-std::vector<std::uint32_t> tlsh_group_keys(const digest::TlshDigest& digest) {
-  std::vector<std::uint32_t> keys;
-  keys.reserve(kTlshTables);
+namespace {
+
+// The group keys of `digest` in length band `band`.
+void append_tlsh_keys(const digest::TlshDigest& digest, std::uint32_t band, std::vector<std::uint32_t>& keys) {
   const auto& body = digest.body();
   for (std::size_t t = 0; t < kTlshTables; ++t) {
     // One bit per position: is the code in the upper half (2 or 3)? Codes
@@ -241,8 +245,33 @@ std::vector<std::uint32_t> tlsh_group_keys(const digest::TlshDigest& digest) {
     // the step crosses the median (1 <-> 2).
     std::uint32_t value = 0;
     for (const std::uint8_t pos : kTlshGroups[t]) value = (value << 1) | ((body[pos / 4] >> (2 * (pos % 4) + 1)) & 1u);
-    keys.push_back(fmix32(static_cast<std::uint32_t>(t << 16) | value));
+    keys.push_back(fmix32(static_cast<std::uint32_t>(t << 20) | (band << 16) | value));
   }
+}
+
+constexpr std::uint32_t tlsh_band(std::uint32_t lvalue) { return (lvalue & 255u) >> kTlshBandShift; }
+
+}  // namespace
+
+std::vector<std::uint32_t> tlsh_group_keys(const digest::TlshDigest& digest) {
+  std::vector<std::uint32_t> keys;
+  keys.reserve(kTlshTables);
+  append_tlsh_keys(digest, tlsh_band(digest.lvalue()), keys);
+  return keys;
+}
+
+std::vector<std::uint32_t> tlsh_probe_keys(const digest::TlshDigest& digest) {
+  // A reference farther than kTlshMaxLengthDiff length classes costs more
+  // than the indexed distance for its length alone; the (circular) range of
+  // classes within it spans at most two bands.
+  std::vector<std::uint32_t> keys;
+  keys.reserve(2 * kTlshTables);
+  const std::uint32_t lo = tlsh_band(digest.lvalue() + 256u - kTlshMaxLengthDiff);
+  const std::uint32_t hi = tlsh_band(digest.lvalue() + kTlshMaxLengthDiff);
+  append_tlsh_keys(digest, lo, keys);
+  if (hi != lo) append_tlsh_keys(digest, hi, keys);
+  // Between lo and hi there is no third band: bands are wider than the range.
+  static_assert((1u << kTlshBandShift) > 2 * kTlshMaxLengthDiff);
   return keys;
 }
 
@@ -396,7 +425,7 @@ void SimilarityIndex::tlsh_candidates(const digest::TlshDigest& query, std::vect
   out.clear();
   auto& s = t_scratch;
   s.begin(data_->tlsh_entries);
-  for_each_posting(data_->tlsh, tlsh_group_keys(query), [&](std::uint32_t id) {
+  for_each_posting(data_->tlsh, tlsh_probe_keys(query), [&](std::uint32_t id) {
     if (s.stamp[id] != s.epoch) {
       s.stamp[id] = s.epoch;
       out.push_back(id);

@@ -26,6 +26,13 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
+// "f12" without `"f" + std::to_string(12)`, which GCC 12 warns about falsely (-Wrestrict).
+std::string numbered(char prefix, std::size_t i) {
+  std::string s(1, prefix);
+  s += std::to_string(i);
+  return s;
+}
+
 Bytes random_bytes(std::mt19937_64& rng, std::size_t n) {
   Bytes out(n);
   for (auto& b : out) b = static_cast<std::uint8_t>(rng());
@@ -277,8 +284,8 @@ TEST_F(SimilarityIndexTest, RecallAgainstBruteForceOnRealFiles) {
   for (const auto& f : files) contents.push_back(read_file(f));
   const std::size_t refs = 400;
   for (std::size_t i = 0; i < refs; ++i) {
-    write_file(dir_ / "refs" / ("f" + std::to_string(i)), contents[i]);
-    if (i % 5 == 0) write_file(dir_ / "refs" / ("v" + std::to_string(i)), mutate_truncate(contents[i], rng));
+    write_file(dir_ / "refs" / numbered('f', i), contents[i]);
+    if (i % 5 == 0) write_file(dir_ / "refs" / numbered('v', i), mutate_truncate(contents[i], rng));
   }
   auto set = build("corpus", {(dir_ / "refs").string()});
   ASSERT_TRUE(set.has_similarity_index());
@@ -299,7 +306,7 @@ TEST_F(SimilarityIndexTest, RecallAgainstBruteForceOnRealFiles) {
   std::size_t sdbf_bf = 0, sdbf_found = 0, tlsh_bf = 0, tlsh_found = 0, candidates = 0;
   const SimilarityThresholds t{kSdbfIndexedMinScore, kTlshIndexedMaxDistance, -1};
   for (std::size_t qi = 0; qi < queries.size(); ++qi) {
-    auto q = make_similarity_query("q" + std::to_string(qi), queries[qi]);
+    auto q = make_similarity_query(numbered('q', qi), queries[qi]);
     ASSERT_TRUE(q.ok());
     std::set<std::pair<std::string, std::string>> bf, found;
     for (const auto& d : q->sdbf) {
@@ -320,7 +327,7 @@ TEST_F(SimilarityIndexTest, RecallAgainstBruteForceOnRealFiles) {
       (alg == "sdbf" ? sdbf_found : tlsh_found) += hit ? 1 : 0;
     }
     std::vector<std::uint32_t> c;
-    index->sdbf_candidates(q->content_keys, c);
+    index->sdbf_candidates(q->content_keys, c, kSdbfMinSharedKeys);
     candidates += c.size();
   }
   const double sdbf_recall = static_cast<double>(sdbf_found) / static_cast<double>(std::max<std::size_t>(1, sdbf_bf));
@@ -346,7 +353,7 @@ TEST_F(SimilarityIndexTest, ConcurrentLookupsAgreeWithSerialOnes) {
   std::vector<Bytes> contents;
   for (std::size_t i = 0; i < files.size(); ++i) {
     contents.push_back(read_file(files[i]));
-    write_file(dir_ / "root" / ("f" + std::to_string(i)), contents.back());
+    write_file(dir_ / "root" / numbered('f', i), contents.back());
   }
   auto set = build("conc", {(dir_ / "root").string()});
   std::vector<SimilarityQuery> queries;
@@ -356,8 +363,10 @@ TEST_F(SimilarityIndexTest, ConcurrentLookupsAgreeWithSerialOnes) {
     for (const auto& h : set.similar(queries[i], SimilarityThresholds{})) {
       out.push_back(h.algorithm + ":" + h.reference + ":" + std::to_string(h.score));
     }
-    auto files = set.files_at_path("/f" + std::to_string(i));
-    out.push_back(files.ok() && files->size() == 1 ? (*files)[0].sha256 : "missing");
+    std::string path = "/";
+    path += numbered('f', i);
+    auto at_path = set.files_at_path(path);
+    out.push_back(at_path.ok() && at_path->size() == 1 ? (*at_path)[0].sha256 : "missing");
     return out;
   };
   std::vector<std::vector<std::string>> serial;

@@ -99,6 +99,8 @@ struct SimilarityThresholds {
 // measured (>= 99 % recall against brute force) only within them.
 inline constexpr int kSdbfIndexedMinScore = 21;
 inline constexpr int kTlshIndexedMaxDistance = 60;
+static_assert(kTlshIndexedMaxDistance < 12 * (static_cast<int>(kTlshMaxLengthDiff) + 1),
+              "the TLSH index probes length bands for this distance");
 
 // One file of a set made by `refset build` (files_at_path).
 struct ReferenceFile {

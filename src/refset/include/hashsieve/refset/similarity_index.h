@@ -20,6 +20,10 @@
 // with the query are candidates. Close pairs differ mostly by codes one step
 // apart, which flip a bit only across the median, so they rarely differ in
 // all 64 groups; unrelated pairs share a group by chance (1 in 65,536).
+// Keys also carry the length band (L value / 16): a reference more than
+// kTlshMaxLengthDiff length classes away is farther than the indexed
+// distance for its length alone, so a query probes the (one or two) bands
+// within that range only.
 //
 // Either way the index only proposes candidates; callers score them exactly
 // (sdbf_score, tlsh_distance), so a hit list never holds anything brute force
@@ -52,6 +56,15 @@ inline constexpr unsigned kContentMinShift = 3;   // at most 1 key per 8 bytes (
 inline constexpr unsigned kContentMaxShift = 6;   // at least 1 key per 64 bytes (large files)
 inline constexpr std::size_t kTlshTables = 64;
 inline constexpr std::uint32_t kMaxPostingLength = 4096;
+// Candidates must share this many content keys with the query. One shared
+// 32-bit key is often a collision at a million references (a few percent of
+// a large query's keys collide with some reference's); a real shared region
+// gives several.
+inline constexpr unsigned kSdbfMinSharedKeys = 2;
+inline constexpr unsigned kTlshBandShift = 4;
+// TLSH distance counts 12 per length class beyond the first, so a pair more
+// than 5 classes apart is farther than 60 (kTlshIndexedMaxDistance, catalog.h).
+inline constexpr std::uint32_t kTlshMaxLengthDiff = 5;
 
 // The sampled content keys of a file's bytes, sorted and unique. Computed
 // once per file by `refset build` for every reference and by a scan (or
@@ -59,8 +72,11 @@ inline constexpr std::uint32_t kMaxPostingLength = 4096;
 // pass over the bytes (about 1 GB/s).
 std::vector<std::uint32_t> sample_content_keys(std::span<const std::uint8_t> data);
 
-// The TLSH group keys of a digest (kTlshTables of them, unsorted).
+// The TLSH group keys of a reference digest (kTlshTables of them, in its
+// own length band), and the keys a query probes (its groups in every band
+// within kTlshMaxLengthDiff length classes).
 std::vector<std::uint32_t> tlsh_group_keys(const digest::TlshDigest& digest);
+std::vector<std::uint32_t> tlsh_probe_keys(const digest::TlshDigest& digest);
 
 // Collects postings and writes similarity.idx. Entry ids are the positions
 // of the SDBF digests in similarity.sdbf and of the TLSH lines in
@@ -87,7 +103,8 @@ class SimilarityIndex {
   // content keys, in ascending order (replaces `out`).
   void sdbf_candidates(std::span<const std::uint32_t> content_keys, std::vector<std::uint32_t>& out,
                        unsigned min_shared = 1) const;
-  // TLSH entries sharing at least one group key with `query`, ascending.
+  // TLSH entries sharing at least one group key with `query` (in a length
+  // band it probes), ascending.
   void tlsh_candidates(const digest::TlshDigest& query, std::vector<std::uint32_t>& out) const;
   std::uint64_t file_bytes() const;
 
