@@ -40,8 +40,10 @@ Result<std::unique_ptr<HttpStream>> HttpStream::start(const HttpRequest& request
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, request.stall_timeout_s);
+  // Stalls are timed in drive(), only while the reader waits: curl's
+  // low-speed check would also count the time the transfer sits paused
+  // because the reader is busy.
+  s->stall_timeout_ = std::chrono::seconds(request.stall_timeout_s);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->error_buffer_);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpStream::on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, s.get());
@@ -121,7 +123,12 @@ std::size_t HttpStream::on_header(char* data, std::size_t size, std::size_t coun
 
 template <typename Ready>
 Status HttpStream::drive(Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + stall_timeout_;
   while (!ready() && !done_) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Error(ErrorCode::unavailable, "GET " + url_ + ": no data for " +
+                                               std::to_string(stall_timeout_.count()) + " s");
+    }
     int running = 0;
     const CURLMcode mc = curl_multi_perform(multi_, &running);
     if (mc != CURLM_OK) return Error(ErrorCode::internal, std::string("curl_multi_perform: ") + curl_multi_strerror(mc));

@@ -27,7 +27,7 @@ struct HttpRequest {
   std::string basic_user;            // with basic_password: CURLOPT_USERPWD (token endpoints)
   std::string basic_password;
   long connect_timeout_ms = 30'000;
-  long stall_timeout_s = 120;        // abort when under 1 byte/s for this long
+  long stall_timeout_s = 120;        // a read that waits this long for any byte fails
 };
 
 class HttpStream final : public ByteSource {
@@ -70,6 +70,7 @@ class HttpStream final : public ByteSource {
   bool headers_done_ = false;
   bool done_ = false;
   CURLcode result_ = CURLE_OK;
+  std::chrono::seconds stall_timeout_{120};
   long status_ = 0;
   std::map<std::string, std::string> headers_;
   char error_buffer_[CURL_ERROR_SIZE] = {};

@@ -389,6 +389,20 @@ TEST(RegistryClient, BlobStreamsWithBoundedBuffering) {
   EXPECT_TRUE(all_z);
 }
 
+TEST(HttpStream, StalledServerTimesOut) {
+  ScriptedServer server;
+  START_SERVER(server, (json{{"/slow", {{{"status", 200}, {"body", "late"}, {"delay_s", 3}}}}}));
+  HttpRequest request;
+  request.url = "http://" + server.host() + "/slow";
+  request.stall_timeout_s = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto got = HttpStream::start(request);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code(), ErrorCode::unavailable);
+  EXPECT_NE(got.error().message().find("no data for 1 s"), std::string::npos) << got.error().message();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2900));
+}
+
 TEST(RegistryClient, ManifestSizeLimit) {
   ScriptedServer server;
   START_SERVER(server, (json{{kManifestPath, {{{"status", 200}, {"body_repeat", {{"text", std::string(1 << 20, 'x')}, {"count", 5}}}}}}}));

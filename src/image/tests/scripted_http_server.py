@@ -5,7 +5,7 @@ Usage: scripted_http_server.py SCRIPT.json
 Listens on 127.0.0.1 on a free port and prints the port on stdout. The script
 maps a request path (without the query) to a list of responses served in order;
 the last one repeats. A response is {"status": int, "headers": {...},
-"body": str} or, for large bodies, "body_repeat": {"text": str, "count": int}.
+"body": str} or, for large bodies, "body_repeat": {"text": str, "count": int}; "delay_s" stalls before answering.
 "{PORT}" in header values and bodies is replaced by the server's port.
 GET /__log returns every request so far as JSON: method, path, query,
 authorization, and bytes_sent for the body (updated while it is sent).
@@ -13,6 +13,7 @@ authorization, and bytes_sent for the body (updated while it is sent).
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -55,6 +56,8 @@ def main():
             else:
                 response = responses[min(n, len(responses) - 1)]
             port = str(self.server.server_address[1])
+            if "delay_s" in response:  # a stalled server
+                time.sleep(response["delay_s"])
             if "body_repeat" in response:
                 chunk = response["body_repeat"]["text"].encode()
                 count = response["body_repeat"]["count"]
