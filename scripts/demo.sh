@@ -102,14 +102,6 @@ sigtool --md5 "$work/bad/bin/nc.openbsd" | sed 's/:nc.openbsd$/:Demo.Tool.Netcat
 
 echo
 echo "== 4. hashsieve scan --insecure $registry/demo/app:1.0"
-if ! "$bin" scan --help >/dev/null 2>&1; then
-  echo "This build has no scan command yet; what the reference sets say about the planted files:"
-  for f in "$l2/usr/lib/systemd/systemd-netlogd" "$l2/usr/local/bin/healthcheck" "$l3/bin/ls"; do
-    echo "-- ${f#"$work"/layers/}"
-    "$bin" refset lookup --min-score 10 --max-tlsh 50 "$f" | sed 's#"query":"[^"]*",##'
-  done
-  exit 0
-fi
 "$bin" scan --insecure --format table "$registry/demo/app:1.0"
 echo
 set +e
