@@ -26,7 +26,10 @@ else
   if ! ls "$state/lists" | grep -q "_dists_${release}_"; then
     apt-get "${opts[@]}" update -qq >&2
   fi
-  (cd "$out" && apt-get "${opts[@]}" download -qq "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+  # pkg/release: that release's version, even when another is installed here.
+  targets=()
+  for p in "$@"; do case $p in */*) targets+=("$p");; *) targets+=("$p/$release");; esac; done
+  (cd "$out" && apt-get "${opts[@]}" download -qq "${targets[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
 fi
 # apt-get download's exit status is lost in the pipe above: check every package arrived.
 for p in "$@"; do
