@@ -229,6 +229,12 @@ int main() {
   const std::size_t nqueries = env_size("HASHSIEVE_SIM_QUERIES", 1000);
   const unsigned threads = static_cast<unsigned>(std::max<std::size_t>(1, env_size("HASHSIEVE_SIM_THREADS", 2)));
   const int min_score = hashsieve::refset::kSdbfIndexedMinScore;
+  // For experiments: HASHSIEVE_SIM_TLSH_ONLY=1 skips the SDBF brute force.
+  const bool tlsh_only = env_size("HASHSIEVE_SIM_TLSH_ONLY", 0) != 0;
+  const auto tlsh_max_posting = static_cast<std::uint32_t>(
+      env_size("HASHSIEVE_SIM_TLSH_MAX_POSTING", hashsieve::refset::kTlshMaxPostingRead));
+  const unsigned tlsh_min_shared =
+      static_cast<unsigned>(env_size("HASHSIEVE_SIM_TLSH_MIN_SHARED", hashsieve::refset::kTlshMinSharedGroups));
   const int max_distance = hashsieve::refset::kTlshIndexedMaxDistance;
   const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
   const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") /
@@ -303,6 +309,7 @@ int main() {
       std::vector<int> scores(corpus.sdbf.size());
       for (std::size_t q; (q = next.fetch_add(1)) < queries.size();) {
         for (const auto& d : queries[q].sdbf) {
+          if (tlsh_only) break;
           const std::vector<Sdbf> one{d};
           const hashsieve::digest::PreparedSdbfSet qs(one);
           hashsieve::digest::sdbf_score_row(qs, 0, prepared, 0, scores);
@@ -353,7 +360,7 @@ int main() {
       }
       auto t1 = Clock::now();
       if (queries[q].tlsh) {
-        corpus.index->tlsh_candidates(*queries[q].tlsh, cand);
+        corpus.index->tlsh_candidates(*queries[q].tlsh, cand, tlsh_min_shared, tlsh_max_posting);
         tlsh_candidates += cand.size();
         for (const auto j : cand) {
           if (hashsieve::digest::tlsh_distance(*queries[q].tlsh, corpus.tlsh[j]) <= max_distance) ix_tlsh[q].push_back(j);
