@@ -22,7 +22,7 @@
 // that are not in the set, in equal parts.
 //
 // Generated references are cached (HASHSIEVE_SIM_CACHE, default
-// /tmp/hashsieve-simbench/<parameters>): similarity.idx as `refset build`
+// /tmp/hashsieve-simbench/<parameters and a hash of the real files chosen>): similarity.idx as `refset build`
 // writes it, refs.sdbf and refs.tlsh. Environment: HASHSIEVE_SIM_REFS
 // (default 1000000), HASHSIEVE_SIM_REAL (3000), HASHSIEVE_SIM_QUERIES (1000),
 // HASHSIEVE_SIM_THREADS (2, generation and brute force only; lookups are
@@ -236,9 +236,6 @@ int main() {
   const unsigned tlsh_min_shared =
       static_cast<unsigned>(env_size("HASHSIEVE_SIM_TLSH_MIN_SHARED", hashsieve::refset::kTlshMinSharedGroups));
   const int max_distance = hashsieve::refset::kTlshIndexedMaxDistance;
-  const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
-  const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") /
-                         ("v3-refs" + std::to_string(refs) + "-real" + std::to_string(nreal));
 
   // Real files: the first nreal are world 0 of the references, the rest are
   // queries that are not in the set.
@@ -248,6 +245,22 @@ int main() {
     std::fprintf(stderr, "only %zu usable files under /usr/lib\n", paths.size());
     return 1;
   }
+  // The cache is keyed by the real files chosen (paths and sizes), which
+  // change when packages are installed.
+  std::uint64_t files_hash = 1469598103934665603ULL;
+  for (std::size_t i = 0; i < nreal; ++i) {
+    std::error_code ec;
+    std::string id = paths[i].string();
+    id += '\t';
+    id += std::to_string(fs::file_size(paths[i], ec));
+    for (const char ch : id) files_hash = (files_hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+  }
+  const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
+  char hash_hex[17];
+  std::snprintf(hash_hex, sizeof hash_hex, "%016llx", static_cast<unsigned long long>(files_hash));
+  std::string cache_name = "v3-refs";
+  cache_name += std::to_string(refs) + "-real" + std::to_string(nreal) + "-" + hash_hex;
+  const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") / cache_name;
   std::vector<Bytes> real;
   for (std::size_t i = 0; i < nreal; ++i) real.push_back(read_file(paths[i]));
   Corpus corpus = load_or_generate(cache, refs, real, threads);
