@@ -110,7 +110,7 @@ class SimilarityIndex {
   // Entries sharing at least `min_shared` of the given sorted, unique
   // content keys, in ascending order (replaces `out`).
   void sdbf_candidates(std::span<const std::uint32_t> content_keys, std::vector<std::uint32_t>& out,
-                       unsigned min_shared = 1) const;
+                       unsigned min_shared = kSdbfMinSharedKeys) const;
   // TLSH entries sharing at least `min_shared` group keys with `query` (in
   // a length band it probes), ascending. Group values held by more than
   // `max_posting` references are not read.
