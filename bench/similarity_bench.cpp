@@ -22,7 +22,7 @@
 // that are not in the set, in equal parts.
 //
 // Generated references are cached (HASHSIEVE_SIM_CACHE, default
-// /tmp/hashsieve-simbench/<parameters>): similarity.idx as `refset build`
+// /tmp/hashsieve-simbench/<parameters and a hash of the real files chosen>): similarity.idx as `refset build`
 // writes it, refs.sdbf and refs.tlsh. Environment: HASHSIEVE_SIM_REFS
 // (default 1000000), HASHSIEVE_SIM_REAL (3000), HASHSIEVE_SIM_QUERIES (1000),
 // HASHSIEVE_SIM_THREADS (2, generation and brute force only; lookups are
@@ -229,10 +229,13 @@ int main() {
   const std::size_t nqueries = env_size("HASHSIEVE_SIM_QUERIES", 1000);
   const unsigned threads = static_cast<unsigned>(std::max<std::size_t>(1, env_size("HASHSIEVE_SIM_THREADS", 2)));
   const int min_score = hashsieve::refset::kSdbfIndexedMinScore;
+  // For experiments: HASHSIEVE_SIM_TLSH_ONLY=1 skips the SDBF brute force.
+  const bool tlsh_only = env_size("HASHSIEVE_SIM_TLSH_ONLY", 0) != 0;
+  const auto tlsh_max_posting = static_cast<std::uint32_t>(
+      env_size("HASHSIEVE_SIM_TLSH_MAX_POSTING", hashsieve::refset::kTlshMaxPostingRead));
+  const unsigned tlsh_min_shared =
+      static_cast<unsigned>(env_size("HASHSIEVE_SIM_TLSH_MIN_SHARED", hashsieve::refset::kTlshMinSharedGroups));
   const int max_distance = hashsieve::refset::kTlshIndexedMaxDistance;
-  const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
-  const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") /
-                         ("v3-refs" + std::to_string(refs) + "-real" + std::to_string(nreal));
 
   // Real files: the first nreal are world 0 of the references, the rest are
   // queries that are not in the set.
@@ -242,6 +245,22 @@ int main() {
     std::fprintf(stderr, "only %zu usable files under /usr/lib\n", paths.size());
     return 1;
   }
+  // The cache is keyed by the real files chosen (paths and sizes), which
+  // change when packages are installed.
+  std::uint64_t files_hash = 1469598103934665603ULL;
+  for (std::size_t i = 0; i < nreal; ++i) {
+    std::error_code ec;
+    std::string id = paths[i].string();
+    id += '\t';
+    id += std::to_string(fs::file_size(paths[i], ec));
+    for (const char ch : id) files_hash = (files_hash ^ static_cast<unsigned char>(ch)) * 1099511628211ULL;
+  }
+  const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
+  char hash_hex[17];
+  std::snprintf(hash_hex, sizeof hash_hex, "%016llx", static_cast<unsigned long long>(files_hash));
+  std::string cache_name = "v3-refs";
+  cache_name += std::to_string(refs) + "-real" + std::to_string(nreal) + "-" + hash_hex;
+  const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") / cache_name;
   std::vector<Bytes> real;
   for (std::size_t i = 0; i < nreal; ++i) real.push_back(read_file(paths[i]));
   Corpus corpus = load_or_generate(cache, refs, real, threads);
@@ -303,6 +322,7 @@ int main() {
       std::vector<int> scores(corpus.sdbf.size());
       for (std::size_t q; (q = next.fetch_add(1)) < queries.size();) {
         for (const auto& d : queries[q].sdbf) {
+          if (tlsh_only) break;
           const std::vector<Sdbf> one{d};
           const hashsieve::digest::PreparedSdbfSet qs(one);
           hashsieve::digest::sdbf_score_row(qs, 0, prepared, 0, scores);
@@ -353,7 +373,7 @@ int main() {
       }
       auto t1 = Clock::now();
       if (queries[q].tlsh) {
-        corpus.index->tlsh_candidates(*queries[q].tlsh, cand);
+        corpus.index->tlsh_candidates(*queries[q].tlsh, cand, tlsh_min_shared, tlsh_max_posting);
         tlsh_candidates += cand.size();
         for (const auto j : cand) {
           if (hashsieve::digest::tlsh_distance(*queries[q].tlsh, corpus.tlsh[j]) <= max_distance) ix_tlsh[q].push_back(j);

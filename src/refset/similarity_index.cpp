@@ -139,7 +139,8 @@ struct PostingsTable {
 // go through each step in batches with the next step's line prefetched: the
 // misses of a batch overlap instead of queueing.
 template <typename Visit>
-void for_each_posting(const PostingsTable& t, std::span<const std::uint32_t> keys, Visit&& visit) {
+void for_each_posting(const PostingsTable& t, std::span<const std::uint32_t> keys, std::uint32_t max_posting,
+                      Visit&& visit) {
   if (t.nkeys == 0) return;
   constexpr std::size_t kBatch = 32;
   std::array<std::uint32_t, kBatch> lo{}, hi{}, found{};
@@ -161,6 +162,10 @@ void for_each_posting(const PostingsTable& t, std::span<const std::uint32_t> key
       if (found[i] == ~0u) continue;
       lo[i] = t.starts[found[i]];
       hi[i] = t.starts[found[i] + 1];
+      if (hi[i] - lo[i] > max_posting) {
+        found[i] = ~0u;
+        continue;
+      }
       __builtin_prefetch(t.ids + lo[i]);
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -411,7 +416,7 @@ void SimilarityIndex::sdbf_candidates(std::span<const std::uint32_t> content_key
   auto& s = t_scratch;
   s.begin(data_->sdbf_entries);
   min_shared = std::clamp(min_shared, 1u, 65535u);
-  for_each_posting(data_->sdbf, content_keys, [&](std::uint32_t id) {
+  for_each_posting(data_->sdbf, content_keys, kMaxPostingLength, [&](std::uint32_t id) {
     if (s.stamp[id] != s.epoch) {
       s.stamp[id] = s.epoch;
       s.count[id] = 0;
@@ -421,15 +426,18 @@ void SimilarityIndex::sdbf_candidates(std::span<const std::uint32_t> content_key
   std::sort(out.begin(), out.end());
 }
 
-void SimilarityIndex::tlsh_candidates(const digest::TlshDigest& query, std::vector<std::uint32_t>& out) const {
+void SimilarityIndex::tlsh_candidates(const digest::TlshDigest& query, std::vector<std::uint32_t>& out,
+                                      unsigned min_shared, std::uint32_t max_posting) const {
   out.clear();
   auto& s = t_scratch;
   s.begin(data_->tlsh_entries);
-  for_each_posting(data_->tlsh, tlsh_probe_keys(query), [&](std::uint32_t id) {
+  min_shared = std::clamp(min_shared, 1u, 65535u);
+  for_each_posting(data_->tlsh, tlsh_probe_keys(query), max_posting, [&](std::uint32_t id) {
     if (s.stamp[id] != s.epoch) {
       s.stamp[id] = s.epoch;
-      out.push_back(id);
+      s.count[id] = 0;
     }
+    if (s.count[id] < 65535 && ++s.count[id] == min_shared) out.push_back(id);
   });
   std::sort(out.begin(), out.end());
 }
