@@ -143,6 +143,8 @@ struct WorkerPool::Impl {
 
   void handle(const queue::Delivery& d) {
     const auto t0 = std::chrono::steady_clock::now();
+    // The lease length, as granted (the queue's option, not ours to know).
+    const std::int64_t lease_ms = std::max<std::int64_t>(3, d.lease_expires_ms - clock.now_ms());
     JobOutcome out;
     auto report = [&](JobState s, const std::string& code) {
       out.state = s;
@@ -180,7 +182,7 @@ struct WorkerPool::Impl {
     notify(*id, JobState::fetching);
 
     bool superseded = false;
-    auto st = run_job(*started, d, out, superseded);
+    auto st = run_job(*started, d, lease_ms, out, superseded);
     if (superseded) {
       // Another attempt took the job over (a duplicate message, or this
       // worker's lease expired while it was slow): that attempt owns the
@@ -230,7 +232,8 @@ struct WorkerPool::Impl {
   }
 
   // Resolve (or load the stored images of a rescan), hash, match, store.
-  Status run_job(const store::JobRecord& job, const queue::Delivery& d, JobOutcome& out, bool& superseded) {
+  Status run_job(const store::JobRecord& job, const queue::Delivery& d, std::int64_t lease_ms, JobOutcome& out,
+                 bool& superseded) {
     // A state write refused as illegal means another attempt moved the job.
     auto step = [&](JobState to) -> Status {
       auto cur = env.jobs->get_job(job.id);
@@ -260,18 +263,15 @@ struct WorkerPool::Impl {
     }
     if (auto st = step(JobState::hashing); !st.ok()) return st;
 
-    // A heartbeat: long scans keep their lease (a third of it at a time).
-    const std::int64_t lease_ms = std::max<std::int64_t>(1, d.lease_expires_ms - clock.now_ms());
-    std::int64_t last_extended = clock.now_ms();
+    // A heartbeat: when a third of the lease is used up, scan progress
+    // renews it, so a long scan keeps its message.
+    std::int64_t expires = d.lease_expires_ms;
     scan::ScanOptions so = opts.scan;
     so.threads = std::max(1u, opts.scan_threads);
     so.cancelled = [this] { return cancel.load(); };
     so.progress = [&](const scan::ScanProgress&) {
       const std::int64_t now = clock.now_ms();
-      if (now - last_extended >= lease_ms / 3) {
-        last_extended = now;
-        (void)env.queue->extend_lease(d);
-      }
+      if (now >= expires - lease_ms * 2 / 3 && env.queue->extend_lease(d).ok()) expires = now + lease_ms;
     };
     scan::Scanner scanner(env.store, *env.sets, env.paths, so);
     struct Done {

@@ -271,6 +271,30 @@ TEST_F(WorkerTest, SupersededAttemptLeavesTheJobToTheNewOwner) {
   EXPECT_EQ(s.queue->stats()->depth(), 0u);
 }
 
+// A scan that runs longer than the lease keeps its message: scan progress
+// extends the lease, so no second worker gets the job meanwhile.
+TEST_F(WorkerTest, ScanProgressExtendsTheLease) {
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  Stack other = Stack::open(data_.path(), &clock_, {"distro"});
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  bool redelivered = false;
+  WorkerOptions o = options();
+  o.on_state = [&](std::int64_t, JobState st) {
+    if (st == JobState::hashing) clock_.advance_ms(kLeaseMs / 2);  // progress before layer 0 extends from here
+    if (st == JobState::matching) {
+      clock_.advance_ms(kLeaseMs * 3 / 4);  // past the first lease, within the extended one
+      auto d = other.queue->receive(milliseconds(0));
+      redelivered = !d.ok() || d->has_value();
+    }
+  };
+  WorkerPool pool(s.env(), o);
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  EXPECT_FALSE(redelivered);
+  EXPECT_EQ(job(s, e->job.id).state, JobState::done);
+  EXPECT_EQ(s.queue->stats()->depth(), 0u);
+}
+
 TEST_F(WorkerTest, PermanentErrorsFailTheJobAndAreAcked) {
   Stack s = Stack::open(data_.path(), &clock_, {"distro"});
   struct Case {
