@@ -1,0 +1,1 @@
+#include "hashsieve/queue/job_queue.h"
