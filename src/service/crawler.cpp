@@ -12,14 +12,14 @@ Result<WithWarnings<CrawlStats>> crawl_once(CatalogSource& source, ScanEnqueuer&
     ++out.value.repositories;
     auto tags = source.tags(repository);
     if (!tags) {
-      out.warnings.push_back(std::move(tags).error().with_context("catalog crawl: " + repository));
+      out.warnings.push_back(Warning{"catalog crawl: " + repository + ": " + tags.error().message()});
       continue;
     }
     for (const auto& tag : *tags) {
       ++out.value.tags;
       auto digest = source.resolve_digest(repository, tag);
       if (!digest) {
-        out.warnings.push_back(std::move(digest).error().with_context("catalog crawl: " + repository + ":" + tag));
+        out.warnings.push_back(Warning{"catalog crawl: " + repository + ":" + tag + ": " + digest.error().message()});
         continue;
       }
       auto outcome = enqueuer.enqueue(ScanRequest{repository, *digest, tag, "crawler"});
