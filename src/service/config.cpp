@@ -133,6 +133,8 @@ Option list_option(std::string key, std::string help, std::vector<std::string> S
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       string_option("data_dir", "data directory: store.db, queue.db, refsets/ (required)", &ServiceConfig::data_dir),
+      bool_in("storage.fsync", "fsync every commit of store.db and queue.db (false: survive process crashes only)",
+              &ServiceConfig::storage, &StorageConfig::fsync),
       string_in("listen.address", "address to listen on", &ServiceConfig::listen, &ListenConfig::address),
       int_in("listen.port", "TCP port (0 = any free port)", &ServiceConfig::listen, &ListenConfig::port, 0, 65535),
       int_in("listen.threads", "HTTP handler threads", &ServiceConfig::listen, &ListenConfig::threads, 1, 1024),
