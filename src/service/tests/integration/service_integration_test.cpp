@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "hashsieve/service/crawler.h"
 #include "hashsieve/service/service.h"
 #include "hashsieve/store/job_store.h"
 #include "layer_test_util.h"
@@ -205,6 +206,38 @@ TEST(ServiceIntegrationTest, CrawlerCatchesUpAfterDowntimeAndRegistryRestart) {
   std::this_thread::sleep_for(std::chrono::seconds(1));
   (*svc)->stop();
   EXPECT_EQ(job_count(data.path), 4u);
+}
+
+TEST(ServiceIntegrationTest, CatalogPaginationWithTheFullLastPageQuirk) {
+  REQUIRE_TOOLS();
+  TempDir layouts;
+  RegistryFixture registry;
+  if (auto why = registry.start(); !why.empty()) GTEST_SKIP() << why;
+  const std::string digest = write_image(layouts.path / "img", "v1");
+  const std::vector<std::string> repos = {"a/one", "b/two", "c/three", "d/four"};
+  for (const auto& r : repos) ASSERT_EQ(registry.push(layouts.path / "img", "v1", r + ":v1"), "");
+  ASSERT_EQ(registry.push(layouts.path / "img", "v1", "a/one:v2"), "");
+  auto source = make_registry_catalog_source(registry.host(), true, "", "", "", "");
+  ASSERT_TRUE(source.ok()) << source.error().message();
+  struct Case {
+    int page_size;
+  };
+  // 2 and 4 end on an exactly full page (2.8 still sends a Link); 3 does not; 1000 is one page.
+  for (const Case c : {Case{1}, Case{2}, Case{3}, Case{4}, Case{1000}}) {
+    SCOPED_TRACE(c.page_size);
+    auto names = (*source)->repositories(c.page_size);
+    ASSERT_TRUE(names.ok()) << names.error().message();
+    EXPECT_EQ(*names, repos);
+  }
+  auto tags = (*source)->tags("a/one");
+  ASSERT_TRUE(tags.ok()) << tags.error().message();
+  EXPECT_EQ(*tags, (std::vector<std::string>{"v1", "v2"}));
+  auto resolved = (*source)->resolve_digest("a/one", "v2");
+  ASSERT_TRUE(resolved.ok()) << resolved.error().message();
+  EXPECT_EQ(*resolved, digest);
+  auto missing = (*source)->resolve_digest("a/one", "nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::not_found);
 }
 
 TEST(ServiceIntegrationTest, DuplicateMalformedAndUnauthenticatedEvents) {
