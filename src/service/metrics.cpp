@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
-#include <stdexcept>
+#include <cstdlib>
 
 namespace hashsieve::service {
 namespace {
@@ -86,14 +86,19 @@ Histogram::Snapshot Histogram::snapshot() const {
 }
 
 MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help, Kind kind) {
-  // Registration happens at start-up with literal names: a bad one is a bug.
-  if (!valid_name(name)) throw std::logic_error("invalid metric name " + name);
+  // Metric names are literals in the code: a bad one is a bug, caught by the
+  // first test that renders it.
+  if (!valid_name(name)) {
+    std::fprintf(stderr, "hashsieve: internal error: invalid metric name '%s'\n", name.c_str());
+    std::abort();
+  }
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.kind = kind;
     it->second.help = help;
   } else if (it->second.kind != kind) {
-    throw std::logic_error("metric " + name + " registered with two types");
+    std::fprintf(stderr, "hashsieve: internal error: metric '%s' registered with two types\n", name.c_str());
+    std::abort();
   }
   return it->second;
 }

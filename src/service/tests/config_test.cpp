@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace hashsieve::service {
 namespace {
 
@@ -73,6 +76,16 @@ TEST(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
     for (char ch : o.key) want += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     EXPECT_EQ(o.env, want);
     EXPECT_FALSE(o.help.empty());
+  }
+}
+
+TEST(ConfigTest, EveryOptionIsDocumented) {
+  std::ifstream in(std::string(HASHSIEVE_TEST_DATA) + "/../../docs/service.md");
+  ASSERT_TRUE(in) << "docs/service.md not found";
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& o : config_options()) {
+    SCOPED_TRACE(o.key);
+    EXPECT_NE(doc.find("| `" + o.key + "` | `" + o.env + "` |"), std::string::npos);
   }
 }
 
