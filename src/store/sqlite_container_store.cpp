@@ -88,6 +88,14 @@ class SqliteContainerStore final : public ContainerStore {
   }
 
   Result<std::optional<ContainerRecord>> get_container_result(const std::string& id) override {
+    {
+      auto exact = prepare(std::string("SELECT ") + kColumns + " FROM containers WHERE id = ?");
+      if (!exact.ok()) return std::move(exact).error();
+      bind_text(exact->get(), 1, id);
+      const int rc = sqlite3_step(exact->get());
+      if (rc == SQLITE_ROW) return std::optional<ContainerRecord>(read_record(exact->get()));
+      if (rc != SQLITE_DONE) return db_error(db_.get(), "reading container " + id);
+    }
     if (id.size() < 4) return Error(ErrorCode::invalid_argument, "container ID prefix '" + id + "' is shorter than 4");
     // Prefix match by range, so LIKE wildcards in `id` mean nothing.
     auto st = prepare(std::string("SELECT ") + kColumns + " FROM containers WHERE id >= ? AND id < ? LIMIT 2");
@@ -101,7 +109,7 @@ class SqliteContainerStore final : public ContainerStore {
     while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) found.push_back(read_record(st->get()));
     if (rc != SQLITE_DONE) return db_error(db_.get(), "reading container " + id);
     if (found.empty()) return std::optional<ContainerRecord>();
-    if (found.size() > 1 && found[0].id != id) {
+    if (found.size() > 1) {
       return Error(ErrorCode::invalid_argument, "container ID prefix '" + id + "' matches several containers");
     }
     return std::optional<ContainerRecord>(std::move(found[0]));

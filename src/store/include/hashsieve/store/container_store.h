@@ -50,7 +50,7 @@ class ContainerStore {
   virtual ~ContainerStore() = default;
   // Replaces the container's previous result.
   virtual Status put_container_result(const ContainerRecord& record) = 0;
-  // By full ID or a unique prefix (>= 4 characters); nullopt when none
+  // By exact ID, else by a unique prefix (>= 4 characters); nullopt when none
   // matches; invalid_argument when a prefix matches several.
   virtual Result<std::optional<ContainerRecord>> get_container_result(const std::string& id) = 0;
   // Newest first (scanned_at, then id).
