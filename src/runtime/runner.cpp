@@ -145,6 +145,7 @@ TickResult Runner::tick() {
       if (results_ != nullptr && state) {
         if (auto st = results_->put_schedule(*state); !st.ok()) log_error("storing the schedule", st.error());
       }
+      if (options_.on_scan) options_.on_scan(scan);
       out.scans.push_back(std::move(scan));
     }
   }

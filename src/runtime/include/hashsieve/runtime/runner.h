@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct RunnerOptions {
   std::chrono::milliseconds list_interval{std::chrono::seconds(60)};
   // Wait before reconnecting a failed event stream.
   std::chrono::milliseconds event_retry{std::chrono::seconds(5)};
+  // Called after each container scan (on the ticking thread), e.g. to log it.
+  std::function<void(const ContainerScan&)> on_scan;
 };
 
 class Runner {
