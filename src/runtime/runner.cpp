@@ -79,8 +79,9 @@ TickResult Runner::tick() {
   TickResult out;
   auto running = engine_.list_containers();
   if (!running.ok()) {
-    log_error("listing containers", running.error());
-    out.errors.push_back({"", running.error().code(), "listing containers: " + running.error().message()});
+    // The message already says what was asked of which engine.
+    std::fprintf(stderr, "hashsieve runtime: %s\n", running.error().message().c_str());
+    out.errors.push_back({"", running.error().code(), running.error().message()});
     return out;
   }
   std::map<std::string, ContainerSummary> by_id;
