@@ -141,8 +141,20 @@ TickResult Runner::tick() {
         scheduler_.finished(due[i], ok, std::chrono::milliseconds(took));
         state = scheduler_.state(due[i]);
       }
-      // A container that went away has nothing to store; the error is in the tick result.
-      if (result.ok() || result.error().code() != ErrorCode::not_found) record(scan);
+      // A container that went away has nothing to store; the error is in
+      // the tick result. A scan the engine cut short does not replace a
+      // complete earlier result (its verdict could only be too mild); the
+      // failure is in the schedule state and the retry comes soon.
+      bool store_it = result.ok() || result.error().code() != ErrorCode::not_found;
+      if (store_it && !ok && results_ != nullptr) {
+        auto previous = results_->get_container_result(scan.container.id);
+        store_it = !(previous.ok() && previous->has_value());
+      }
+      if (store_it) {
+        record(scan);
+      } else {
+        link_image(scan);
+      }
       if (results_ != nullptr && state) {
         if (auto st = results_->put_schedule(*state); !st.ok()) log_error("storing the schedule", st.error());
       }

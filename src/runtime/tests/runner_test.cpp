@@ -93,7 +93,10 @@ TEST_F(RunnerTest, EngineFailingMidSweepIsRecordedAndCaughtUp) {
   Scheduler scheduler(sched(), clock, 2);
   DriftScanner drift(sets_, nullptr, {}, DriftOptions{});
   Runner runner(engine_, drift, scheduler, clock, results_.get(), images_.get());
-  engine_.fail_after_archives = 3;  // the engine dies after three files
+  // A complete first sweep, then the engine dies after three files of the next.
+  ASSERT_EQ(runner.tick().scans.size(), 6u);
+  clock.advance(std::chrono::hours(2));
+  engine_.fail_after_archives = engine_.archives + 3;
   auto first = runner.tick();
   std::size_t failed = 0;
   for (const auto& s : first.scans) failed += s.errors.empty() ? 0 : 1;
@@ -113,6 +116,28 @@ TEST_F(RunnerTest, EngineFailingMidSweepIsRecordedAndCaughtUp) {
   auto c3 = results_->get_container_result("c3");
   ASSERT_TRUE(c3.ok() && c3->has_value());
   EXPECT_EQ((*c3)->verdict, "malicious");
+  EXPECT_EQ((*c3)->errors, 0u);
+}
+
+TEST_F(RunnerTest, ACutShortScanKeepsTheCompleteEarlierResult) {
+  ManualClock clock(kStart);
+  Scheduler scheduler(sched(), clock, 6);
+  DriftScanner drift(sets_, nullptr, {}, DriftOptions{});
+  Runner runner(engine_, drift, scheduler, clock, results_.get(), nullptr);
+  ASSERT_EQ(runner.tick().scans.size(), 6u);
+  clock.advance(std::chrono::hours(2));
+  engine_.fail_after_archives = engine_.archives;  // down before the first file
+  auto cut = runner.tick();
+  ASSERT_FALSE(cut.scans.empty());
+  for (const auto& s : cut.scans) EXPECT_FALSE(s.errors.empty());
+  auto c3 = results_->get_container_result("c3");
+  ASSERT_TRUE(c3.ok() && c3->has_value());
+  EXPECT_EQ((*c3)->verdict, "malicious");
+  auto schedule = results_->list_schedule();
+  ASSERT_TRUE(schedule.ok());
+  std::size_t failing = 0;
+  for (const auto& st : *schedule) failing += st.failures > 0 ? 1 : 0;
+  EXPECT_EQ(failing, cut.scans.size());
 }
 
 TEST_F(RunnerTest, ARestartedRunnerCarriesOnFromTheStore) {
