@@ -362,6 +362,20 @@ TEST_F(RuntimeDockerTest, MissingSocketIsAClearError) {
   e = connect_docker_engine({"unix://" + data_ + "/plain.sock"});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().code(), ErrorCode::invalid_argument);
+
+  // The engine's socket without the permission to open it: an unprivileged
+  // user (setpriv drops root) gets a clear error and exit status 1.
+  const std::string setpriv = find_program("setpriv");
+  if (setpriv.empty()) return;
+  const fs::path open_dir = fs::temp_directory_path() / ("hsrt-nobody-" + std::to_string(::getpid()));
+  fs::create_directories(open_dir);
+  fs::permissions(open_dir, fs::perms::all);
+  auto [rc, out] = run(setpriv + " --reuid 65534 --regid 65534 --clear-groups " + std::string(HASHSIEVE_BINARY_DIR) +
+                       "/hashsieve runtime --once --data-dir " + open_dir.string() + " --docker-host unix://" +
+                       Dockerd::socket);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("docker socket " + Dockerd::socket + ": Permission denied"), std::string::npos) << out;
+  fs::remove_all(open_dir);
 }
 
 // Last: restarts the engine. Containers come back with their restart policy.
