@@ -220,8 +220,9 @@ class DockerEngine final : public Engine {
                                                   std::to_string(max_bytes) + " bytes");
     }
     if (rc != CURLE_OK) {
-      const ErrorCode code = rc == CURLE_OPERATION_TIMEDOUT ? ErrorCode::unavailable : ErrorCode::unavailable;
-      return Error(code, "engine at " + socket_ + ": " + method + " " + path + ": " + curl_easy_strerror(rc));
+      // Refused, reset or timed out: the engine is (maybe only for now) not there.
+      return Error(ErrorCode::unavailable,
+                   "engine at " + socket_ + ": " + method + " " + path + ": " + curl_easy_strerror(rc));
     }
     return reply;
   }
