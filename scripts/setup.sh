@@ -25,6 +25,8 @@ packages=(
   curl time debootstrap
   # the openssl CLI: the registry token-auth and HTTPS tests make keys and sign JWTs with it
   openssl
+  # hashsieve runtime: its integration tests and bench/runtime start a private dockerd
+  docker.io
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,323 @@
+// `hashsieve runtime`: scan running containers through the Docker Engine API
+// (or Podman's compatible service): the drift of each container's writable
+// layer, hashed and matched against the reference sets, plus the configured
+// third-party scanners. --once sweeps once and prints a report; without it
+// the scheduler runs until SIGINT/SIGTERM, storing every result.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "commands.h"
+#include "hashsieve/refset/catalog.h"
+#include "hashsieve/runtime/drift.h"
+#include "hashsieve/runtime/engine.h"
+#include "hashsieve/runtime/report.h"
+#include "hashsieve/runtime/runner.h"
+#include "hashsieve/runtime/scheduler.h"
+#include "hashsieve/scan/report.h"
+#include "hashsieve/scanners/clamav.h"
+#include "hashsieve/scanners/yara.h"
+#include "hashsieve/store/container_store.h"
+#include "hashsieve/store/store.h"
+
+namespace hashsieve::cli {
+namespace {
+
+constexpr const char* kRuntimeUsage =
+    "usage: hashsieve runtime [options]\n"
+    "\n"
+    "Scans the drift (added, modified, deleted files) of running containers.\n"
+    "\n"
+    "  --docker-host URI       engine socket, unix://PATH (default $DOCKER_HOST when it is\n"
+    "                          unix://, else unix:///var/run/docker.sock; Podman:\n"
+    "                          unix:///run/podman/podman.sock)\n"
+    "  --once                  sweep every running container once, print a report, exit\n"
+    "  --data-dir DIR          reference sets and the store (as for `scan`)\n"
+    "  --set NAME              match against this set (repeatable; default: every installed set)\n"
+    "  --format F              table | json | sarif (--once; default: table on a terminal, else json)\n"
+    "  --output FILE           write the report to FILE instead of stdout (--once)\n"
+    "  --fail-on V             exit 4 when a container's verdict is V or worse (--once):\n"
+    "                          malicious | suspicious | modified | unknown\n"
+    "  --interval D            full sweep interval (default 1h); D is N, Ns, Nm or Nh\n"
+    "  --min-interval D        minimum time between two scans of a container (default 30s)\n"
+    "  --jitter F              sweep jitter as a fraction of the interval, 0..0.5 (default 0.1)\n"
+    "  --concurrency N         containers scanned at once (default 2)\n"
+    "  --max-file-bytes N      larger drifted files are not fetched (default 64 MiB)\n"
+    "  --clamav-db PATH        ClamAV database file or directory for libclamav (repeatable)\n"
+    "  --clamd-socket PATH     scan drifted files with a running clamd\n"
+    "  --yara-rules DIR        scan drifted files with the YARA rules in DIR\n"
+    "\n"
+    "Exit status: 0 done; 1 failure (engine unreachable, bad data); 2 bad arguments;\n"
+    "3 (--once) done, but some files or containers could not be scanned;\n"
+    "4 (--once) the worst container verdict reached --fail-on.\n";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "hashsieve runtime: %s\n%s", message.c_str(), kRuntimeUsage);
+  return kExitUsage;
+}
+
+int failure(const Error& e) {
+  std::fprintf(stderr, "hashsieve runtime: %s\n", e.message().c_str());
+  return kExitFailure;
+}
+
+std::optional<std::uint64_t> parse_uint(const std::string& text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// "90", "90s", "15m", "1h" -> milliseconds; at least one second.
+std::optional<std::chrono::milliseconds> parse_duration(std::string text) {
+  std::uint64_t unit = 1000;
+  if (!text.empty() && (text.back() == 's' || text.back() == 'm' || text.back() == 'h')) {
+    unit = text.back() == 's' ? 1000 : text.back() == 'm' ? 60'000 : 3'600'000;
+    text.pop_back();
+  }
+  auto n = parse_uint(text);
+  if (!n || *n == 0 || *n > 366ULL * 24 * 3600) return std::nullopt;
+  return std::chrono::milliseconds(*n * unit);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct RuntimeArgs {
+  runtime::DockerEngineOptions engine;
+  bool once = false;
+  std::string data_dir;
+  std::vector<std::string> sets;
+  std::string format;
+  std::string output;
+  std::optional<scan::Verdict> fail_on;
+  runtime::SchedulerOptions schedule;
+  runtime::DriftOptions drift;
+  std::vector<std::string> clamav_dbs;
+  std::string clamd_socket;
+  std::string yara_rules;
+};
+
+std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out) {
+  if (const char* h = std::getenv("DOCKER_HOST"); h != nullptr && std::string(h).rfind("unix://", 0) == 0) {
+    out.engine.host = h;
+  }
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= args.size() || args[i + 1].empty()) return std::nullopt;
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kRuntimeUsage, stdout);
+      return kExitOk;
+    } else if (a == "--once") {
+      out.once = true;
+    } else if (a == "--docker-host" || a == "--data-dir" || a == "--set" || a == "--format" || a == "--output" ||
+               a == "--fail-on" || a == "--clamav-db" || a == "--clamd-socket" || a == "--yara-rules") {
+      auto v = value();
+      if (!v) return usage_error(a + " needs a value");
+      if (a == "--docker-host") {
+        if (v->rfind("unix://", 0) != 0 || v->size() == 7) return usage_error("--docker-host must be unix://PATH");
+        out.engine.host = *v;
+      }
+      if (a == "--data-dir") out.data_dir = *v;
+      if (a == "--set") out.sets.push_back(*v);
+      if (a == "--format") {
+        if (*v != "table" && *v != "json" && *v != "sarif") return usage_error("--format must be table, json or sarif");
+        out.format = *v;
+      }
+      if (a == "--output") out.output = *v;
+      if (a == "--fail-on") {
+        auto verdict = scan::parse_verdict(*v);
+        if (!verdict.ok() || *verdict == scan::Verdict::known) {
+          return usage_error("--fail-on must be malicious, suspicious, modified or unknown");
+        }
+        out.fail_on = *verdict;
+      }
+      if (a == "--clamav-db") out.clamav_dbs.push_back(*v);
+      if (a == "--clamd-socket") out.clamd_socket = *v;
+      if (a == "--yara-rules") out.yara_rules = *v;
+    } else if (a == "--interval" || a == "--min-interval") {
+      auto v = value();
+      auto d = v ? parse_duration(*v) : std::nullopt;
+      if (!d) return usage_error(a + " needs a duration: N, Ns, Nm or Nh (N > 0)");
+      (a == "--interval" ? out.schedule.sweep_interval : out.schedule.min_interval) = *d;
+    } else if (a == "--jitter") {
+      auto v = value();
+      char* end = nullptr;
+      const double f = v ? std::strtod(v->c_str(), &end) : -1;
+      if (!v || end == v->c_str() || *end != '\0' || f < 0 || f > 0.5) return usage_error("--jitter needs 0..0.5");
+      out.schedule.jitter = f;
+    } else if (a == "--concurrency" || a == "--max-file-bytes") {
+      auto v = value();
+      auto n = v ? parse_uint(*v) : std::nullopt;
+      if (a == "--concurrency") {
+        if (!n || *n == 0 || *n > 64) return usage_error("--concurrency needs a number 1..64");
+        out.schedule.max_concurrency = static_cast<unsigned>(*n);
+      } else {
+        if (!n || *n == 0) return usage_error("--max-file-bytes needs a positive number");
+        out.drift.max_file_bytes = *n;
+      }
+    } else {
+      return usage_error("unknown argument '" + a + "'");
+    }
+  }
+  if (!out.clamav_dbs.empty() && !out.clamd_socket.empty()) {
+    return usage_error("--clamav-db excludes --clamd-socket (pick one ClamAV path)");
+  }
+  if (!out.once && (!out.format.empty() || !out.output.empty() || out.fail_on)) {
+    return usage_error("--format, --output and --fail-on go with --once");
+  }
+  return std::nullopt;
+}
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+}  // namespace
+
+int run_runtime(const std::vector<std::string>& args) {
+  RuntimeArgs a;
+  if (auto code = parse(args, a)) return *code;
+  if (a.data_dir.empty()) a.data_dir = refset::default_data_dir();
+  if (a.format.empty()) a.format = (a.output.empty() && ::isatty(STDOUT_FILENO) == 1) ? "table" : "json";
+
+  auto catalog = refset::RefsetCatalog::open(a.data_dir);
+  if (!catalog.ok()) return failure(catalog.error());
+  if (a.sets.empty()) {
+    auto all = catalog->list();
+    if (!all.ok()) return failure(all.error());
+    for (const auto& m : *all) a.sets.push_back(m.name);
+  }
+  std::vector<refset::LoadedRefset> sets;
+  for (const auto& name : a.sets) {
+    auto loaded = catalog->load(name);
+    if (!loaded.ok()) return failure(loaded.error());
+    sets.push_back(std::move(loaded).value());
+  }
+  const auto paths = scan::make_refset_path_index(sets);
+
+  std::vector<std::unique_ptr<scanners::ExternalScanner>> externals;
+  scanners::ScanLimits limits;
+  limits.max_bytes = a.drift.max_file_bytes;
+  if (!a.clamav_dbs.empty()) {
+    scanners::ClamavOptions o;
+    o.database_paths = a.clamav_dbs;
+    o.limits = limits;
+    auto s = scanners::open_clamav(o);
+    if (!s.ok()) return failure(std::move(s).error().with_context("ClamAV"));
+    externals.push_back(std::move(s).value());
+  }
+  if (!a.clamd_socket.empty()) {
+    scanners::ClamdOptions o;
+    o.socket_path = a.clamd_socket;
+    o.limits = limits;
+    auto s = scanners::connect_clamd(o);
+    if (!s.ok()) return failure(std::move(s).error().with_context("clamd"));
+    externals.push_back(std::move(s).value());
+  }
+  if (!a.yara_rules.empty()) {
+    scanners::YaraOptions o;
+    o.rules_dir = a.yara_rules;
+    o.limits = limits;
+    auto s = scanners::open_yara(o);
+    if (!s.ok()) return failure(std::move(s).error().with_context("YARA"));
+    for (const auto& w : s->warnings) std::fprintf(stderr, "hashsieve runtime: YARA warning: %s\n", w.message.c_str());
+    externals.push_back(std::move(s->value));
+  }
+  std::vector<const scanners::ExternalScanner*> external_ptrs;
+  for (const auto& e : externals) external_ptrs.push_back(e.get());
+
+  auto engine = runtime::connect_docker_engine(a.engine);
+  if (!engine.ok()) return failure(engine.error());
+
+  // Results and schedule state; without a store the sweep still runs.
+  std::unique_ptr<store::ContainerStore> results;
+  std::unique_ptr<store::Store> image_scans;
+  if (auto s = store::open_sqlite_container_store(a.data_dir); s.ok()) {
+    results = std::move(s).value();
+  } else {
+    std::fprintf(stderr, "hashsieve runtime: warning: results not stored: %s\n", s.error().message().c_str());
+  }
+  if (auto s = store::open_sqlite_store(a.data_dir); s.ok()) {
+    image_scans = std::move(s).value();
+  } else {
+    std::fprintf(stderr, "hashsieve runtime: warning: no image scans to link: %s\n", s.error().message().c_str());
+  }
+
+  runtime::DriftScanner drift(sets, paths.get(), external_ptrs, a.drift);
+  runtime::SystemClock clock;
+  runtime::RunnerOptions runner_options;
+  runner_options.on_scan = [&](const runtime::ContainerScan& s) {
+    if (a.once) return;
+    std::fprintf(stderr, "hashsieve runtime: container %s (%s): %s, %zu drifted files, %zu errors\n",
+                 s.container.name.c_str(), s.container.id.substr(0, 12).c_str(),
+                 std::string(scan::to_string(s.verdict)).c_str(), s.files.size(), s.errors.size());
+  };
+
+  if (a.once) {
+    // Every running container is due: a fresh scheduler with no history.
+    runtime::Scheduler scheduler(a.schedule, clock, std::random_device{}());
+    runtime::Runner runner(**engine, drift, scheduler, clock, results.get(), image_scans.get(), runner_options);
+    auto tick = runner.tick();
+    if (!tick.errors.empty()) return failure(Error(tick.errors[0].code, tick.errors[0].message));
+    std::string text;
+    if (a.format == "json") {
+      text = runtime::write_runtime_json(tick.scans, HASHSIEVE_VERSION, utc_now());
+    } else if (a.format == "sarif") {
+      text = scan::write_sarif_report(runtime::to_image_reports(tick.scans), {HASHSIEVE_VERSION});
+    } else {
+      text = scan::write_table_report(runtime::to_image_reports(tick.scans), {});
+    }
+    if (a.output.empty()) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    } else {
+      std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
+      out << text;
+      out.close();
+      if (!out) return failure(Error(ErrorCode::io_error, "writing " + a.output));
+    }
+    scan::Verdict worst = scan::Verdict::known;
+    bool errors = false;
+    for (const auto& s : tick.scans) {
+      worst = std::max(worst, s.verdict);
+      errors = errors || !s.errors.empty();
+    }
+    if (a.fail_on && worst >= *a.fail_on) return kExitPolicy;
+    return errors ? kExitPartial : kExitOk;
+  }
+
+  runtime::Scheduler scheduler(a.schedule, clock, std::random_device{}());
+  runtime::Runner runner(**engine, drift, scheduler, clock, results.get(), image_scans.get(), runner_options);
+  if (auto st = runner.restore(); !st.ok()) {
+    std::fprintf(stderr, "hashsieve runtime: warning: %s; starting with an empty schedule\n",
+                 st.error().message().c_str());
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::fprintf(stderr, "hashsieve runtime: watching %s (sweep every %llds)\n", a.engine.host.c_str(),
+               static_cast<long long>(a.schedule.sweep_interval.count() / 1000));
+  runner.run(g_stop);
+  return kExitOk;
+}
+
+}  // namespace hashsieve::cli
