@@ -248,7 +248,12 @@ class PostgresJobStore final : public JobStore {
   }
 
   Status mark_published(std::int64_t id) override {
-    auto out = pg::with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+    auto out = pg::in_transaction(*pool_, [&](Connection& c) -> Result<bool> {
+      // Not waited for on disk, as in SQLite: a lost mark only makes the
+      // orphan sweep publish the job once more (ADR 0009).
+      if (auto off = c.run("hs_async_commit", "SET LOCAL synchronous_commit = off", {}); !off.ok()) {
+        return std::move(off).error();
+      }
       auto r = c.run("hs_mark_published", "UPDATE jobs SET published = true WHERE id = $1", {std::to_string(id)});
       if (!r.ok()) return std::move(r).error().with_context("marking job published");
       if (r->affected() == 0) return unknown_job(id);
