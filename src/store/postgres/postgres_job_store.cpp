@@ -155,8 +155,8 @@ class PostgresJobStore final : public JobStore {
     const bool by_digest = !request.manifest_digest.empty();
     return pg::in_transaction(*pool_, [&](Connection& c) -> Result<CreatedJob> {
       const std::int64_t now = clock_.now_ms();
-      // Two rounds at most: a lost insert race means the winner's row is
-      // committed and the second look finds it.
+      // A lost insert race means the winner's row is committed and the next
+      // look finds it; a third round only if that row finished meanwhile.
       for (int round = 0; round < 3; ++round) {
         auto found = by_digest
                          ? c.run("hs_find_job_digest",
