@@ -23,6 +23,8 @@ packages=(
   curl time debootstrap
   # the openssl CLI: the registry token-auth and HTTPS tests make keys and sign JWTs with it
   openssl
+  # the RabbitMQ queue backend (librabbitmq) and the broker its integration tests start
+  librabbitmq-dev rabbitmq-server
 )
 missing=()
 for p in "${packages[@]}"; do
