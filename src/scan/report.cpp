@@ -130,6 +130,12 @@ std::string evidence_text(const Evidence& e) {
 
 std::string summary_json(const ScanSummary& summary) { return summary_object(summary).dump(); }
 
+std::string evidence_json(const std::vector<Evidence>& evidence) {
+  Json ev = Json::array();
+  for (const auto& e : evidence) ev.push_back(evidence_json(e));
+  return ev.dump();
+}
+
 std::string write_json_report(const std::vector<ImageReport>& reports, const JsonReportOptions& options) {
   if (reports.size() == 1) return dump(report_json(reports[0], options));
   Json all = Json::array();

@@ -90,6 +90,9 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   for (std::size_t i = 0; i < image.layers.size(); ++i) {
     const image::LayerDescriptor& desc = image.layers[i];
     const std::string where = "layer " + std::to_string(i) + (desc.diff_id.empty() ? "" : " (" + desc.diff_id + ")");
+    if (options_.cancelled && options_.cancelled()) {
+      return Error(ErrorCode::unavailable, "scan cancelled before " + where);
+    }
     progress.layer = i;
     if (options_.progress) options_.progress(progress);
     const bool cacheable = options_.use_cache && store_ != nullptr && !desc.diff_id.empty();

@@ -110,3 +110,24 @@ TEST(Report, SarifUrisArePercentEncoded) {
 
 }  // namespace
 }  // namespace hashsieve::scan
+
+namespace hashsieve::scan {
+namespace {
+
+TEST_F(ReportTest, EvidenceJsonIsTheReportsEvidenceArray) {
+  const auto report = nlohmann::json::parse(write_json_report({report_}, {}));
+  std::size_t checked = 0;
+  for (const auto& jf : report["files"]) {
+    for (const auto& f : report_.files) {
+      if ("/" + f.path != jf["path"].get<std::string>()) continue;
+      if (f.layer != jf["layer"]["index"].get<std::size_t>()) continue;
+      EXPECT_EQ(nlohmann::json::parse(evidence_json(f.evidence)), jf["evidence"]) << f.path;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, report["files"].size());
+  EXPECT_EQ(evidence_json({}), "[]");
+}
+
+}  // namespace
+}  // namespace hashsieve::scan

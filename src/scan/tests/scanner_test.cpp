@@ -298,3 +298,32 @@ TEST(Summary, ReductionRatioAndImageVerdict) {
 
 }  // namespace
 }  // namespace hashsieve::scan
+
+namespace hashsieve::scan {
+namespace {
+
+TEST_F(ScannerTest, CancelledStopsBeforeTheNextLayer) {
+  const auto sets = load_sets(data_.path(), {"bad"});
+  struct Case {
+    std::string name;
+    int cancel_after_polls;  // polls answered "go on" before "stop"
+    int want_opens;
+  };
+  const std::vector<Case> cases = {{"before the first layer", 0, 0}, {"before the second layer", 1, 1}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    source_.opens = 0;
+    int polls = 0;
+    ScanOptions o;
+    o.use_cache = false;
+    o.cancelled = [&] { return polls++ >= c.cancel_after_polls; };
+    auto r = scan(sets, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::unavailable);
+    EXPECT_NE(r.error().message().find("cancelled"), std::string::npos);
+    EXPECT_EQ(source_.opens, c.want_opens);
+  }
+}
+
+}  // namespace
+}  // namespace hashsieve::scan

@@ -24,6 +24,10 @@ std::string write_json_report(const std::vector<ImageReport>& reports, const Jso
 // The summary object of the JSON report alone (what the store keeps).
 std::string summary_json(const ScanSummary& summary);
 
+// A file's evidence as the JSON report's "evidence" array (for stores that
+// keep files apart from the report).
+std::string evidence_json(const std::vector<Evidence>& evidence);
+
 struct SarifReportOptions {
   std::string tool_version;
 };

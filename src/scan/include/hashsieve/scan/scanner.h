@@ -47,6 +47,9 @@ struct ScanOptions {
   // memory whatever the layer holds.
   std::uint64_t max_inflight_bytes = std::uint64_t{128} << 20;
   std::function<void(const ScanProgress&)> progress;  // called on the scanning thread
+  // Polled before each layer; true stops the scan with ErrorCode::unavailable
+  // ("scan cancelled"), so a worker pool can shut down within one layer.
+  std::function<bool()> cancelled;
 };
 
 // What the pipeline did, to check the cache works and to report cost.

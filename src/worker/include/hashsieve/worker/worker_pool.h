@@ -65,13 +65,21 @@ struct WorkerOptions {
   std::chrono::milliseconds retry_initial{std::chrono::seconds(2)};  // doubled per attempt
   std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
   const Clock* clock = nullptr;       // null: system_clock()
+  std::string tool_version;           // the report's "tool" version
   std::function<void(const JobOutcome&)> on_outcome;  // called on worker threads
+  // Called after each committed state change of a job (worker threads).
+  std::function<void(std::int64_t job_id, store::JobState state)> on_state;
 };
+
+// The queue message of a job: key "job:<id>", body {"job_id": <id>}.
+queue::Message job_message(std::int64_t job_id);
+Result<std::int64_t> parse_job_message(const std::string& body);
 
 // Enqueue results for the API (202 body).
 struct Enqueued {
   store::JobRecord job;
-  bool created = false;
+  bool created = false;   // a new job
+  bool requeued = false;  // a finished job queued again (force)
 };
 
 // create_or_get_job, then (when the job is queued and not yet published)

@@ -1,0 +1,383 @@
+// The worker pool: receive -> job state machine -> scan -> results -> ack.
+// See worker_pool.h for the contract and ADR 0009 for why it is shaped so.
+#include "hashsieve/worker/worker_pool.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "hashsieve/scan/report.h"
+#include "resolved_json.h"
+
+namespace hashsieve::worker {
+namespace {
+
+using store::JobState;
+
+// Failures that may pass: the registry or the network (unavailable) and the
+// disk or database (io_error). Everything else is a property of the image or
+// the request and would fail again.
+bool is_retryable(ErrorCode code) { return code == ErrorCode::unavailable || code == ErrorCode::io_error; }
+
+std::string image_key(const image::ResolvedImage& image) {
+  return !image.manifest_digest.empty() ? image.manifest_digest : image.config_digest;
+}
+
+// A rescan's source: layers come from the facts cache (the scanner asks the
+// store first); only when a layer must be read (its facts are missing, or a
+// now-unknown file lacks similarity digests, ADR 0007) is the image's source
+// opened and resolved, once, and the same image found in it by digest.
+class CacheFirstSource final : public image::ImageSource {
+ public:
+  CacheFirstSource(std::string reference, image::SourceOptions options)
+      : reference_(std::move(reference)), options_(std::move(options)) {
+    options_.platforms.all_platforms = true;  // the stored image may be any platform
+  }
+
+  Result<std::vector<image::ResolvedImage>> resolve() override {
+    return Error(ErrorCode::internal, "a rescan walks the stored resolved image; resolve() is not used");
+  }
+
+  Result<std::unique_ptr<image::LayerEntries>> open_layer(const image::ResolvedImage& image,
+                                                          std::size_t index) override {
+    if (!real_) {
+      auto src = image::open_image_source(reference_, options_);
+      if (!src.ok()) return std::move(src).error().with_context("rescan needs layer " + std::to_string(index));
+      auto images = (*src)->resolve();
+      if (!images.ok()) return std::move(images).error().with_context("rescan needs layer " + std::to_string(index));
+      real_ = std::move(src).value();
+      resolved_ = std::move(images).value();
+    }
+    for (const auto& r : resolved_) {
+      if (image_key(r) == image_key(image)) return real_->open_layer(r, index);
+    }
+    return Error(ErrorCode::not_found, "rescan: " + reference_ + " no longer has image " + image_key(image) +
+                                           ", and layer " + std::to_string(index) + " is not cached");
+  }
+
+ private:
+  std::string reference_;
+  image::SourceOptions options_;
+  std::unique_ptr<image::ImageSource> real_;
+  std::vector<image::ResolvedImage> resolved_;
+};
+
+}  // namespace
+
+struct WorkerPool::Impl {
+  Impl(WorkerEnvironment e, WorkerOptions o)
+      : env(e), opts(std::move(o)), clock(opts.clock != nullptr ? *opts.clock : system_clock()) {}
+
+  WorkerEnvironment env;
+  WorkerOptions opts;
+  const Clock& clock;
+  std::string fingerprint;
+
+  std::vector<std::thread> threads;
+  bool running = false;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> cancel{false};
+  std::mutex m;
+  std::condition_variable idle;
+  int in_flight = 0;
+  std::size_t finished = 0;  // jobs that reached done/failed
+  std::size_t released = 0;  // jobs given back at a stop deadline
+
+  Status check_env() const {
+    if (env.jobs == nullptr || env.queue == nullptr || env.sets == nullptr) {
+      return Error(ErrorCode::invalid_argument, "worker pool: jobs, queue and sets are required");
+    }
+    return {};
+  }
+
+  std::chrono::milliseconds backoff(std::uint32_t attempt) const {
+    auto d = opts.retry_initial;
+    for (std::uint32_t i = 1; i < attempt && d < opts.retry_max; ++i) d *= 2;
+    return std::min(d, opts.retry_max);
+  }
+
+  void notify(std::int64_t id, JobState s) {
+    if (opts.on_state) opts.on_state(id, s);
+  }
+
+  // Moves the job and tells the observer; a failed state write is returned.
+  Status move(std::int64_t id, JobState to, const std::optional<Error>& error = {}) {
+    auto r = env.jobs->transition(id, to, error);
+    if (!r.ok()) return std::move(r).error();
+    notify(id, to);
+    return {};
+  }
+
+  void run() {
+    while (!stopping.load()) {
+      auto r = process_one(opts.receive_wait);
+      if (!r.ok()) {
+        // The queue itself failed (a locked or broken database): back off
+        // instead of spinning; the error is the queue's to report.
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+  }
+
+  Result<bool> process_one(std::chrono::milliseconds wait) {
+    auto d = env.queue->receive(wait);
+    if (!d.ok()) return std::move(d).error();
+    if (!d->has_value()) return false;
+    {
+      std::lock_guard lock(m);
+      ++in_flight;
+    }
+    if (stopping.load() && running) {
+      // Received while the pool was stopping: give it back untouched.
+      (void)env.queue->release(**d);
+    } else {
+      handle(**d);
+    }
+    {
+      std::lock_guard lock(m);
+      --in_flight;
+    }
+    idle.notify_all();
+    return true;
+  }
+
+  void handle(const queue::Delivery& d) {
+    const auto t0 = std::chrono::steady_clock::now();
+    JobOutcome out;
+    auto report = [&](JobState s, const std::string& code) {
+      out.state = s;
+      out.error_code = code;
+      out.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+      if (s == JobState::done || s == JobState::failed) {
+        std::lock_guard lock(m);
+        ++finished;
+      }
+      if (opts.on_outcome) opts.on_outcome(out);
+    };
+    auto id = parse_job_message(d.body);
+    if (!id.ok()) {
+      // Not ours to interpret: keep it for a human, never retry it.
+      (void)env.queue->dead_letter(d, id.error().message());
+      return;
+    }
+    out.job_id = *id;
+    auto job = env.jobs->get_job(*id);
+    if (!job.ok()) {
+      (void)env.queue->retry(d, backoff(d.attempt), job.error().message());
+      return;
+    }
+    if (!job->has_value() || store::is_terminal((*job)->state)) {
+      // Idempotence: a redelivered message of a finished (or deleted) job is
+      // settled without scanning again.
+      (void)env.queue->ack(d);
+      return;
+    }
+    auto started = env.jobs->begin_attempt(*id);
+    if (!started.ok()) {
+      (void)env.queue->retry(d, backoff(d.attempt), started.error().message());
+      return;
+    }
+    notify(*id, JobState::fetching);
+
+    auto st = run_job(*started, d, out);
+    if (st.ok()) {
+      if (auto done = move(*id, JobState::done); !done.ok()) {
+        // The results are stored but the job is not marked done: let the
+        // lease run out and the job be redone rather than acking it.
+        return;
+      }
+      (void)env.queue->ack(d);
+      report(JobState::done, "");
+      return;
+    }
+    const Error& err = st.error();
+    const std::string code = std::string(hashsieve::to_string(err.code()));
+    if (cancel.load() && err.code() == ErrorCode::unavailable) {
+      // Cut short by stop(): persisted as queued, the message given back
+      // without counting an attempt; the next pool resumes it.
+      (void)move(*id, JobState::queued, err);
+      (void)env.queue->release(d);
+      {
+        std::lock_guard lock(m);
+        ++released;
+      }
+      report(JobState::queued, code);
+      return;
+    }
+    if (is_retryable(err.code())) {
+      (void)move(*id, JobState::queued, err);
+      auto dead = env.queue->retry(d, backoff(d.attempt), err.message());
+      if (dead.ok() && *dead) {
+        (void)move(*id, JobState::failed,
+                   Error(err.code(), "gave up after " + std::to_string(d.attempt) + " attempts: " + err.message()));
+        report(JobState::failed, code);
+      } else {
+        report(JobState::queued, code);
+      }
+      return;
+    }
+    (void)move(*id, JobState::failed, err);
+    (void)env.queue->ack(d);
+    report(JobState::failed, code);
+  }
+
+  // Resolve (or load the stored images of a rescan), hash, match, store.
+  Status run_job(const store::JobRecord& job, const queue::Delivery& d, JobOutcome& out) {
+    std::vector<image::ResolvedImage> images;
+    std::unique_ptr<image::ImageSource> source;
+    if (job.source == store::JobSource::rescan) {
+      auto stored = stored_images(job);
+      if (!stored.ok()) return std::move(stored).error();
+      images = std::move(stored).value();
+      if (!images.empty()) source = std::make_unique<CacheFirstSource>(job.reference, opts.source);
+    }
+    if (images.empty()) {
+      auto src = image::open_image_source(job.reference, opts.source);
+      if (!src.ok()) return std::move(src).error().with_context(job.reference);
+      auto resolved = (*src)->resolve();
+      if (!resolved.ok()) return std::move(resolved).error().with_context(job.reference);
+      source = std::move(src).value();
+      images = std::move(resolved).value();
+    }
+    if (auto st = move(job.id, JobState::hashing); !st.ok()) return st;
+
+    // A heartbeat: long scans keep their lease (a third of it at a time).
+    const std::int64_t lease_ms = std::max<std::int64_t>(1, d.lease_expires_ms - clock.now_ms());
+    std::int64_t last_extended = clock.now_ms();
+    scan::ScanOptions so = opts.scan;
+    so.threads = std::max(1u, opts.scan_threads);
+    so.cancelled = [this] { return cancel.load(); };
+    so.progress = [&](const scan::ScanProgress&) {
+      const std::int64_t now = clock.now_ms();
+      if (now - last_extended >= lease_ms / 3) {
+        last_extended = now;
+        (void)env.queue->extend_lease(d);
+      }
+    };
+    scan::Scanner scanner(env.store, *env.sets, env.paths, so);
+    struct Done {
+      scan::ImageReport report;
+      std::int64_t duration_ms;
+    };
+    std::vector<Done> reports;
+    for (const auto& image : images) {
+      if (cancel.load()) return Error(ErrorCode::unavailable, "scan cancelled before " + image_key(image));
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = scanner.scan(*source, image);
+      if (!r.ok()) return std::move(r).error().with_context(job.reference + " (" + image.platform.to_string() + ")");
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      reports.push_back({std::move(r).value(), ms});
+    }
+    // Matching ran inside each scan; this phase records the verdicts.
+    if (auto st = move(job.id, JobState::matching); !st.ok()) return st;
+    for (const auto& [report, ms] : reports) {
+      const std::int64_t now = clock.now_ms();
+      store::ImageResult res;
+      res.image_digest = image_key(report.image);
+      if (res.image_digest.empty()) {
+        return Error(ErrorCode::unsupported, job.reference + ": the image has neither a manifest nor a config digest"
+                                             " (dir: sources cannot be kept as results)");
+      }
+      res.repository = !job.repository.empty() ? job.repository : report.image.repository;
+      res.reference = job.reference;
+      res.platform = report.image.platform.to_string();
+      res.job_id = job.id;
+      res.scanned_ms = now;
+      res.verdict = std::string(scan::to_string(report.summary.verdict));
+      res.summary_json = scan::summary_json(report.summary);
+      scan::JsonReportOptions jo;
+      jo.tool_version = opts.tool_version;
+      jo.scanned_at = format_utc_ms(now);
+      res.report_json = scan::write_json_report({report}, jo);
+      res.resolved_json = resolved_to_json(report.image);
+      res.refset_fingerprint = fingerprint;
+      res.bytes_hashed = report.stats.bytes_hashed;
+      res.duration_ms = ms;
+      std::vector<store::ImageFile> files;
+      files.reserve(report.files.size());
+      for (const auto& f : report.files) {
+        store::ImageFile file;
+        file.path = "/" + f.path;  // as the JSON report names it
+        file.layer = static_cast<std::uint32_t>(f.layer);
+        if (f.hidden_by) file.hidden_by = static_cast<std::uint32_t>(*f.hidden_by);
+        file.size = f.size;
+        file.sha256 = f.sha256;
+        file.verdict = std::string(scan::to_string(f.verdict));
+        file.evidence_json = scan::evidence_json(f.evidence);
+        files.push_back(std::move(file));
+      }
+      if (auto st = env.jobs->save_image_result(res, files); !st.ok()) return st;
+      out.bytes_hashed += report.stats.bytes_hashed;
+      out.verdicts.push_back(res.verdict);
+    }
+    return {};
+  }
+
+  Result<std::vector<image::ResolvedImage>> stored_images(const store::JobRecord& job) {
+    auto digests = env.jobs->job_images(job.id);
+    if (!digests.ok()) return std::move(digests).error();
+    if (digests->empty() && !job.manifest_digest.empty()) digests->push_back(job.manifest_digest);
+    std::vector<image::ResolvedImage> out;
+    for (const auto& digest : *digests) {
+      auto img = env.jobs->get_image(digest);
+      if (!img.ok()) return std::move(img).error();
+      if (!img->has_value()) continue;
+      auto resolved = resolved_from_json((*img)->resolved_json);
+      if (!resolved.ok()) return std::move(resolved).error().with_context(digest);
+      out.push_back(std::move(resolved).value());
+    }
+    return out;
+  }
+};
+
+WorkerPool::WorkerPool(WorkerEnvironment env, WorkerOptions options)
+    : impl_(std::make_unique<Impl>(env, std::move(options))) {
+  if (impl_->env.sets != nullptr) impl_->fingerprint = refset_fingerprint(*impl_->env.sets);
+}
+
+WorkerPool::~WorkerPool() { (void)stop(std::chrono::milliseconds(0)); }
+
+Status WorkerPool::start() {
+  if (auto st = impl_->check_env(); !st.ok()) return st;
+  if (impl_->running) return Error(ErrorCode::invalid_argument, "worker pool: already running");
+  // The start-up sweep: jobs whose publish a crash interrupted.
+  if (auto n = requeue_orphans(*impl_->env.jobs, *impl_->env.queue); !n.ok()) {
+    return std::move(n).error().with_context("worker pool: requeueing orphaned jobs");
+  }
+  impl_->stopping = false;
+  impl_->cancel = false;
+  impl_->running = true;
+  const unsigned n = std::max(1u, impl_->opts.workers);
+  for (unsigned i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->run(); });
+  return {};
+}
+
+StopReport WorkerPool::stop(std::chrono::milliseconds deadline) {
+  StopReport report;
+  if (!impl_->running) return report;
+  std::size_t finished_before;
+  {
+    std::unique_lock lock(impl_->m);
+    finished_before = impl_->finished;
+    impl_->stopping = true;
+    impl_->idle.wait_for(lock, deadline, [&] { return impl_->in_flight == 0; });
+  }
+  // Past the deadline: scans stop before their next layer and are released.
+  impl_->cancel = true;
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->running = false;
+  std::lock_guard lock(impl_->m);
+  report.finished = impl_->finished - finished_before;
+  report.released = impl_->released;
+  impl_->released = 0;
+  return report;
+}
+
+Result<bool> WorkerPool::process_one(std::chrono::milliseconds wait) {
+  if (auto st = impl_->check_env(); !st.ok()) return std::move(st).error();
+  return impl_->process_one(wait);
+}
+
+}  // namespace hashsieve::worker
