@@ -10,6 +10,8 @@ packages=(
   # libraries hashsieve links
   libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   libcurl4-openssl-dev libzstd-dev
+  # hashsieve serve: the HTTP server (cpp-httplib) and the YAML config
+  libcpp-httplib-dev libyaml-cpp-dev
   # third-party scanners (src/scanners): libclamav and libyara; clamd for the
   # INSTREAM integration tests, the yara CLI to cross-check rule errors
   libclamav-dev libyara-dev clamav-daemon yara

@@ -20,5 +20,6 @@ int run_digest(const std::vector<std::string>& args);
 int run_hash(const std::vector<std::string>& args);
 int run_refset(const std::vector<std::string>& args);
 int run_scan(const std::vector<std::string>& args);
+int run_serve(const std::vector<std::string>& args);
 
 }  // namespace hashsieve::cli

@@ -19,6 +19,8 @@ constexpr std::string_view kUsage =
     "           (NSRL RDS v3/v2, ClamAV, VirusShare, hash lists)\n"
     "  scan     scan an image (registry, docker-archive:, oci:, dir:) against\n"
     "           the reference sets: known, unknown, modified, suspicious, malicious\n"
+    "  serve    run the registry service: webhook, catalog crawler, scan\n"
+    "           workers, REST API and metrics (--config hashsieve.yaml)\n"
     "  version  print the version\n"
     "\n"
     "Run 'hashsieve <command> --help' for a command's options.\n";
@@ -36,6 +38,7 @@ int run(int argc, char** argv) {
   if (command == "hash") return run_hash(args);
   if (command == "refset") return run_refset(args);
   if (command == "scan") return run_scan(args);
+  if (command == "serve") return run_serve(args);
   if (command == "version" || command == "--version") {
     std::puts("hashsieve " HASHSIEVE_VERSION);
     return kExitOk;

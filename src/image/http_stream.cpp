@@ -39,6 +39,7 @@ Result<std::unique_ptr<HttpStream>> HttpStream::start(const HttpRequest& request
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (request.head) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
   // Stalls are timed in drive(), only while the reader waits: curl's
   // low-speed check would also count the time the transfer sits paused

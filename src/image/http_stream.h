@@ -28,6 +28,7 @@ struct HttpRequest {
   std::string basic_password;
   long connect_timeout_ms = 30'000;
   long stall_timeout_s = 120;        // a read that waits this long for any byte fails
+  bool head = false;                 // HEAD instead of GET (a manifest digest without the body)
 };
 
 class HttpStream final : public ByteSource {

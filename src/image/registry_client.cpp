@@ -283,7 +283,7 @@ Status RegistryClient::authenticate(const std::string& header) {
 }
 
 Result<std::unique_ptr<HttpStream>> RegistryClient::get(const std::string& path, const std::string& accept,
-                                                        const std::string& what) {
+                                                        const std::string& what, bool head) {
   const std::string where = "registry " + registry_ + ": " + what;
   bool authenticated_once = false;
   std::uint64_t backoff = retry_.initial_backoff_ms;
@@ -292,6 +292,7 @@ Result<std::unique_ptr<HttpStream>> RegistryClient::get(const std::string& path,
     HttpRequest request;
     request.url = base_url_ + path;
     request.ca_file = ca_file_;
+    request.head = head;
     if (!accept.empty()) request.headers.push_back("Accept: " + accept);
     const std::string authorization = current_authorization();
     if (!authorization.empty()) request.headers.push_back("Authorization: " + authorization);
@@ -342,6 +343,21 @@ Result<std::unique_ptr<HttpStream>> RegistryClient::get(const std::string& path,
     sleep_ms(wait_ms);
     backoff = std::min<std::uint64_t>(backoff * 2, retry_.max_backoff_ms);
   }
+}
+
+Result<RegistryClient::TextResponse> RegistryClient::get_text(const std::string& path, const std::string& accept,
+                                                              const std::string& what, std::size_t limit, bool head) {
+  auto stream = get(path, accept, what, head);
+  if (!stream) return std::move(stream).error();
+  TextResponse out;
+  out.link = (*stream)->header("link");
+  out.content_digest = (*stream)->header("docker-content-digest");
+  if (!head) {
+    auto body = (*stream)->read_all(limit);
+    if (!body) return std::move(body).error().with_context("registry " + registry_ + ": " + what);
+    out.body = std::move(*body);
+  }
+  return out;
 }
 
 Status RegistryClient::ping() {

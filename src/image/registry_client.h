@@ -56,11 +56,22 @@ class RegistryClient {
 
   const std::string& base_url() const { return base_url_; }
 
+  // A small text resource (catalog and tag lists, manifests by HEAD) with the
+  // headers the crawler needs. `path` starts with "/v2/"; `head` sends HEAD.
+  struct TextResponse {
+    std::string body;
+    std::string link;            // Link header, "" when absent
+    std::string content_digest;  // Docker-Content-Digest, "" when absent
+  };
+  Result<TextResponse> get_text(const std::string& path, const std::string& accept, const std::string& what,
+                                std::size_t limit, bool head = false);
+
  private:
   RegistryClient() = default;
   // GET base_url_ + path with retries and authentication; returns a stream
   // whose status is 2xx. `what` names the object for error messages.
-  Result<std::unique_ptr<HttpStream>> get(const std::string& path, const std::string& accept, const std::string& what);
+  Result<std::unique_ptr<HttpStream>> get(const std::string& path, const std::string& accept, const std::string& what,
+                                          bool head = false);
   Status authenticate(const std::string& challenge_header);
   std::string current_authorization();
   void sleep_ms(std::uint64_t ms) const;

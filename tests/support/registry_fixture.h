@@ -82,6 +82,18 @@ struct RegistryAuth {
   std::optional<Token> token;
 };
 
+// Where the registry sends its notifications (formats.md section 5). Blob
+// events are dropped at the registry (ignore mediatypes octet-stream) and so
+// are pulls, which 2.8 honours only alongside a media type.
+struct RegistryNotifications {
+  std::string url;           // http://127.0.0.1:PORT/v1/registry/events
+  std::string header;        // e.g. "Authorization"
+  std::string header_value;  // e.g. "Bearer s3cret"
+  std::string timeout = "2s";
+  int threshold = 3;
+  std::string backoff = "200ms";
+};
+
 class RegistryFixture {
  public:
   RegistryFixture() = default;
@@ -94,6 +106,9 @@ class RegistryFixture {
       std::filesystem::remove_all(work_, ec);
     }
   }
+
+  // Call before start(): the registry notifies this endpoint.
+  void notify(RegistryNotifications n) { notifications_ = std::move(n); }
 
   // Starts the registry and waits until GET /v2/ answers. Returns "" on
   // success, else why not: callers GTEST_SKIP when a tool is missing.
@@ -122,7 +137,27 @@ class RegistryFixture {
       config << "auth:\n  token:\n    realm: " << auth.token->realm << "\n    service: " << auth.token->service
              << "\n    issuer: " << auth.token->issuer << "\n    rootcertbundle: " << auth.token->rootcertbundle << "\n";
     }
+    if (notifications_) {
+      const auto& n = *notifications_;
+      config << "notifications:\n  endpoints:\n    - name: hashsieve\n      url: " << n.url << "\n"
+             << "      headers:\n        " << n.header << ": [\"" << n.header_value << "\"]\n"
+             << "      timeout: " << n.timeout << "\n      threshold: " << n.threshold << "\n"
+             << "      backoff: " << n.backoff << "\n"
+             << "      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n";
+    }
     std::ofstream(work_ / "config.yml") << config.str();
+    return launch();
+  }
+
+  // Stops the registry process and starts it again on the same port with the
+  // same storage (its in-memory notification queue is lost, as in production).
+  std::string restart() {
+    child_.stop();
+    return launch();
+  }
+
+ private:
+  std::string launch() {
     if (!child_.start({"docker-registry", "serve", (work_ / "config.yml").string()}, false, log_path())) {
       return "could not run docker-registry";
     }
@@ -134,6 +169,7 @@ class RegistryFixture {
     return "docker-registry did not answer GET /v2/ within 10 s; log:\n" + log();
   }
 
+ public:
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
   const std::filesystem::path& work_dir() const { return work_; }
@@ -191,6 +227,7 @@ class RegistryFixture {
   Child child_;
   std::filesystem::path work_;
   int port_ = -1;
+  std::optional<RegistryNotifications> notifications_;
 };
 
 // The token server of tests/support/token_server.py with a fresh RSA key and

@@ -1,0 +1,72 @@
+// The `hashsieve serve` configuration: a YAML file, every option also settable
+// as an environment variable (HASHSIEVE_ + the dotted key upper-cased with
+// '.' -> '_', e.g. listen.port -> HASHSIEVE_LISTEN_PORT; lists are
+// comma-separated). The environment wins over the file. Parsed once into
+// immutable structs; unknown keys and bad values are errors naming the key.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hashsieve/core/result.h"
+
+namespace hashsieve::service {
+
+struct ListenConfig {
+  std::string address = "127.0.0.1";
+  int port = 8080;
+  int threads = 8;  // HTTP handler threads
+};
+
+struct WebhookConfig {
+  std::string header = "Authorization";  // the header the registry sends (notifications.endpoints[].headers)
+  std::string token;                     // its exact value, e.g. "Bearer s3cret"; required
+};
+
+struct RegistryConfig {
+  std::string host;  // "host:port" the crawler walks and scans pull from; "" = no crawler
+  bool insecure = false;  // plain HTTP
+  std::string username;
+  std::string password;
+  std::string token;  // a fixed bearer token instead of username/password
+  std::string ca_file;
+};
+
+struct CrawlerConfig {
+  bool enabled = true;
+  std::chrono::seconds interval{300};
+  int page_size = 100;  // catalog n
+};
+
+struct WorkersConfig {
+  int count = 2;
+  std::chrono::seconds stop_deadline{30};
+};
+
+struct ServiceConfig {
+  std::string data_dir;  // store.db, queue.db, refsets/; required
+  ListenConfig listen;
+  WebhookConfig webhook;
+  std::vector<std::string> api_tokens;  // bearer tokens for /v1 (except the webhook); at least one
+  RegistryConfig registry;
+  CrawlerConfig crawler;
+  WorkersConfig workers;
+  std::vector<std::string> refsets;  // reference sets to match; empty = every installed set
+};
+
+// One documented option: its dotted key and environment variable.
+struct OptionInfo {
+  std::string key;
+  std::string env;
+  std::string help;
+};
+const std::vector<OptionInfo>& config_options();
+
+// Parses YAML text (may be empty) overlaid with `env` (name -> value).
+Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<std::string, std::string>& env);
+// Reads `path` ("" = no file) and the process environment.
+Result<ServiceConfig> load_config(const std::string& path);
+
+}  // namespace hashsieve::service

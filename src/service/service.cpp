@@ -1,0 +1,616 @@
+#include "hashsieve/service/service.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "hashsieve/core/clock.h"
+#include "hashsieve/image/reference.h"
+#include "hashsieve/queue/job_queue.h"
+#include "hashsieve/refset/catalog.h"
+#include "hashsieve/scan/matcher.h"
+#include "hashsieve/service/crawler.h"
+#include "hashsieve/service/enqueuer.h"
+#include "hashsieve/service/notifications.h"
+#include "hashsieve/store/job_store.h"
+#include "hashsieve/store/store.h"
+#include "hashsieve/worker/worker_pool.h"
+
+namespace hashsieve::service {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxEnvelopeBytes = 4u << 20;
+constexpr std::size_t kMaxPageSize = 500;
+
+void log_line(const std::string& line) {
+  std::fprintf(stderr, "hashsieve serve: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+  send_json(res, status, json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+int http_status_for(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::not_found: return 404;
+    case ErrorCode::invalid_argument:
+    case ErrorCode::parse_error: return 400;
+    case ErrorCode::unavailable: return 503;
+    default: return 500;
+  }
+}
+
+const char* error_code_name(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::invalid_argument: return "invalid_argument";
+    case ErrorCode::not_found: return "not_found";
+    case ErrorCode::permission_denied: return "permission_denied";
+    case ErrorCode::io_error: return "io_error";
+    case ErrorCode::parse_error: return "parse_error";
+    case ErrorCode::unsupported: return "unsupported";
+    case ErrorCode::limit_exceeded: return "limit_exceeded";
+    case ErrorCode::integrity_error: return "integrity_error";
+    case ErrorCode::unavailable: return "unavailable";
+    case ErrorCode::internal: return "internal";
+  }
+  return "internal";
+}
+
+void send_failure(httplib::Response& res, const Error& e) {
+  send_error(res, http_status_for(e), error_code_name(e.code()), e.message());
+}
+
+json parse_embedded(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json doc = json::parse(text, nullptr, false);
+  return doc.is_discarded() ? json(text) : doc;
+}
+
+json job_json(const store::JobRecord& j, const std::vector<std::string>& images) {
+  json out{{"id", j.id},
+           {"repository", j.repository},
+           {"reference", j.reference},
+           {"manifest_digest", j.manifest_digest},
+           {"source", store::to_string(j.source)},
+           {"state", store::to_string(j.state)},
+           {"attempts", j.attempts},
+           {"runs", j.runs},
+           {"created_at", format_utc_ms(j.created_ms)},
+           {"updated_at", format_utc_ms(j.updated_ms)},
+           {"images", images}};
+  if (j.started_ms != 0) out["started_at"] = format_utc_ms(j.started_ms);
+  if (j.finished_ms != 0) out["finished_at"] = format_utc_ms(j.finished_ms);
+  if (!j.error_code.empty()) out["error"] = {{"code", j.error_code}, {"message", j.error_message}};
+  return out;
+}
+
+json image_summary_json(const store::ImageResult& r) {
+  return json{{"digest", r.image_digest},
+              {"repository", r.repository},
+              {"reference", r.reference},
+              {"platform", r.platform},
+              {"job_id", r.job_id},
+              {"scanned_at", format_utc_ms(r.scanned_ms)},
+              {"verdict", r.verdict},
+              {"summary", parse_embedded(r.summary_json)},
+              {"refset_fingerprint", r.refset_fingerprint},
+              {"bytes_hashed", r.bytes_hashed},
+              {"duration_ms", r.duration_ms}};
+}
+
+// "since"/"until": milliseconds since the epoch or an RFC 3339 UTC time
+// ("2026-11-22T10:00:00Z", optional fraction).
+std::optional<std::int64_t> parse_time(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  if (text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 16) return std::stoll(text);
+  int y, mo, d, h, mi;
+  double s;
+  char z = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%c", &y, &mo, &d, &h, &mi, &s, &z) != 7 || z != 'Z') {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s < 0 || s >= 61) return std::nullopt;
+  // days_from_civil (Howard Hinnant)
+  const int yy = y - (mo <= 2);
+  const int era = (yy >= 0 ? yy : yy - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(yy - era * 400);
+  const unsigned doy = (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+  return ((days * 24 + h) * 60 + mi) * 60'000 + static_cast<std::int64_t>(s * 1000.0);
+}
+
+std::optional<std::size_t> parse_limit(const httplib::Request& req, std::size_t fallback) {
+  if (!req.has_param("limit")) return fallback;
+  const std::string v = req.get_param_value("limit");
+  if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const auto n = static_cast<std::size_t>(std::stoul(v));
+  if (n == 0 || n > kMaxPageSize) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+// The production enqueuer: job row, durable publish, then the 202.
+class StoreEnqueuer final : public ScanEnqueuer {
+ public:
+  StoreEnqueuer(store::JobStore& jobs, queue::JobQueue& queue, std::string registry, MetricsRegistry& metrics)
+      : jobs_(jobs), queue_(queue), registry_(std::move(registry)), metrics_(metrics) {}
+
+  Result<EnqueueOutcome> enqueue(const ScanRequest& request) override {
+    store::JobRequest job;
+    job.repository = request.repository;
+    job.manifest_digest = request.digest;
+    job.reference = registry_ + "/" + request.repository + "@" + request.digest;
+    job.source = request.origin == "webhook"   ? store::JobSource::webhook
+                 : request.origin == "crawler" ? store::JobSource::crawler
+                                               : store::JobSource::api;
+    auto done = worker::enqueue_scan(jobs_, queue_, job);
+    if (!done) return std::move(done).error();
+    metrics_
+        .counter("hashsieve_jobs_enqueued_total", "scan requests by origin and whether they created a job",
+                 {{"origin", request.origin}, {"created", done->created ? "true" : "false"}})
+        .add();
+    return EnqueueOutcome{std::to_string(done->job.id), done->created};
+  }
+
+ private:
+  store::JobStore& jobs_;
+  queue::JobQueue& queue_;
+  std::string registry_;
+  MetricsRegistry& metrics_;
+};
+
+struct Service::Impl {
+  ServiceConfig config;
+  MetricsRegistry metrics;
+  std::unique_ptr<store::JobStore> jobs;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<queue::JobQueue> queue;
+  std::vector<refset::LoadedRefset> sets;
+  std::vector<refset::RefsetManifest> set_manifests;
+  std::unique_ptr<scan::PathIndex> paths;
+  std::unique_ptr<StoreEnqueuer> enqueuer;
+  std::unique_ptr<worker::WorkerPool> workers;
+  std::unique_ptr<CrawlerThread> crawler;
+  httplib::Server server;
+  std::thread server_thread;
+  int port = -1;
+  std::atomic<bool> running{false};
+  std::atomic<bool> ready{false};
+  std::mutex stop_mutex;
+
+  // Hot-path metrics, registered once.
+  Histogram* webhook_latency = nullptr;
+  Histogram* scan_duration = nullptr;
+  Counter* bytes_hashed = nullptr;
+
+  bool api_authorized(const httplib::Request& req) const {
+    const std::string header = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) return false;
+    const std::string_view presented = std::string_view(header).substr(kBearer.size());
+    bool ok = false;
+    // Compare against every token so timing does not reveal which one matched.
+    for (const auto& t : config.api_tokens) ok = constant_time_equals(t, presented) || ok;
+    return ok;
+  }
+
+  void register_routes();
+  void handle_events(const httplib::Request& req, httplib::Response& res);
+  void handle_list_images(const httplib::Request& req, httplib::Response& res);
+  void handle_image(const httplib::Request& req, httplib::Response& res);
+  void handle_image_files(const httplib::Request& req, httplib::Response& res);
+  void handle_job(const httplib::Request& req, httplib::Response& res);
+  void handle_scan(const httplib::Request& req, httplib::Response& res);
+  void handle_refsets(const httplib::Request& req, httplib::Response& res);
+  void handle_ready(const httplib::Request& req, httplib::Response& res);
+  void register_metrics();
+};
+
+void Service::Impl::register_metrics() {
+  webhook_latency = &metrics.histogram("hashsieve_webhook_duration_seconds",
+                                       "time to answer a webhook request (parse, enqueue durably)",
+                                       {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1});
+  scan_duration = &metrics.histogram("hashsieve_scan_duration_seconds", "duration of one scan attempt",
+                                     {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600});
+  bytes_hashed = &metrics.counter("hashsieve_bytes_hashed_total", "content bytes hashed by the workers");
+  for (auto s : store::kAllJobStates) {
+    metrics.gauge("hashsieve_jobs", "jobs by state (from the job store)", {{"state", store::to_string(s)}});
+  }
+  metrics.gauge("hashsieve_queue_depth", "queue messages not yet finished (ready + in flight + delayed)");
+  metrics.gauge("hashsieve_queue_dead_letters", "dead-lettered queue messages");
+  metrics.add_collector([this] {
+    if (auto counts = jobs->count_jobs_by_state(); counts.ok()) {
+      for (auto s : store::kAllJobStates) {
+        metrics.gauge("hashsieve_jobs", "jobs by state (from the job store)", {{"state", store::to_string(s)}})
+            .set(static_cast<double>((*counts)[static_cast<std::size_t>(s)]));
+      }
+    }
+    if (auto st = queue->stats(); st.ok()) {
+      metrics.gauge("hashsieve_queue_depth", "queue messages not yet finished (ready + in flight + delayed)")
+          .set(static_cast<double>(st->depth()));
+      metrics.gauge("hashsieve_queue_dead_letters", "dead-lettered queue messages").set(static_cast<double>(st->dead));
+    }
+    if (auto v = jobs->count_images_by_verdict(); v.ok()) {
+      for (const auto& [verdict, n] : *v) {
+        metrics.gauge("hashsieve_images", "images by verdict of their latest result", {{"verdict", verdict}})
+            .set(static_cast<double>(n));
+      }
+    }
+  });
+}
+
+void Service::Impl::handle_events(const httplib::Request& req, httplib::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&](int status) {
+    metrics.counter("hashsieve_webhook_requests_total", "webhook requests by status", {{"status", std::to_string(status)}})
+        .add();
+    webhook_latency->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  if (!constant_time_equals(config.webhook.token, req.get_header_value(config.webhook.header.c_str()))) {
+    send_error(res, 401, "unauthenticated", "missing or wrong " + config.webhook.header + " header");
+    return finish(401);
+  }
+  if (!is_envelope_content_type(req.get_header_value("Content-Type"))) {
+    send_error(res, 415, "unsupported_media_type",
+               "expected application/vnd.docker.distribution.events.v1+json (or v2, or application/json)");
+    return finish(415);
+  }
+  auto envelope = parse_envelope(req.body);
+  if (!envelope) {
+    send_error(res, 400, "bad_envelope", envelope.error().message());
+    return finish(400);
+  }
+  metrics.counter("hashsieve_webhook_events_total", "notification events by kind", {{"kind", "ignored"}})
+      .add(envelope->ignored);
+  metrics.counter("hashsieve_webhook_events_total", "notification events by kind", {{"kind", "manifest_push"}})
+      .add(envelope->pushes.size());
+  json jobs_out = json::array();
+  for (const auto& push : envelope->pushes) {
+    auto outcome = enqueuer->enqueue(ScanRequest{push.repository, push.digest, push.tag, "webhook"});
+    if (!outcome) {
+      // Not persisted: a 5xx makes the registry deliver the envelope again
+      // (creation is idempotent, so the pushes already enqueued are not doubled).
+      send_error(res, 503, error_code_name(outcome.error().code()), outcome.error().message());
+      return finish(503);
+    }
+    jobs_out.push_back({{"repository", push.repository},
+                        {"digest", push.digest},
+                        {"job_id", outcome->job_id},
+                        {"created", outcome->created}});
+  }
+  send_json(res, 202, json{{"jobs", jobs_out}, {"ignored", envelope->ignored}});
+  finish(202);
+}
+
+void Service::Impl::handle_list_images(const httplib::Request& req, httplib::Response& res) {
+  store::ImageFilter filter;
+  filter.repository = req.get_param_value("repository");
+  filter.verdict = req.get_param_value("verdict");
+  const auto limit = parse_limit(req, 50);
+  if (!limit) return send_error(res, 400, "invalid_argument", "limit must be 1.." + std::to_string(kMaxPageSize));
+  filter.limit = *limit;
+  for (const char* name : {"since", "until"}) {
+    if (!req.has_param(name)) continue;
+    const auto t = parse_time(req.get_param_value(name));
+    if (!t) {
+      return send_error(res, 400, "invalid_argument",
+                        std::string(name) + " must be milliseconds since the epoch or RFC 3339 UTC (…Z)");
+    }
+    (std::string_view(name) == "since" ? filter.since_ms : filter.until_ms) = *t;
+  }
+  if (req.has_param("cursor")) {
+    // cursor = "<scanned_ms>_<digest>" of the previous page's last row.
+    const std::string c = req.get_param_value("cursor");
+    const auto sep = c.find('_');
+    const std::string ms = c.substr(0, sep);
+    if (sep == std::string::npos || ms.empty() || ms.size() > 16 || ms.find_first_not_of("0123456789") != std::string::npos ||
+        !image::is_valid_sha256_digest(c.substr(sep + 1))) {
+      return send_error(res, 400, "invalid_argument", "malformed cursor");
+    }
+    filter.before_ms = std::stoll(ms);
+    filter.before_digest = c.substr(sep + 1);
+  }
+  auto rows = jobs->list_images(filter);
+  if (!rows) return send_failure(res, rows.error());
+  json out{{"images", json::array()}};
+  for (const auto& r : *rows) out["images"].push_back(image_summary_json(r));
+  if (rows->size() == filter.limit) {
+    out["next_cursor"] = std::to_string(rows->back().scanned_ms) + "_" + rows->back().image_digest;
+  }
+  send_json(res, 200, out);
+}
+
+void Service::Impl::handle_image(const httplib::Request& req, httplib::Response& res) {
+  auto image = jobs->get_image(req.matches[1]);
+  if (!image) return send_failure(res, image.error());
+  if (!*image) return send_error(res, 404, "not_found", "no result for image " + std::string(req.matches[1]));
+  json out = image_summary_json(**image);
+  out["report"] = parse_embedded((*image)->report_json);
+  send_json(res, 200, out);
+}
+
+void Service::Impl::handle_image_files(const httplib::Request& req, httplib::Response& res) {
+  const std::string digest = req.matches[1];
+  auto image = jobs->get_image(digest);
+  if (!image) return send_failure(res, image.error());
+  if (!*image) return send_error(res, 404, "not_found", "no result for image " + digest);
+  store::FileFilter filter;
+  filter.verdict = req.get_param_value("verdict");
+  const auto limit = parse_limit(req, 500);
+  if (!limit) return send_error(res, 400, "invalid_argument", "limit must be 1.." + std::to_string(kMaxPageSize));
+  filter.limit = *limit;
+  if (req.has_param("cursor")) {
+    const std::string c = req.get_param_value("cursor");
+    if (c.empty() || c.size() > 16 || c.find_first_not_of("0123456789") != std::string::npos) {
+      return send_error(res, 400, "invalid_argument", "malformed cursor");
+    }
+    filter.after_seq = std::stoll(c);
+  }
+  auto files = jobs->list_image_files(digest, filter);
+  if (!files) return send_failure(res, files.error());
+  json out{{"digest", digest}, {"files", json::array()}};
+  for (const auto& f : *files) {
+    json row{{"path", f.path}, {"layer", f.layer}, {"size", f.size}, {"sha256", f.sha256}, {"verdict", f.verdict},
+             {"evidence", parse_embedded(f.evidence_json)}};
+    if (f.hidden_by) row["hidden_by"] = *f.hidden_by;
+    out["files"].push_back(std::move(row));
+  }
+  if (files->size() == filter.limit) out["next_cursor"] = std::to_string(files->back().seq);
+  send_json(res, 200, out);
+}
+
+void Service::Impl::handle_job(const httplib::Request& req, httplib::Response& res) {
+  const std::string id_text = req.matches[1];
+  if (id_text.size() > 18) return send_error(res, 404, "not_found", "no job " + id_text);
+  const std::int64_t id = std::stoll(id_text);
+  auto job = jobs->get_job(id);
+  if (!job) return send_failure(res, job.error());
+  if (!*job) return send_error(res, 404, "not_found", "no job " + id_text);
+  auto images = jobs->job_images(id);
+  if (!images) return send_failure(res, images.error());
+  send_json(res, 200, job_json(**job, *images));
+}
+
+void Service::Impl::handle_scan(const httplib::Request& req, httplib::Response& res) {
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("reference") || !body["reference"].is_string()) {
+    return send_error(res, 400, "invalid_argument", "expected a JSON object {\"reference\": \"host/repo:tag\"}");
+  }
+  const std::string text = body["reference"].get<std::string>();
+  auto ref = image::ImageReference::parse(text);
+  if (!ref) return send_error(res, 400, "invalid_argument", ref.error().message());
+  store::JobRequest job;
+  job.repository = ref->repository;
+  job.reference = ref->to_string();
+  job.manifest_digest = ref->digest;
+  job.source = store::JobSource::api;
+  auto done = worker::enqueue_scan(*jobs, *queue, job);
+  if (!done) return send_failure(res, done.error());
+  metrics
+      .counter("hashsieve_jobs_enqueued_total", "scan requests by origin and whether they created a job",
+               {{"origin", "api"}, {"created", done->created ? "true" : "false"}})
+      .add();
+  send_json(res, 202, json{{"job_id", done->job.id}, {"created", done->created}, {"state", store::to_string(done->job.state)}});
+}
+
+void Service::Impl::handle_refsets(const httplib::Request&, httplib::Response& res) {
+  json out{{"refsets", json::array()}};
+  for (const auto& m : set_manifests) {
+    out["refsets"].push_back({{"name", m.name},
+                              {"format", m.format},
+                              {"version", m.version},
+                              {"fingerprint", m.fingerprint},
+                              {"imported_at", m.imported_at},
+                              {"rows", m.rows}});
+  }
+  out["fingerprint"] = worker::refset_fingerprint(sets);
+  send_json(res, 200, out);
+}
+
+void Service::Impl::handle_ready(const httplib::Request&, httplib::Response& res) {
+  if (!ready.load()) return send_error(res, 503, "unavailable", "starting or stopping");
+  auto st = queue->stats();
+  if (!st) return send_error(res, 503, "unavailable", st.error().message());
+  auto counts = jobs->count_jobs_by_state();
+  if (!counts) return send_error(res, 503, "unavailable", counts.error().message());
+  send_json(res, 200, json{{"status", "ready"}, {"refsets", sets.size()}, {"queue_depth", st->depth()}});
+}
+
+void Service::Impl::register_routes() {
+  // Every handler runs behind this guard: no exception leaves the adapter.
+  auto guarded = [this](auto method, bool needs_auth) {
+    return [this, method, needs_auth](const httplib::Request& req, httplib::Response& res) {
+      try {
+        if (needs_auth && !api_authorized(req)) {
+          res.set_header("WWW-Authenticate", "Bearer realm=\"hashsieve\"");
+          return send_error(res, 401, "unauthenticated", "missing or wrong bearer token");
+        }
+        (this->*method)(req, res);
+      } catch (const std::exception& e) {
+        send_error(res, 500, "internal", std::string("internal error: ") + e.what());
+      }
+    };
+  };
+  server.Post("/v1/registry/events", guarded(&Impl::handle_events, false));
+  server.Get("/v1/images", guarded(&Impl::handle_list_images, true));
+  server.Get(R"(/v1/images/(sha256:[0-9a-f]{64}))", guarded(&Impl::handle_image, true));
+  server.Get(R"(/v1/images/(sha256:[0-9a-f]{64})/files)", guarded(&Impl::handle_image_files, true));
+  server.Get(R"(/v1/jobs/(\d+))", guarded(&Impl::handle_job, true));
+  server.Post("/v1/scans", guarded(&Impl::handle_scan, true));
+  server.Get("/v1/refsets", guarded(&Impl::handle_refsets, true));
+  server.Get("/readyz", guarded(&Impl::handle_ready, false));
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    try {
+      res.set_content(metrics.render(), "text/plain; version=0.0.4");
+    } catch (const std::exception& e) {
+      send_error(res, 500, "internal", e.what());
+    }
+  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    send_error(res, 500, "internal", "internal error");
+  });
+  server.set_payload_max_length(kMaxEnvelopeBytes);
+  const int threads = config.listen.threads;
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+}
+
+Service::Service() : impl_(std::make_unique<Impl>()) {}
+Service::~Service() { stop(); }
+
+Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
+  std::unique_ptr<Service> service(new Service());
+  Impl& s = *service->impl_;
+  s.config = std::move(config);
+  std::error_code ec;
+  std::filesystem::create_directories(s.config.data_dir, ec);
+  if (ec) return Error(ErrorCode::io_error, "creating data dir " + s.config.data_dir + ": " + ec.message());
+  auto jobs = store::open_sqlite_job_store(s.config.data_dir);
+  if (!jobs) return std::move(jobs).error().with_context("opening the job store");
+  s.jobs = std::move(*jobs);
+  auto queue = queue::open_sqlite_queue(s.config.data_dir);
+  if (!queue) return std::move(queue).error().with_context("opening the job queue");
+  s.queue = std::move(*queue);
+  // The layer-facts cache is an optimisation; scans run without it.
+  if (auto st = store::open_sqlite_store(s.config.data_dir); st.ok()) {
+    s.store = std::move(st).value();
+  } else {
+    log_line("warning: no layer cache: " + st.error().message());
+  }
+  auto catalog = refset::RefsetCatalog::open(s.config.data_dir);
+  if (!catalog) return std::move(catalog).error().with_context("opening the reference sets");
+  std::vector<std::string> names = s.config.refsets;
+  if (names.empty()) {
+    auto all = catalog->list();
+    if (!all) return std::move(all).error().with_context("listing the reference sets");
+    for (const auto& m : *all) names.push_back(m.name);
+  }
+  for (const auto& name : names) {
+    auto manifest = catalog->manifest(name);
+    if (!manifest) return std::move(manifest).error().with_context("reference set " + name);
+    auto loaded = catalog->load(name);
+    if (!loaded) return std::move(loaded).error().with_context("loading reference set " + name);
+    s.set_manifests.push_back(std::move(*manifest));
+    s.sets.push_back(std::move(loaded).value());
+  }
+  s.paths = scan::make_refset_path_index(s.sets);
+  s.register_metrics();
+  s.enqueuer = std::make_unique<StoreEnqueuer>(*s.jobs, *s.queue, s.config.registry.host, s.metrics);
+
+  worker::WorkerEnvironment env;
+  env.store = s.store.get();
+  env.jobs = s.jobs.get();
+  env.queue = s.queue.get();
+  env.sets = &s.sets;
+  env.paths = s.paths.get();
+  worker::WorkerOptions options;
+  options.workers = static_cast<unsigned>(s.config.workers.count);
+  options.source.insecure = s.config.registry.insecure;
+  options.source.ca_file = s.config.registry.ca_file;
+  options.source.credentials.username = s.config.registry.username;
+  options.source.credentials.password = s.config.registry.password;
+  options.source.credentials.bearer_token = s.config.registry.token;
+  options.source.scratch_dir = s.config.data_dir + "/tmp";
+  Impl* impl = &s;
+  options.on_outcome = [impl](const worker::JobOutcome& o) {
+    impl->metrics.counter("hashsieve_job_outcomes_total", "finished scan attempts by outcome",
+                          {{"state", store::to_string(o.state)}})
+        .add();
+    impl->scan_duration->observe(std::chrono::duration<double>(o.duration).count());
+    impl->bytes_hashed->add(o.bytes_hashed);
+    for (const auto& v : o.verdicts) {
+      impl->metrics.counter("hashsieve_verdicts_total", "scanned images by verdict", {{"verdict", v}}).add();
+    }
+  };
+  s.workers = std::make_unique<worker::WorkerPool>(env, std::move(options));
+
+  if (s.config.crawler.enabled && !s.config.registry.host.empty()) {
+    auto source = make_registry_catalog_source(s.config.registry.host, s.config.registry.insecure,
+                                               s.config.registry.username, s.config.registry.password,
+                                               s.config.registry.token, s.config.registry.ca_file);
+    if (!source) return std::move(source).error().with_context("catalog crawler");
+    s.crawler = std::make_unique<CrawlerThread>(
+        std::move(*source), *s.enqueuer, s.config.crawler.page_size,
+        std::chrono::duration_cast<std::chrono::milliseconds>(s.config.crawler.interval),
+        [impl](const Result<WithWarnings<CrawlStats>>& r) {
+          if (!r) {
+            impl->metrics.counter("hashsieve_crawls_total", "catalog walks by result", {{"result", "error"}}).add();
+            log_line("crawl failed: " + r.error().message());
+            return;
+          }
+          impl->metrics.counter("hashsieve_crawls_total", "catalog walks by result", {{"result", "ok"}}).add();
+          impl->metrics.counter("hashsieve_crawl_enqueued_total", "jobs created by the crawler").add(r->value.enqueued);
+          for (const auto& w : r->warnings) log_line("crawl warning: " + w.message);
+        });
+  }
+  s.register_routes();
+  return service;
+}
+
+Status Service::start() {
+  Impl& s = *impl_;
+  if (s.running.load()) return Error(ErrorCode::invalid_argument, "service already started");
+  if (s.config.listen.port == 0) {
+    s.port = s.server.bind_to_any_port(s.config.listen.address);
+  } else {
+    s.port = s.server.bind_to_port(s.config.listen.address, s.config.listen.port) ? s.config.listen.port : -1;
+  }
+  if (s.port <= 0) {
+    return Error(ErrorCode::unavailable, "cannot listen on " + s.config.listen.address + ":" +
+                                             std::to_string(s.config.listen.port));
+  }
+  // Jobs whose publish was cut short by a crash get their message now.
+  if (auto n = worker::requeue_orphans(*s.jobs, *s.queue); !n) {
+    return std::move(n).error().with_context("re-publishing orphaned jobs");
+  } else if (*n > 0) {
+    log_line("re-published " + std::to_string(*n) + " orphaned jobs");
+  }
+  if (auto st = s.workers->start(); !st) return std::move(st).error().with_context("starting the workers");
+  if (s.crawler) s.crawler->start();
+  s.running = true;
+  s.server_thread = std::thread([&s] { s.server.listen_after_bind(); });
+  s.ready = true;
+  log_line("listening on " + s.config.listen.address + ":" + std::to_string(s.port));
+  return {};
+}
+
+void Service::stop() {
+  Impl& s = *impl_;
+  std::lock_guard lock(s.stop_mutex);
+  if (!s.running.exchange(false)) return;
+  s.ready = false;
+  s.server.stop();  // closes the listener; handlers in progress finish first
+  if (s.server_thread.joinable()) s.server_thread.join();
+  if (s.crawler) s.crawler->stop();
+  const auto report =
+      s.workers->stop(std::chrono::duration_cast<std::chrono::milliseconds>(s.config.workers.stop_deadline));
+  log_line("stopped: " + std::to_string(report.finished) + " jobs finished during the drain, " +
+           std::to_string(report.released) + " released back to the queue");
+}
+
+int Service::port() const { return impl_->port; }
+void Service::trigger_crawl() {
+  if (impl_->crawler) impl_->crawler->trigger();
+}
+MetricsRegistry& Service::metrics() { return impl_->metrics; }
+const ServiceConfig& Service::config() const { return impl_->config; }
+
+}  // namespace hashsieve::service

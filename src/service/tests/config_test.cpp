@@ -1,0 +1,114 @@
+#include "hashsieve/service/config.h"
+
+#include <gtest/gtest.h>
+
+namespace hashsieve::service {
+namespace {
+
+constexpr const char* kMinimal =
+    "data_dir: /var/lib/hashsieve\n"
+    "webhook:\n  token: Bearer hook\n"
+    "api:\n  tokens: [t1, t2]\n";
+
+TEST(ConfigTest, MinimalFileGetsDefaults) {
+  auto c = parse_config(kMinimal, {});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->data_dir, "/var/lib/hashsieve");
+  EXPECT_EQ(c->webhook.header, "Authorization");
+  EXPECT_EQ(c->webhook.token, "Bearer hook");
+  EXPECT_EQ(c->api_tokens, (std::vector<std::string>{"t1", "t2"}));
+  EXPECT_EQ(c->listen.port, 8080);
+  EXPECT_EQ(c->workers.count, 2);
+  EXPECT_EQ(c->crawler.interval, std::chrono::seconds(300));
+  EXPECT_TRUE(c->crawler.enabled);
+}
+
+TEST(ConfigTest, FullFile) {
+  const std::string yaml = std::string(kMinimal) +
+                           "listen: {address: 0.0.0.0, port: 9000, threads: 4}\n"
+                           "registry: {host: 'localhost:5000', insecure: true, username: u, password: p}\n"
+                           "crawler: {enabled: false, interval_seconds: 60, page_size: 50}\n"
+                           "workers: {count: 8, stop_deadline_seconds: 5}\n"
+                           "refsets: [nsrl, clamav]\n";
+  auto c = parse_config(yaml, {});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->listen.address, "0.0.0.0");
+  EXPECT_EQ(c->listen.port, 9000);
+  EXPECT_EQ(c->listen.threads, 4);
+  EXPECT_EQ(c->registry.host, "localhost:5000");
+  EXPECT_TRUE(c->registry.insecure);
+  EXPECT_EQ(c->registry.username, "u");
+  EXPECT_FALSE(c->crawler.enabled);
+  EXPECT_EQ(c->crawler.interval, std::chrono::seconds(60));
+  EXPECT_EQ(c->crawler.page_size, 50);
+  EXPECT_EQ(c->workers.count, 8);
+  EXPECT_EQ(c->workers.stop_deadline, std::chrono::seconds(5));
+  EXPECT_EQ(c->refsets, (std::vector<std::string>{"nsrl", "clamav"}));
+}
+
+TEST(ConfigTest, EnvironmentOverridesFile) {
+  auto c = parse_config(kMinimal, {{"HASHSIEVE_LISTEN_PORT", "7000"},
+                                   {"HASHSIEVE_API_TOKENS", "a,b,c"},
+                                   {"HASHSIEVE_CRAWLER_ENABLED", "false"},
+                                   {"HASHSIEVE_DATA_DIR", "/tmp/x"}});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->listen.port, 7000);
+  EXPECT_EQ(c->api_tokens, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_FALSE(c->crawler.enabled);
+  EXPECT_EQ(c->data_dir, "/tmp/x");
+}
+
+TEST(ConfigTest, EnvironmentAloneIsEnough) {
+  auto c = parse_config("", {{"HASHSIEVE_DATA_DIR", "/d"},
+                             {"HASHSIEVE_WEBHOOK_TOKEN", "x"},
+                             {"HASHSIEVE_API_TOKENS", "t"}});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->api_tokens, std::vector<std::string>{"t"});
+}
+
+TEST(ConfigTest, EveryOptionHasItsEnvironmentVariable) {
+  for (const auto& o : config_options()) {
+    SCOPED_TRACE(o.key);
+    std::string want = "HASHSIEVE_";
+    for (char ch : o.key) want += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    EXPECT_EQ(o.env, want);
+    EXPECT_FALSE(o.help.empty());
+  }
+}
+
+TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
+  struct Case {
+    std::string name;
+    std::string yaml;
+    std::map<std::string, std::string> env;
+    std::string want;  // substring of the message
+  };
+  const std::vector<Case> cases = {
+      {"unknown key", std::string(kMinimal) + "listen: {prot: 1}\n", {}, "unknown key 'listen.prot'"},
+      {"port not a number", std::string(kMinimal) + "listen: {port: abc}\n", {}, "listen.port"},
+      {"port out of range", std::string(kMinimal) + "listen: {port: 70000}\n", {}, "outside"},
+      {"bad boolean", std::string(kMinimal) + "crawler: {enabled: maybe}\n", {}, "not a boolean"},
+      {"env bad value", kMinimal, {{"HASHSIEVE_WORKERS_COUNT", "0"}}, "HASHSIEVE_WORKERS_COUNT"},
+      {"no data dir", "webhook: {token: x}\napi: {tokens: [t]}\n", {}, "data_dir is required"},
+      {"no webhook token", "data_dir: /d\napi: {tokens: [t]}\n", {}, "webhook.token is required"},
+      {"no api token", "data_dir: /d\nwebhook: {token: x}\n", {}, "api.tokens"},
+      {"invalid yaml", "data_dir: [unclosed\n", {}, "invalid YAML"},
+      {"top level list", "- a\n- b\n", {}, "top level"},
+      {"list for scalar", std::string(kMinimal) + "listen: {address: [a, b]}\n", {}, "expected one value"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = parse_config(c.yaml, c.env);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find(c.want), std::string::npos) << r.error().message();
+  }
+}
+
+TEST(ConfigTest, MissingFileIsAnError) {
+  auto r = load_config("/nonexistent/hashsieve.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::not_found);
+}
+
+}  // namespace
+}  // namespace hashsieve::service
