@@ -610,6 +610,25 @@ class SqliteJobStore final : public JobStore {
     return out;
   }
 
+  Result<std::vector<PathMatch>> search_paths(const std::string& substring, std::size_t limit) override {
+    if (substring.empty()) return Error(ErrorCode::invalid_argument, "job store: an empty path search");
+    std::lock_guard lock(mutex_);
+    // instr, not LIKE: case-sensitive and without wildcards, as PostgreSQL's.
+    auto st = prepare(db_.get(),
+                      "SELECT image_digest, seq, path FROM image_files WHERE instr(path, ?1) > 0"
+                      " ORDER BY image_digest, seq LIMIT ?2");
+    if (!st.ok()) return std::move(st).error();
+    bind_text(st->get(), 1, substring);
+    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
+    std::vector<PathMatch> out;
+    int rc;
+    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+      out.push_back(PathMatch{column_text(st->get(), 0), sqlite3_column_int64(st->get(), 1), column_text(st->get(), 2)});
+    }
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "searching paths");
+    return out;
+  }
+
   Result<std::vector<std::pair<std::string, std::uint64_t>>> count_images_by_verdict() override {
     std::lock_guard lock(mutex_);
     auto st = prepare(db_.get(), "SELECT verdict, COUNT(*) FROM images GROUP BY verdict ORDER BY verdict");

@@ -143,6 +143,14 @@ struct VerdictChange {
   bool operator==(const VerdictChange&) const = default;
 };
 
+// A file of a stored image result whose path matched search_paths.
+struct PathMatch {
+  std::string image_digest;
+  std::int64_t seq = 0;  // ImageFile::seq
+  std::string path;
+  bool operator==(const PathMatch&) const = default;
+};
+
 // Totals for the metrics endpoint (counters since the store was created).
 struct ScanTotals {
   std::uint64_t scans = 0;
@@ -200,6 +208,11 @@ class JobStore {
   // Oldest first; "" = every image.
   virtual Result<std::vector<VerdictChange>> list_verdict_changes(const std::string& image_digest,
                                                                    std::size_t limit) = 0;
+  // Files of the stored image results whose path contains `substring`
+  // (case-sensitive, taken literally: '%' and '_' are not wildcards), ordered
+  // by (image_digest, seq), at most `limit`. An empty substring is
+  // invalid_argument. PostgreSQL serves it from a pg_trgm index.
+  virtual Result<std::vector<PathMatch>> search_paths(const std::string& substring, std::size_t limit) = 0;
   // Latest results per verdict string.
   virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> count_images_by_verdict() = 0;
   virtual Result<ScanTotals> scan_totals() = 0;
