@@ -21,6 +21,8 @@ constexpr std::string_view kUsage =
     "           the reference sets: known, unknown, modified, suspicious, malicious\n"
     "  serve    run the registry service: webhook, catalog crawler, scan\n"
     "           workers, REST API and metrics (--config hashsieve.yaml)\n"
+    "  worker   consume scan jobs from the configured queue, no HTTP\n"
+    "           (--config hashsieve.yaml; for many hosts, docs/scale-out.md)\n"
     "  version  print the version\n"
     "\n"
     "Run 'hashsieve <command> --help' for a command's options.\n";
@@ -39,6 +41,7 @@ int run(int argc, char** argv) {
   if (command == "refset") return run_refset(args);
   if (command == "scan") return run_scan(args);
   if (command == "serve") return run_serve(args);
+  if (command == "worker") return run_worker(args);
   if (command == "version" || command == "--version") {
     std::puts("hashsieve " HASHSIEVE_VERSION);
     return kExitOk;
