@@ -23,6 +23,9 @@ packages=(
   docker-registry skopeo umoci apache2-utils busybox-static clamav
   # the demo and bench/image_scan: registry probes, peak RSS, a Debian rootfs
   curl time debootstrap
+  # the PostgreSQL store backend: libpq to build, a server (initdb/pg_ctl) and
+  # pg_trgm (contrib) for its conformance and restart tests
+  libpq-dev postgresql-15 postgresql-contrib
   # the openssl CLI: the registry token-auth and HTTPS tests make keys and sign JWTs with it
   openssl
   # the RabbitMQ queue backend (librabbitmq) and the broker its integration tests start

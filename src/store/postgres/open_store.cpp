@@ -9,7 +9,7 @@ Result<StoreSet> open_store(const std::string& url, const PostgresOptions& optio
   if (starts("postgres://") || starts("postgresql://")) {
     auto db = PostgresDatabase::open(url, options);
     if (!db.ok()) return std::move(db).error();
-    return StoreSet{"postgres", db->store(), db->job_store()};
+    return StoreSet{"postgres", db->store(), db->job_store(), db->container_store()};
   }
   std::string dir = url;
   if (starts("sqlite:")) {
@@ -24,7 +24,9 @@ Result<StoreSet> open_store(const std::string& url, const PostgresOptions& optio
   if (!store.ok()) return std::move(store).error();
   auto jobs = open_sqlite_job_store(dir, options.clock);
   if (!jobs.ok()) return std::move(jobs).error();
-  return StoreSet{"sqlite", std::move(store).value(), std::move(jobs).value()};
+  auto containers = open_sqlite_container_store(dir);
+  if (!containers.ok()) return std::move(containers).error();
+  return StoreSet{"sqlite", std::move(store).value(), std::move(jobs).value(), std::move(containers).value()};
 }
 
 }  // namespace hashsieve::store

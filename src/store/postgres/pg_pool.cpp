@@ -85,7 +85,13 @@ Result<PgResult> Connection::run(const char* name, const char* sql, const std::v
   }
   std::vector<const char*> values;
   values.reserve(params.size());
-  for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  for (const Param& p : params) {
+    // libpq takes C strings: a NUL would silently cut the value short.
+    if (p && p->find('\0') != std::string::npos) {
+      return Error(ErrorCode::invalid_argument, std::string("postgres store: ") + name + ": a value contains a NUL byte");
+    }
+    values.push_back(p ? p->c_str() : nullptr);
+  }
   PGresult* raw = PQexecPrepared(conn_, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0);
   PgResult owned(raw);
   const ExecStatusType st = raw != nullptr ? PQresultStatus(raw) : PGRES_FATAL_ERROR;

@@ -157,7 +157,9 @@ namespace hashsieve {
 class Clock;
 namespace store {
 class JobStore;
-// postgres_job_store.cpp
+class ContainerStore;
+// postgres_job_store.cpp, postgres_container_store.cpp
 std::unique_ptr<JobStore> make_postgres_job_store(std::shared_ptr<pg::Pool> pool, const Clock& clock);
+std::unique_ptr<ContainerStore> make_postgres_container_store(std::shared_ptr<pg::Pool> pool);
 }  // namespace store
 }  // namespace hashsieve

@@ -155,8 +155,8 @@ class PostgresJobStore final : public JobStore {
     const bool by_digest = !request.manifest_digest.empty();
     return pg::in_transaction(*pool_, [&](Connection& c) -> Result<CreatedJob> {
       const std::int64_t now = clock_.now_ms();
-      // Two rounds at most: a lost insert race means the winner's row is
-      // committed and the second look finds it.
+      // A lost insert race means the winner's row is committed and the next
+      // look finds it; a third round only if that row finished meanwhile.
       for (int round = 0; round < 3; ++round) {
         auto found = by_digest
                          ? c.run("hs_find_job_digest",
@@ -248,7 +248,12 @@ class PostgresJobStore final : public JobStore {
   }
 
   Status mark_published(std::int64_t id) override {
-    auto out = pg::with_connection(*pool_, [&](Connection& c) -> Result<bool> {
+    auto out = pg::in_transaction(*pool_, [&](Connection& c) -> Result<bool> {
+      // Not waited for on disk, as in SQLite: a lost mark only makes the
+      // orphan sweep publish the job once more (ADR 0009).
+      if (auto off = c.run("hs_async_commit", "SET LOCAL synchronous_commit = off", {}); !off.ok()) {
+        return std::move(off).error();
+      }
       auto r = c.run("hs_mark_published", "UPDATE jobs SET published = true WHERE id = $1", {std::to_string(id)});
       if (!r.ok()) return std::move(r).error().with_context("marking job published");
       if (r->affected() == 0) return unknown_job(id);

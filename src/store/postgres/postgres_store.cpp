@@ -179,6 +179,10 @@ std::unique_ptr<JobStore> PostgresDatabase::job_store() const {
   return make_postgres_job_store(pool_, clock_ != nullptr ? *clock_ : system_clock());
 }
 
+std::unique_ptr<ContainerStore> PostgresDatabase::container_store() const {
+  return make_postgres_container_store(pool_);
+}
+
 Result<std::unique_ptr<Store>> open_postgres_store(const std::string& conninfo, const PostgresOptions& options) {
   auto db = PostgresDatabase::open(conninfo, options);
   if (!db.ok()) return std::move(db).error();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hashsieve/core/result.h"
+#include "hashsieve/store/container_store.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/postgres_store.h"
 #include "hashsieve/store/store.h"
@@ -18,6 +19,7 @@ struct StoreSet {
   std::string backend;  // "sqlite" or "postgres"
   std::unique_ptr<Store> store;
   std::unique_ptr<JobStore> jobs;
+  std::unique_ptr<ContainerStore> containers;
 };
 
 // `options` applies to PostgreSQL (pool size) and to both (clock).

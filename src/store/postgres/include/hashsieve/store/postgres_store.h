@@ -1,4 +1,5 @@
-// The PostgreSQL backend of the store interfaces (store.h, job_store.h),
+// The PostgreSQL backend of the store interfaces (store.h, job_store.h,
+// container_store.h),
 // through libpq (issue 7). Same semantics as the SQLite backend; the
 // conformance suite (src/store/tests/store_conformance_test.cpp) runs both.
 //
@@ -19,6 +20,7 @@
 
 #include "hashsieve/core/clock.h"
 #include "hashsieve/core/result.h"
+#include "hashsieve/store/container_store.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/store.h"
 
@@ -42,6 +44,7 @@ class PostgresDatabase {
 
   std::unique_ptr<Store> store() const;
   std::unique_ptr<JobStore> job_store() const;
+  std::unique_ptr<ContainerStore> container_store() const;
 
  private:
   PostgresDatabase(std::shared_ptr<pg::Pool> pool, const Clock* clock) : pool_(std::move(pool)), clock_(clock) {}
