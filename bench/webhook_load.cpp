@@ -5,7 +5,7 @@
 // latency percentiles of the 202s and checks that the job store holds exactly
 // one job per digest (none lost, none doubled).
 //
-//   webhook_load [EVENTS=10000] [CONNECTIONS=8] [DUPLICATE_EVERY=0]
+//   webhook_load [EVENTS=10000] [CONNECTIONS=8] [DUPLICATE_EVERY=0] [FSYNC=1] [WORKERS=1]
 // DUPLICATE_EVERY=k re-sends every k-th envelope once more (deduplication).
 #include <httplib.h>
 #include <stdlib.h>
@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   const std::size_t events = argc > 1 ? std::stoul(argv[1]) : 10000;
   const int connections = argc > 2 ? std::stoi(argv[2]) : 8;
   const std::size_t duplicate_every = argc > 3 ? std::stoul(argv[3]) : 0;
+  const bool fsync = argc > 4 ? std::string(argv[4]) != "0" : true;
+  const int workers = argc > 5 ? std::stoi(argv[5]) : 1;
   std::string tmpl = (std::filesystem::temp_directory_path() / "hashsieve-webhook-load-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) return 1;
   const std::string data_dir = tmpl;
@@ -64,7 +66,8 @@ int main(int argc, char** argv) {
   config.registry.host = "127.0.0.1:1";  // nothing listens: scans fail fast
   config.registry.insecure = true;
   config.crawler.enabled = false;
-  config.workers.count = 1;
+  config.workers.count = workers;
+  config.storage.fsync = fsync;
   config.workers.stop_deadline = std::chrono::seconds(5);
   auto svc = hashsieve::service::Service::create(config);
   if (!svc) {
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       const httplib::Headers headers = {{"Authorization", "Bearer load"}};
       auto send = [&](std::size_t i) {
         const std::string body = envelope(i);
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
       for (auto n : *counts) jobs += n;
     }
   }
+  std::printf("fsync %s  workers %d\n", fsync ? "on" : "off", workers);
   std::printf("events %zu  connections %d  requests %zu  failed %zu  time %.2f s  (%.0f req/s)\n", events, connections,
               all.size(), failures.load(), seconds, static_cast<double>(all.size()) / seconds);
   std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.50), pct(0.90), pct(0.99),

@@ -136,6 +136,8 @@ const std::vector<Option>& options() {
       string_option("queue", "job queue: embedded (default, <data_dir>/queue.db) or amqp://user:pass@host:port/vhost",
                     &ServiceConfig::queue),
       string_option("store", "job store: empty (<data_dir>/store.db) or postgres://...", &ServiceConfig::store),
+      bool_in("storage.fsync", "fsync every commit of store.db and queue.db (false: survive process crashes only)",
+              &ServiceConfig::storage, &StorageConfig::fsync),
       string_in("listen.address", "address to listen on", &ServiceConfig::listen, &ListenConfig::address),
       int_in("listen.port", "TCP port (0 = any free port)", &ServiceConfig::listen, &ListenConfig::port, 0, 65535),
       int_in("listen.threads", "HTTP handler threads", &ServiceConfig::listen, &ListenConfig::threads, 1, 1024),

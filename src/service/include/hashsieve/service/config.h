@@ -45,10 +45,18 @@ struct WorkersConfig {
   std::chrono::seconds stop_deadline{30};
 };
 
+struct StorageConfig {
+  // true: every commit is fsynced (survives power loss). false: WAL with
+  // synchronous=NORMAL, survives a crash of the process, not of the machine;
+  // much faster webhook answers on slow disks (docs/performance.md).
+  bool fsync = true;
+};
+
 struct ServiceConfig {
   std::string data_dir;  // store.db, queue.db, refsets/; required
   std::string queue;     // "" / "embedded": <data_dir>/queue.db; "amqp://...": RabbitMQ
   std::string store;     // "": <data_dir>/store.db; "postgres://...": PostgreSQL (open_store.h)
+  StorageConfig storage;
   ListenConfig listen;
   WebhookConfig webhook;
   std::vector<std::string> api_tokens;  // bearer tokens for /v1 (except the webhook); at least one
