@@ -315,7 +315,10 @@ class RabbitMqQueue final : public JobQueue {
       std::lock_guard lock(pub_mu_);
       Status s = delay.count() <= 0 ? publish_locked(rabbit_.queue, delivery.key, delivery.body, h)
                                     : publish_delayed_locked(delivery, h, delay);
-      if (!s.ok()) return std::move(s).error();
+      if (!s.ok()) {
+        requeue(delivery);
+        return std::move(s).error();
+      }
     }
     std::lock_guard lock(con_mu_);
     if (auto s = ack_locked(delivery); !s.ok()) return std::move(s).error();
@@ -331,7 +334,10 @@ class RabbitMqQueue final : public JobQueue {
     h.dead_at_ms = clock_->now_ms();
     {
       std::lock_guard lock(pub_mu_);
-      if (auto s = publish_locked(dead_queue_, delivery.key, delivery.body, h); !s.ok()) return s;
+      if (auto s = publish_locked(dead_queue_, delivery.key, delivery.body, h); !s.ok()) {
+        requeue(delivery);
+        return s;
+      }
     }
     std::lock_guard lock(con_mu_);
     return ack_locked(delivery);
@@ -344,7 +350,10 @@ class RabbitMqQueue final : public JobQueue {
     h.published_ms = delivery.published_ms;
     {
       std::lock_guard lock(pub_mu_);
-      if (auto s = publish_locked(rabbit_.queue, delivery.key, delivery.body, h); !s.ok()) return s;
+      if (auto s = publish_locked(rabbit_.queue, delivery.key, delivery.body, h); !s.ok()) {
+        requeue(delivery);
+        return s;
+      }
     }
     std::lock_guard lock(con_mu_);
     return ack_locked(delivery);
@@ -635,6 +644,21 @@ class RabbitMqQueue final : public JobQueue {
                                              "broker requeued it)");
     }
     return Status{};
+  }
+
+  // When the copy that retry/dead_letter/release publish cannot be published
+  // (the broker is going away), the delivery must not stay held: with
+  // prefetch it would block this consumer. basic.nack(requeue) hands it back;
+  // the broker marks it redelivered, which counts an attempt on its return.
+  void requeue(const Delivery& d) {
+    auto parsed = parse_receipt(d.receipt);
+    if (!parsed) return;
+    std::lock_guard lock(con_mu_);
+    {
+      std::lock_guard held(held_mu_);
+      if (held_.erase(d.receipt) == 0 || parsed->first != con_generation_ || !con_.open()) return;
+    }
+    if (amqp_basic_nack(con_.get(), kChannel, parsed->second, 0, /*requeue=*/1) != AMQP_STATUS_OK) drop_con();
   }
 
   // Caller holds con_mu_.

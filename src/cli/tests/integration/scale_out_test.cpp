@@ -192,6 +192,15 @@ class ScaleOutTest : public ::testing::Test {
 
   std::string logs() {
     std::string all;
+    if (auto c = stores_.jobs->count_jobs_by_state(); c.ok()) {
+      all += "jobs by state:";
+      for (auto n : *c) all += " " + std::to_string(n);
+      all += "\n";
+    }
+    if (auto st = queue_->stats(); st.ok()) {
+      all += "queue: ready " + std::to_string(st->ready) + " delayed " + std::to_string(st->delayed) + " dead " +
+             std::to_string(st->dead) + "\n";
+    }
     for (std::size_t i = 1; i <= workers_.size(); ++i) {
       std::ifstream in(data_.path() + "/worker" + std::to_string(i) + ".log");
       all += "--- worker " + std::to_string(i) + "\n" + std::string(std::istreambuf_iterator<char>(in), {});
@@ -253,7 +262,7 @@ TEST_F(ScaleOutTest, BrokerRestartMidBurstLosesNoJob) {
   std::size_t requeued = 0;
   bool swept = false;
   for (int i = 0; i < 100 && !swept; ++i) {
-    auto n = worker::requeue_orphans(*stores_.jobs, *queue_);
+    auto n = worker::requeue_orphans(*stores_.jobs, *queue_, milliseconds(0));
     if (n.ok()) {
       requeued += *n;
       swept = true;
