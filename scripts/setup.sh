@@ -30,6 +30,8 @@ packages=(
   openssl
   # hashsieve runtime: its integration tests and bench/runtime start a private dockerd
   docker.io
+  # the RabbitMQ queue backend (librabbitmq) and the broker its integration tests start
+  librabbitmq-dev rabbitmq-server
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -22,5 +22,6 @@ int run_refset(const std::vector<std::string>& args);
 int run_scan(const std::vector<std::string>& args);
 int run_serve(const std::vector<std::string>& args);
 int run_runtime(const std::vector<std::string>& args);
+int run_worker(const std::vector<std::string>& args);
 
 }  // namespace hashsieve::cli

@@ -22,6 +22,8 @@ constexpr std::string_view kUsage =
     "  serve    run the registry service: webhook, catalog crawler, scan\n"
     "           workers, REST API and metrics (--config hashsieve.yaml)\n"
     "  runtime  scan the drift of running containers (Docker Engine API, Podman)\n"
+    "  worker   consume scan jobs from the configured queue, no HTTP\n"
+    "           (--config hashsieve.yaml; for many hosts, docs/scale-out.md)\n"
     "  version  print the version\n"
     "\n"
     "Run 'hashsieve <command> --help' for a command's options.\n";
@@ -41,6 +43,7 @@ int run(int argc, char** argv) {
   if (command == "scan") return run_scan(args);
   if (command == "serve") return run_serve(args);
   if (command == "runtime") return run_runtime(args);
+  if (command == "worker") return run_worker(args);
   if (command == "version" || command == "--version") {
     std::puts("hashsieve " HASHSIEVE_VERSION);
     return kExitOk;

@@ -133,6 +133,9 @@ Option list_option(std::string key, std::string help, std::vector<std::string> S
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       string_option("data_dir", "data directory: store.db, queue.db, refsets/ (required)", &ServiceConfig::data_dir),
+      string_option("queue", "job queue: embedded (default, <data_dir>/queue.db) or amqp://user:pass@host:port/vhost",
+                    &ServiceConfig::queue),
+      string_option("store", "job store: empty (<data_dir>/store.db) or postgres://...", &ServiceConfig::store),
       bool_in("storage.fsync", "fsync every commit of store.db and queue.db (false: survive process crashes only)",
               &ServiceConfig::storage, &StorageConfig::fsync),
       string_in("listen.address", "address to listen on", &ServiceConfig::listen, &ListenConfig::address),
@@ -156,7 +159,8 @@ const std::vector<Option>& options() {
                  &CrawlerConfig::interval, 1, 7 * 86400),
       int_in("crawler.page_size", "catalog page size (n)", &ServiceConfig::crawler, &CrawlerConfig::page_size, 1,
              1000),
-      int_in("workers.count", "scan worker threads", &ServiceConfig::workers, &WorkersConfig::count, 1, 256),
+      int_in("workers.count", "scan worker threads (0 = front end only)", &ServiceConfig::workers,
+             &WorkersConfig::count, 0, 256),
       seconds_in("workers.stop_deadline_seconds", "how long shutdown waits for running scans",
                  &ServiceConfig::workers, &WorkersConfig::stop_deadline, 0, 3600),
       list_option("refsets", "reference sets to match (empty = all installed)", &ServiceConfig::refsets),
@@ -204,7 +208,8 @@ const std::vector<OptionInfo>& config_options() {
   return kInfo;
 }
 
-Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<std::string, std::string>& env) {
+Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<std::string, std::string>& env,
+                                   ConfigUse use) {
   std::map<std::string, RawValue> raw;
   try {
     const YAML::Node root = YAML::Load(yaml_text);
@@ -246,6 +251,7 @@ Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<
   if (config.data_dir.empty()) {
     return Error(ErrorCode::invalid_argument, "config: data_dir is required (or HASHSIEVE_DATA_DIR)");
   }
+  if (use == ConfigUse::worker) return config;
   if (config.webhook.token.empty()) {
     return Error(ErrorCode::invalid_argument, "config: webhook.token is required (or HASHSIEVE_WEBHOOK_TOKEN)");
   }
@@ -256,7 +262,7 @@ Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<
   return config;
 }
 
-Result<ServiceConfig> load_config(const std::string& path) {
+Result<ServiceConfig> load_config(const std::string& path, ConfigUse use) {
   std::string text;
   if (!path.empty()) {
     auto file = open_regular_file(path);
@@ -272,7 +278,7 @@ Result<ServiceConfig> load_config(const std::string& path) {
     const auto eq = entry.find('=');
     if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
-  auto config = parse_config(text, env);
+  auto config = parse_config(text, env, use);
   if (!config) return std::move(config).error().with_context(path.empty() ? "configuration" : "config " + path);
   return config;
 }

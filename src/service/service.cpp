@@ -13,12 +13,14 @@
 #include "hashsieve/core/clock.h"
 #include "hashsieve/image/reference.h"
 #include "hashsieve/queue/job_queue.h"
+#include "hashsieve/queue/open_queue.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/service/crawler.h"
 #include "hashsieve/service/enqueuer.h"
 #include "hashsieve/service/notifications.h"
 #include "hashsieve/store/job_store.h"
+#include "hashsieve/store/open_store.h"
 #include "hashsieve/store/store.h"
 #include "hashsieve/worker/worker_pool.h"
 
@@ -489,20 +491,31 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   std::error_code ec;
   std::filesystem::create_directories(s.config.data_dir, ec);
   if (ec) return Error(ErrorCode::io_error, "creating data dir " + s.config.data_dir + ": " + ec.message());
-  auto jobs = store::open_sqlite_job_store(s.config.data_dir, nullptr, s.config.storage.fsync);
-  if (!jobs) return std::move(jobs).error().with_context("opening the job store");
-  s.jobs = std::move(*jobs);
+  // `store:` / `queue:` empty: the embedded backends in data_dir, honouring
+  // storage.fsync; otherwise PostgreSQL / RabbitMQ (docs/scale-out.md).
+  if (s.config.store.empty()) {
+    auto jobs = store::open_sqlite_job_store(s.config.data_dir, nullptr, s.config.storage.fsync);
+    if (!jobs) return std::move(jobs).error().with_context("opening the job store");
+    s.jobs = std::move(*jobs);
+    // The layer-facts cache is an optimisation; scans run without it.
+    if (auto st = store::open_sqlite_store(s.config.data_dir); st.ok()) {
+      s.store = std::move(st).value();
+    } else {
+      log_line("warning: no layer cache: " + st.error().message());
+    }
+  } else {
+    auto stores = store::open_store(s.config.store);
+    if (!stores) return std::move(stores).error().with_context("opening the job store");
+    s.jobs = std::move(stores->jobs);
+    s.store = std::move(stores->store);
+  }
   queue::QueueOptions queue_options;
   queue_options.durability = s.config.storage.fsync ? queue::Durability::fsync : queue::Durability::process_crash;
-  auto queue = queue::open_sqlite_queue(s.config.data_dir, queue_options);
+  queue::RabbitMqOptions rabbit;
+  rabbit.prefetch = static_cast<std::uint16_t>(std::max(1, s.config.workers.count));
+  auto queue = queue::open_queue(s.config.queue, s.config.data_dir, queue_options, rabbit);
   if (!queue) return std::move(queue).error().with_context("opening the job queue");
   s.queue = std::move(*queue);
-  // The layer-facts cache is an optimisation; scans run without it.
-  if (auto st = store::open_sqlite_store(s.config.data_dir); st.ok()) {
-    s.store = std::move(st).value();
-  } else {
-    log_line("warning: no layer cache: " + st.error().message());
-  }
   auto catalog = refset::RefsetCatalog::open(s.config.data_dir);
   if (!catalog) return std::move(catalog).error().with_context("opening the reference sets");
   std::vector<std::string> names = s.config.refsets;
@@ -548,7 +561,8 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
       impl->metrics.counter("hashsieve_verdicts_total", "scanned images by verdict", {{"verdict", v}}).add();
     }
   };
-  s.workers = std::make_unique<worker::WorkerPool>(env, std::move(options));
+  // workers.count 0: a pure front end; `hashsieve worker` processes consume.
+  if (s.config.workers.count > 0) s.workers = std::make_unique<worker::WorkerPool>(env, std::move(options));
 
   if (s.config.crawler.enabled && !s.config.registry.host.empty()) {
     auto source = make_registry_catalog_source(s.config.registry.host, s.config.registry.insecure,
@@ -591,7 +605,9 @@ Status Service::start() {
   } else if (*n > 0) {
     log_line("re-published " + std::to_string(*n) + " orphaned jobs");
   }
-  if (auto st = s.workers->start(); !st) return std::move(st).error().with_context("starting the workers");
+  if (s.workers) {
+    if (auto st = s.workers->start(); !st) return std::move(st).error().with_context("starting the workers");
+  }
   if (s.crawler) s.crawler->start();
   s.running = true;
   s.server_thread = std::thread([&s] { s.server.listen_after_bind(); });
@@ -608,6 +624,10 @@ void Service::stop() {
   s.server.stop();  // closes the listener; handlers in progress finish first
   if (s.server_thread.joinable()) s.server_thread.join();
   if (s.crawler) s.crawler->stop();
+  if (!s.workers) {
+    log_line("stopped (front end: no workers)");
+    return;
+  }
   const auto report =
       s.workers->stop(std::chrono::duration_cast<std::chrono::milliseconds>(s.config.workers.stop_deadline));
   log_line("stopped: " + std::to_string(report.finished) + " jobs finished during the drain, " +

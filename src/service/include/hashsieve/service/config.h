@@ -41,7 +41,7 @@ struct CrawlerConfig {
 };
 
 struct WorkersConfig {
-  int count = 2;
+  int count = 2;  // 0: a pure front end (jobs are consumed by `hashsieve worker` processes)
   std::chrono::seconds stop_deadline{30};
 };
 
@@ -54,6 +54,8 @@ struct StorageConfig {
 
 struct ServiceConfig {
   std::string data_dir;  // store.db, queue.db, refsets/; required
+  std::string queue;     // "" / "embedded": <data_dir>/queue.db; "amqp://...": RabbitMQ
+  std::string store;     // "": <data_dir>/store.db; "postgres://...": PostgreSQL (open_store.h)
   StorageConfig storage;
   ListenConfig listen;
   WebhookConfig webhook;
@@ -72,9 +74,14 @@ struct OptionInfo {
 };
 const std::vector<OptionInfo>& config_options();
 
+// Who reads the config: `serve` requires the webhook and API secrets;
+// `hashsieve worker` serves no HTTP and does not.
+enum class ConfigUse { serve, worker };
+
 // Parses YAML text (may be empty) overlaid with `env` (name -> value).
-Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<std::string, std::string>& env);
+Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<std::string, std::string>& env,
+                                   ConfigUse use = ConfigUse::serve);
 // Reads `path` ("" = no file) and the process environment.
-Result<ServiceConfig> load_config(const std::string& path);
+Result<ServiceConfig> load_config(const std::string& path, ConfigUse use = ConfigUse::serve);
 
 }  // namespace hashsieve::service
