@@ -10,6 +10,8 @@ packages=(
   # libraries hashsieve links
   libssl-dev zlib1g-dev libfuzzy-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   libcurl4-openssl-dev libzstd-dev
+  # ISA-L's igzip: the layer reader's gzip inflate (docs/adr/0011)
+  libisal-dev
   # third-party scanners (src/scanners): libclamav and libyara; clamd for the
   # INSTREAM integration tests, the yara CLI to cross-check rule errors
   libclamav-dev libyara-dev clamav-daemon yara
