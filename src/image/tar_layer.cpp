@@ -17,6 +17,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -132,6 +137,76 @@ Result<std::optional<digest::Sha256Digest>> parse_expected_digest(const std::str
   return std::optional<digest::Sha256Digest>(*d);
 }
 
+// The SHA-256 of the uncompressed stream (the diff ID), on a thread of its
+// own: after igzip, the reader thread's inflate, tar parsing and this hash
+// bounded a layer's speed, while the hash needs nothing but the bytes. The
+// caller alternates between two buffers ("slots"): it submits a slot's bytes,
+// and before refilling that slot waits until the hash is done with it.
+class StreamHasher {
+ public:
+  StreamHasher() : thread_([this] { run(); }) {}
+  ~StreamHasher() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    thread_.join();
+  }
+  StreamHasher(const StreamHasher&) = delete;
+  StreamHasher& operator=(const StreamHasher&) = delete;
+
+  // `data` must stay unchanged until wait_free(slot) returns.
+  void submit(std::size_t slot, std::span<const std::uint8_t> data) {
+    {
+      std::lock_guard lock(mutex_);
+      busy_[slot] = true;
+      queue_.push_back({slot, data});
+    }
+    work_.notify_all();
+  }
+
+  void wait_free(std::size_t slot) {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return !busy_[slot]; });
+  }
+
+  digest::CryptoDigests finish() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return queue_.empty() && !busy_[0] && !busy_[1]; });
+    return hasher_.finish();
+  }
+
+ private:
+  struct Job {
+    std::size_t slot;
+    std::span<const std::uint8_t> data;
+  };
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      const Job job = queue_.front();
+      queue_.pop_front();
+      lock.unlock();
+      hasher_.update(job.data);
+      lock.lock();
+      busy_[job.slot] = false;
+      done_.notify_all();
+    }
+  }
+
+  digest::MultiHasher hasher_{digest::CryptoSelection{digest::CryptoAlgorithm::sha256}};
+  std::mutex mutex_;
+  std::condition_variable work_, done_;
+  std::deque<Job> queue_;
+  std::array<bool, 2> busy_{};
+  bool stop_ = false;
+  std::thread thread_;  // last: starts after every other member exists
+};
+
 class TarLayer final : public LayerEntries {
  public:
   TarLayer(std::unique_ptr<ByteSource> blob, const ArchiveLimits& limits)
@@ -183,7 +258,15 @@ class TarLayer final : public LayerEntries {
       if (zstd_ == nullptr) return Error(ErrorCode::internal, "ZSTD_createDStream failed");
     }
 
-    out_.resize(kOutputChunk);
+    for (auto& o : out_) o.resize(kOutputChunk);
+    // An uncompressed blob is its own diff: its bytes are hashed once, as they
+    // leave produce() (see finish()).
+    hash_blob_on_refill_ = codec_ != Codec::none;
+    try {
+      stream_hasher_ = std::make_unique<StreamHasher>();
+    } catch (const std::system_error&) {
+      stream_hasher_.reset();  // no thread to be had: hash on this one
+    }
     archive_ = archive_read_new();
     if (archive_ == nullptr) return Error(ErrorCode::internal, "archive_read_new failed");
     archive_read_support_format_tar(archive_);
@@ -234,17 +317,17 @@ class TarLayer final : public LayerEntries {
     // libarchive stops at the end-of-archive blocks; the diff ID and the blob
     // digest cover every byte, so drain the rest of the stream.
     for (;;) {
-      auto n = produce(std::span(out_.data(), out_.size()));
+      auto n = next_chunk();
       if (!n) return fail(std::move(n).error());
-      if (*n == 0) break;
+      if (n->empty()) break;
     }
     if (expect_.blob_size != 0 && blob_bytes_ != expect_.blob_size) {
       return fail(Error(ErrorCode::integrity_error, "blob size mismatch: expected " +
                                                         std::to_string(expect_.blob_size) + " bytes, read " +
                                                         std::to_string(blob_bytes_)));
     }
-    const auto blob = blob_hasher_.finish();
-    const auto diff = codec_ == Codec::none ? blob : diff_hasher_.finish();
+    const auto diff = stream_hasher_ ? stream_hasher_->finish() : diff_hasher_.finish();
+    const auto blob = codec_ == Codec::none ? diff : blob_hasher_.finish();
     if (expected_blob_ && *blob.sha256 != *expected_blob_) {
       return fail(Error(ErrorCode::integrity_error, "blob digest mismatch: expected " + expect_.blob_digest +
                                                         ", got sha256:" + blob.sha256->hex()));
@@ -275,14 +358,33 @@ class TarLayer final : public LayerEntries {
 
   static la_ssize_t read_callback(archive* a, void* self_ptr, const void** buffer) {
     auto* self = static_cast<TarLayer*>(self_ptr);
-    auto n = self->produce(std::span(self->out_.data(), self->out_.size()));
+    auto n = self->next_chunk();
     if (!n) {
       archive_set_error(a, EIO, "%s", n.error().message().c_str());
       self->pending_ = std::move(n).error();
       return -1;
     }
-    *buffer = self->out_.data();
-    return static_cast<la_ssize_t>(*n);
+    *buffer = n->data();
+    return static_cast<la_ssize_t>(n->size());
+  }
+
+  // The next uncompressed bytes (empty at the end), hashed for the diff ID.
+  // They stay valid until the next call but one: libarchive needs a buffer
+  // only until its next read callback, the stream hasher until it is done.
+  Result<std::span<const std::uint8_t>> next_chunk() {
+    std::vector<std::uint8_t>& buf = out_[slot_];
+    if (stream_hasher_) stream_hasher_->wait_free(slot_);
+    auto n = produce(std::span(buf.data(), buf.size()));
+    if (!n) return std::move(n).error();
+    const std::span<const std::uint8_t> chunk(buf.data(), *n);
+    if (chunk.empty()) return chunk;
+    if (stream_hasher_) {
+      stream_hasher_->submit(slot_, chunk);
+    } else {
+      diff_hasher_.update(chunk);
+    }
+    slot_ ^= 1;
+    return chunk;
   }
 
   // Appends source bytes after in_[in_len_); sets source_eof_ on end.
@@ -294,7 +396,7 @@ class TarLayer final : public LayerEntries {
       source_eof_ = true;
       return {};
     }
-    blob_hasher_.update(std::span<const std::uint8_t>(in_.data() + in_len_, *n));
+    if (hash_blob_on_refill_) blob_hasher_.update(std::span<const std::uint8_t>(in_.data() + in_len_, *n));
     blob_bytes_ += *n;
     in_len_ += *n;
     if (expect_.blob_size != 0 && blob_bytes_ > expect_.blob_size) {
@@ -323,8 +425,6 @@ class TarLayer final : public LayerEntries {
       case Codec::zstd: n = produce_zstd(out); break;
     }
     if (!n) return n;
-    // An uncompressed blob is its own diff: hash it once (see finish()).
-    if (codec_ != Codec::none) diff_hasher_.update(std::span<const std::uint8_t>(out.data(), *n));
     uncompressed_bytes_ += *n;
     if (uncompressed_bytes_ > limits_.max_layer_bytes) {
       return Error(ErrorCode::limit_exceeded, "layer exceeds max_layer_bytes=" +
@@ -511,7 +611,8 @@ class TarLayer final : public LayerEntries {
   std::size_t in_pos_ = 0;
   std::size_t in_len_ = 0;
   bool source_eof_ = false;
-  std::vector<std::uint8_t> out_;
+  std::array<std::vector<std::uint8_t>, 2> out_;  // alternating, see next_chunk()
+  std::size_t slot_ = 0;
 
   std::unique_ptr<inflate_state> igzip_;  // large (~40 KiB): on the heap
   bool member_done_ = false;
@@ -519,7 +620,10 @@ class TarLayer final : public LayerEntries {
   std::size_t zstd_hint_ = 0;  // last ZSTD_decompressStream result: 0 = frame complete
 
   digest::MultiHasher blob_hasher_{digest::CryptoSelection{digest::CryptoAlgorithm::sha256}};
-  digest::MultiHasher diff_hasher_{digest::CryptoSelection{digest::CryptoAlgorithm::sha256}};
+  digest::MultiHasher diff_hasher_{digest::CryptoSelection{digest::CryptoAlgorithm::sha256}};  // without a thread
+  bool hash_blob_on_refill_ = true;  // the magic bytes are read before the codec is known
+  // After out_: destroyed (its thread joined) before the buffers it reads.
+  std::unique_ptr<StreamHasher> stream_hasher_;
   std::uint64_t blob_bytes_ = 0;
   std::uint64_t consumed_bytes_ = 0;
   std::uint64_t uncompressed_bytes_ = 0;
