@@ -157,9 +157,8 @@ class Workers {
   std::vector<std::thread> threads_;
 };
 
-// A file too large to buffer: every digest from one sequential read. The
-// sieve cannot apply (the crypto hashes are known only at the end), so such a
-// file always gets its similarity digests.
+// A file too large to buffer: every digest from one sequential read, in
+// pieces (spool_file below decides first whether the sieve spares it).
 // `read_piece` fills its span with the file's next bytes, exactly; `crypto`
 // is given when the crypto digests are already known (a spooled file).
 using ReadPiece = std::function<Status(std::span<std::uint8_t>)>;
