@@ -12,6 +12,8 @@ packages=(
   libcurl4-openssl-dev libzstd-dev
   # hashsieve serve: the HTTP server (cpp-httplib) and the YAML config
   libcpp-httplib-dev libyaml-cpp-dev
+  # ISA-L's igzip: the layer reader's gzip inflate (docs/adr/0011)
+  libisal-dev
   # third-party scanners (src/scanners): libclamav and libyara; clamd for the
   # INSTREAM integration tests, the yara CLI to cross-check rule errors
   libclamav-dev libyara-dev clamav-daemon yara

@@ -1,12 +1,18 @@
 #include "layer_hasher.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <filesystem>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "hashsieve/core/file.h"
 #include "hashsieve/digest/file_digests.h"
 #include "hashsieve/digest/sdbf_generator.h"
 #include "hashsieve/digest/sdbf_policy.h"
@@ -151,12 +157,16 @@ class Workers {
   std::vector<std::thread> threads_;
 };
 
-// A file too large to buffer: every digest from one sequential read. The
-// sieve cannot apply (the crypto hashes are known only at the end), so such a
-// file always gets its similarity digests.
-Result<Digests> stream_file(image::LayerEntries& entries, const std::string& name, std::uint64_t size,
-                            digest::SdbfGenerator& generator, std::vector<std::uint8_t>& buffer) {
-  digest::MultiHasher crypto(digest::CryptoSelection::all());
+// A file too large to buffer: every digest from one sequential read, in
+// pieces (spool_file below decides first whether the sieve spares it).
+// `read_piece` fills its span with the file's next bytes, exactly; `crypto`
+// is given when the crypto digests are already known (a spooled file).
+using ReadPiece = std::function<Status(std::span<std::uint8_t>)>;
+
+Result<Digests> stream_file(const ReadPiece& read_piece, const std::string& name, std::uint64_t size,
+                            digest::SdbfGenerator& generator, std::vector<std::uint8_t>& buffer,
+                            const std::optional<digest::CryptoDigests>& known_crypto = std::nullopt) {
+  digest::MultiHasher crypto(known_crypto ? digest::CryptoSelection::none() : digest::CryptoSelection::all());
   digest::TlshHasher tlsh;
   digest::SsdeepHasher ssdeep;
   ssdeep.set_expected_length(size);
@@ -169,8 +179,8 @@ Result<Digests> stream_file(image::LayerEntries& entries, const std::string& nam
     for (std::uint64_t done = 0; done < segment.length;) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kStreamPiece, segment.length - done));
       buffer.resize(n);
-      if (auto st = read_exactly(entries, buffer, name); !st.ok()) return std::move(st).error();
-      crypto.update(buffer);
+      if (auto st = read_piece(buffer); !st.ok()) return std::move(st).error();
+      if (!known_crypto) crypto.update(buffer);
       tlsh.update(buffer);
       ssdeep.update(buffer);
       if (plan.mode == digest::SdbfPlanMode::block) {
@@ -188,13 +198,90 @@ Result<Digests> stream_file(image::LayerEntries& entries, const std::string& nam
                                                  std::move(counts)));
     }
   }
-  d.crypto = crypto.finish();
+  d.crypto = known_crypto ? *known_crypto : crypto.finish();
   d.tlsh = tlsh.finish();
   auto text = ssdeep.finish();
   if (!text.ok()) return std::move(text).error().with_context(name + ": ssdeep");
   d.ssdeep = std::move(text).value();
   d.similarity_computed = true;
   return d;
+}
+
+Status write_all(int fd, std::span<const std::uint8_t> data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, "writing the spool file");
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+Status pread_exactly(int fd, std::span<std::uint8_t> out, std::uint64_t offset) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, "reading the spool file");
+    }
+    if (n == 0) return Error(ErrorCode::io_error, "the spool file ends early");
+    got += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+// An anonymous temporary file with room for `size` bytes, or none when the
+// temporary directory cannot hold it (the caller then streams without the
+// sieve, which is always correct). fallocate first, so that writing the
+// spool cannot run out of space halfway through the file.
+std::optional<UniqueFd> open_spool(std::uint64_t size) {
+  std::error_code ec;
+  const auto dir = std::filesystem::temp_directory_path(ec);
+  if (ec) return std::nullopt;
+  UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return std::nullopt;
+  if (::posix_fallocate(fd.get(), 0, static_cast<off_t>(size)) != 0) return std::nullopt;
+  return fd;
+}
+
+// A file too large to buffer, with the sieve: one pass computes the crypto
+// digests while copying the bytes to a spool file; only a file that is not
+// known reads the spool again for its similarity digests. Without the spool
+// a known large file (a browser, a compiler) would cost its similarity
+// digests, several times the crypto pass (docs/performance.md, issue 4).
+Result<Digests> spool_file(image::LayerEntries& entries, const std::string& name, std::uint64_t size,
+                           const LayerHashOptions& options, digest::SdbfGenerator& generator,
+                           std::vector<std::uint8_t>& buffer, bool& skipped) {
+  skipped = false;
+  auto read_entry = [&](std::span<std::uint8_t> out) { return read_exactly(entries, out, name); };
+  std::optional<UniqueFd> spool;
+  if (options.is_known) spool = open_spool(size);
+  if (!spool) return stream_file(read_entry, name, size, generator, buffer);
+  digest::MultiHasher crypto(digest::CryptoSelection::all());
+  for (std::uint64_t done = 0; done < size;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kStreamPiece, size - done));
+    buffer.resize(n);
+    if (auto st = read_exactly(entries, buffer, name); !st.ok()) return std::move(st).error();
+    crypto.update(buffer);
+    if (auto st = write_all(spool->get(), buffer); !st.ok()) return std::move(st).error().with_context(name);
+    done += n;
+  }
+  Digests d;
+  d.crypto = crypto.finish();
+  if (options.is_known(d.crypto)) {
+    skipped = true;
+    return d;
+  }
+  std::uint64_t offset = 0;
+  auto read_spool = [&](std::span<std::uint8_t> out) -> Status {
+    if (auto st = pread_exactly(spool->get(), out, offset); !st.ok()) return std::move(st).error().with_context(name);
+    offset += out.size();
+    return {};
+  };
+  return stream_file(read_spool, name, size, generator, buffer, d.crypto);
 }
 
 }  // namespace
@@ -227,8 +314,10 @@ Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const L
         if (auto st = read_exactly(entries, data, r.path); !st.ok()) return std::move(st).error();
         workers.submit(index, r.path, std::move(data));
       } else {
-        auto d = stream_file(entries, r.path, r.size, generator, stream_buffer);
+        bool skipped = false;
+        auto d = spool_file(entries, r.path, r.size, options, generator, stream_buffer, skipped);
         if (!d.ok()) return std::move(d).error();
+        if (skipped) ++stats.similarity_skipped;
         apply(r, std::move(d).value());
         stream_buffer = {};
       }

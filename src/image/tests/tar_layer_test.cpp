@@ -177,6 +177,10 @@ TEST(TarLayer, RejectsBadInput) {
   corrupt_header[1024 + 148] ^= 0x55;  // checksum field of the second entry's header
   Bytes corrupt_gzip = good_gz;
   corrupt_gzip[corrupt_gzip.size() / 2] ^= 0xff;
+  Bytes wrong_crc = good_gz;
+  wrong_crc[wrong_crc.size() - 8] ^= 0x01;  // the trailer: CRC-32, then ISIZE
+  Bytes wrong_isize = good_gz;
+  wrong_isize[wrong_isize.size() - 4] ^= 0x01;
   Bytes trailing_garbage = good_gz;
   for (char c : std::string("garbage!")) trailing_garbage.push_back(static_cast<std::uint8_t>(c));
 
@@ -216,6 +220,8 @@ TEST(TarLayer, RejectsBadInput) {
       {"truncated gzip trailer", Bytes(good_gz.begin(), good_gz.end() - 4), {}, {}, ErrorCode::parse_error,
        "truncated gzip"},
       {"corrupt gzip", corrupt_gzip, {}, {}, ErrorCode::parse_error, "gzip"},
+      {"gzip CRC mismatch", wrong_crc, {}, {}, ErrorCode::parse_error, "CRC-32 or length"},
+      {"gzip ISIZE mismatch", wrong_isize, {}, {}, ErrorCode::parse_error, "CRC-32 or length"},
       {"gzip trailing garbage", trailing_garbage, {}, {}, ErrorCode::parse_error, "gzip"},
       {"truncated zstd", Bytes(good_zst.begin(), good_zst.begin() + good_zst.size() / 2), {}, {},
        ErrorCode::parse_error, "truncated zstd"},

@@ -15,11 +15,20 @@ TEST(HashLayer, StreamedLargeFileGetsTheSameDigestsAsBuffered) {
   // is not a multiple of the 16 KiB block and exercises the last piece.
   const Bytes big = random_bytes((std::size_t{17} << 20) + 12345, 11);
   std::vector<FakeEntry> entries = {file("big.bin", big), file("small", random_bytes(2000, 12))};
-  for (std::uint64_t buffered : {std::uint64_t{16} << 20, std::uint64_t{64} << 20}) {
-    SCOPED_TRACE(buffered);
+  struct Case {
+    std::string name;
+    std::uint64_t buffered;
+    bool with_sieve;  // an is_known that says no: the large file goes through the spool
+  };
+  const Case cases[] = {{"streamed", std::uint64_t{16} << 20, false},
+                        {"spooled", std::uint64_t{16} << 20, true},
+                        {"buffered", std::uint64_t{64} << 20, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
     FakeLayer layer(entries, SIZE_MAX);
     LayerHashOptions options;
-    options.max_buffered_file_bytes = buffered;
+    options.max_buffered_file_bytes = c.buffered;
+    if (c.with_sieve) options.is_known = [](const digest::CryptoDigests&) { return false; };
     LayerHashStats stats;
     auto records = hash_layer(layer, options, stats);
     ASSERT_TRUE(records.ok()) << records.error().message();
@@ -40,6 +49,43 @@ TEST(HashLayer, StreamedLargeFileGetsTheSameDigestsAsBuffered) {
     EXPECT_EQ(stats.files, 2u);
     EXPECT_EQ(stats.bytes, big.size() + 2000);
   }
+}
+
+TEST(HashLayer, SieveSkipsSimilarityForKnownLargeFiles) {
+  // Above the buffering limit: the file is spooled, and being known, gets
+  // its crypto digests only; the unknown large file gets every digest.
+  const Bytes known = random_bytes((std::size_t{17} << 20) + 7, 31);
+  const Bytes other = random_bytes((std::size_t{17} << 20) + 9, 32);
+  std::vector<FakeEntry> entries = {file("known.bin", known), file("other.bin", other)};
+  FakeLayer layer(entries, SIZE_MAX);
+  LayerHashOptions options;
+  options.max_buffered_file_bytes = std::uint64_t{16} << 20;
+  const auto known_sha = sha256_of(known);
+  options.is_known = [&](const digest::CryptoDigests& d) { return d.sha256 == known_sha; };
+  LayerHashStats stats;
+  auto records = hash_layer(layer, options, stats);
+  ASSERT_TRUE(records.ok()) << records.error().message();
+  ASSERT_EQ(records->size(), 2u);
+  const FileRecord& k = (*records)[0];
+  EXPECT_EQ(k.crypto.sha256, known_sha);
+  EXPECT_FALSE(k.similarity_computed);
+  EXPECT_TRUE(k.sdbf.empty());
+  EXPECT_FALSE(k.tlsh.has_value());
+  EXPECT_FALSE(k.ssdeep.has_value());
+  const FileRecord& o = (*records)[1];
+  auto want = digest::compute_digests("other.bin", other, digest::DigestSelection{});
+  ASSERT_TRUE(want.ok());
+  EXPECT_EQ(o.crypto.sha256, want->crypto.sha256);
+  EXPECT_EQ(o.crypto.sha1, want->crypto.sha1);
+  EXPECT_TRUE(o.similarity_computed);
+  EXPECT_EQ(o.tlsh, want->tlsh);
+  EXPECT_EQ(o.ssdeep, want->ssdeep);
+  ASSERT_EQ(o.sdbf.size(), want->sdbf.size());
+  for (std::size_t i = 0; i < o.sdbf.size(); ++i) {
+    EXPECT_EQ(digest::format_sdbf(o.sdbf[i]), digest::format_sdbf(want->sdbf[i]));
+  }
+  EXPECT_EQ(stats.similarity_skipped, 1u);
+  EXPECT_EQ(stats.files, 2u);
 }
 
 TEST(HashLayer, BufferedBytesStayWithinTheBudget) {
