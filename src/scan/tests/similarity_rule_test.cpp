@@ -13,6 +13,8 @@
 namespace hashsieve::scan {
 namespace {
 
+using namespace testing;
+
 TEST(SizeGate, Table) {
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   struct Case {
