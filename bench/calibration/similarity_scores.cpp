@@ -41,6 +41,7 @@
 
 #include "hashsieve/core/file.h"
 #include "hashsieve/core/result.h"
+#include "hashsieve/digest/elf_sections.h"
 #include "hashsieve/digest/file_digests.h"
 #include "hashsieve/digest/sdbf.h"
 #include "hashsieve/digest/sdbf_compare.h"
@@ -81,105 +82,6 @@ hashsieve::Result<std::vector<std::string>> read_list(const std::string& list_pa
   return paths;
 }
 
-// --- ELF sections (--sections) -----------------------------------------------
-
-// Reads an integer of the file's byte order; false when it lies past the end.
-template <typename T>
-bool read_int(std::span<const std::uint8_t> bytes, bool big_endian, std::uint64_t offset, T* out) {
-  if (offset > bytes.size() || bytes.size() - offset < sizeof(T)) return false;
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    const std::size_t shift = 8 * (big_endian ? sizeof(T) - 1 - i : i);
-    v |= static_cast<T>(static_cast<T>(bytes[offset + i]) << shift);
-  }
-  *out = v;
-  return true;
-}
-
-struct SectionHeader {
-  std::uint32_t name = 0;
-  std::uint32_t type = 0;
-  std::uint64_t offset = 0;
-  std::uint64_t size = 0;
-};
-
-// The named sections' bytes, concatenated in the order of `names`.
-hashsieve::Result<std::vector<std::uint8_t>> elf_sections(std::span<const std::uint8_t> f,
-                                                          const std::vector<std::string>& names) {
-  using hashsieve::Error;
-  using hashsieve::ErrorCode;
-  if (f.size() < 4 || f[0] != 0x7f || f[1] != 'E' || f[2] != 'L' || f[3] != 'F') {
-    return Error(ErrorCode::unsupported, "not an ELF file");
-  }
-  if (f.size() < 16) return Error(ErrorCode::parse_error, "truncated ELF header");
-  const bool is64 = f[4] == 2;
-  const bool big = f[5] == 2;
-  if ((f[4] != 1 && f[4] != 2) || (f[5] != 1 && f[5] != 2)) {
-    return Error(ErrorCode::unsupported, "unknown ELF class or byte order");
-  }
-  auto read_field = [&](std::span<const std::uint8_t> bytes, std::uint64_t offset, auto* out) {
-    return read_int(bytes, big, offset, out);
-  };
-  std::uint64_t shoff = 0;
-  std::uint16_t shentsize = 0, shnum = 0, shstrndx = 0;
-  bool ok = true;
-  if (is64) {
-    ok = read_field(f, 0x28, &shoff) && read_field(f, 0x3A, &shentsize) && read_field(f, 0x3C, &shnum) &&
-         read_field(f, 0x3E, &shstrndx);
-  } else {
-    std::uint32_t off32 = 0;
-    ok = read_field(f, 0x20, &off32) && read_field(f, 0x2E, &shentsize) && read_field(f, 0x30, &shnum) &&
-         read_field(f, 0x32, &shstrndx);
-    shoff = off32;
-  }
-  if (!ok) return Error(ErrorCode::parse_error, "truncated ELF header");
-  const std::size_t want_entsize = is64 ? 64 : 40;
-  if (shnum == 0) return std::vector<std::uint8_t>{};  // no section table (stripped of it): nothing to digest
-  if (shentsize != want_entsize || shstrndx >= shnum) {
-    return Error(ErrorCode::parse_error, "bad ELF section table header");
-  }
-  std::vector<SectionHeader> headers(shnum);
-  for (std::size_t i = 0; i < shnum; ++i) {
-    const std::uint64_t at = shoff + i * want_entsize;
-    SectionHeader& h = headers[i];
-    if (is64) {
-      ok = read_field(f, at, &h.name) && read_field(f, at + 4, &h.type) && read_field(f, at + 0x18, &h.offset) &&
-           read_field(f, at + 0x20, &h.size);
-    } else {
-      std::uint32_t off32 = 0, size32 = 0;
-      ok = read_field(f, at, &h.name) && read_field(f, at + 4, &h.type) && read_field(f, at + 0x10, &off32) &&
-           read_field(f, at + 0x14, &size32);
-      h.offset = off32;
-      h.size = size32;
-    }
-    if (!ok) return Error(ErrorCode::parse_error, "ELF section table runs past the end of the file");
-  }
-  constexpr std::uint32_t kShtNobits = 8;
-  const SectionHeader& strtab = headers[shstrndx];
-  auto in_file = [&](const SectionHeader& h) {
-    return h.type == kShtNobits || (h.offset <= f.size() && f.size() - h.offset >= h.size);
-  };
-  if (!in_file(strtab)) return Error(ErrorCode::parse_error, "ELF section name table outside the file");
-  auto name_of = [&](const SectionHeader& h) -> std::string_view {
-    if (h.name >= strtab.size) return {};
-    const auto* base = reinterpret_cast<const char*>(f.data() + strtab.offset);
-    const std::size_t max = strtab.size - h.name;
-    std::size_t n = 0;
-    while (n < max && base[h.name + n] != '\0') ++n;
-    return {base + h.name, n};
-  };
-  std::vector<std::uint8_t> out;
-  for (const std::string& want : names) {
-    for (const SectionHeader& h : headers) {
-      if (h.type == kShtNobits || name_of(h) != want) continue;
-      if (!in_file(h)) return Error(ErrorCode::parse_error, "ELF section " + want + " outside the file");
-      out.insert(out.end(), f.begin() + static_cast<std::ptrdiff_t>(h.offset),
-                 f.begin() + static_cast<std::ptrdiff_t>(h.offset + h.size));
-    }
-  }
-  return out;
-}
-
 Digested from_digests(const std::string& path, dg::FileDigests&& d) {
   Digested out;
   out.path = path;
@@ -200,7 +102,7 @@ hashsieve::Result<Digested> digest(const std::string& path, const std::vector<st
   }
   auto file = hashsieve::MappedFile::open(path);
   if (!file) return std::move(file).error().with_context("reading " + path);
-  auto bytes = elf_sections(file->bytes(), sections);
+  auto bytes = dg::elf_section_bytes(file->bytes(), sections);
   if (!bytes) return std::move(bytes).error().with_context("ELF sections of " + path);
   auto d = dg::compute_digests(path, *bytes, similarity_only());
   if (!d) return std::move(d).error().with_context("digesting sections of " + path);

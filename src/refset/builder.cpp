@@ -100,15 +100,16 @@ class SetWriter {
       index_.add_sdbf(static_cast<std::uint32_t>(sdbf_count_), hashed.content_keys);
       ++sdbf_count_;
     }
-    // Names may hold any byte but newline and tab in these two line formats.
+    // Names may hold any byte but newline and tab in these two line formats;
+    // the third column, the file's size, feeds the matcher's size gate.
     std::string safe = name;
     std::replace(safe.begin(), safe.end(), '\n', ' ');
     std::replace(safe.begin(), safe.end(), '\t', ' ');
     if (d.tlsh) {
-      tlsh_ << d.tlsh->to_string() << '\t' << safe << '\n';
+      tlsh_ << d.tlsh->to_string() << '\t' << safe << '\t' << d.size << '\n';
       index_.add_tlsh(static_cast<std::uint32_t>(tlsh_count_++), *d.tlsh);
     }
-    if (d.ssdeep) ssdeep_ << *d.ssdeep << '\t' << safe << '\n';
+    if (d.ssdeep) ssdeep_ << *d.ssdeep << '\t' << safe << '\t' << d.size << '\n';
     ++files_;
     return {};
   }

@@ -42,17 +42,29 @@ std::uint32_t LabelValue::merge(std::uint32_t a, std::uint32_t b) {
   return encode(std::min(label(a), label(b)), flags(a) | flags(b));
 }
 
+namespace {
+
+// One line of similarity.tlsh / similarity.ssdeep.
+struct TlshEntry {
+  digest::TlshDigest digest;
+  std::string name;
+  std::optional<std::uint64_t> size;  // nullopt in sets built before the size column
+};
+struct SsdeepEntry {
+  std::string digest;
+  std::string name;
+  std::optional<std::uint64_t> size;
+};
+
+}  // namespace
+
 struct LoadedRefset::Similarity {
   std::vector<digest::Sdbf> digests;
   // Built on first brute-force use: sets with an index rarely need it.
   std::once_flag prepared_once;
   std::optional<digest::PreparedSdbfSet> prepared;
-  std::vector<std::pair<digest::TlshDigest, std::string>> tlsh;  // digest, reference name
-  struct Ssdeep {
-    std::string digest;
-    std::string name;
-  };
-  std::vector<Ssdeep> ssdeep;
+  std::vector<TlshEntry> tlsh;
+  std::vector<SsdeepEntry> ssdeep;
   std::map<std::uint64_t, std::vector<std::uint32_t>> ssdeep_by_block;  // block size -> entries
   std::optional<SimilarityIndex> index;
 
@@ -64,8 +76,27 @@ struct LoadedRefset::Similarity {
 
 namespace {
 
-// similarity.tlsh: "<T1 digest>\t<name>" lines, written by refset build.
-Status load_tlsh_lines(const std::string& path, std::vector<std::pair<digest::TlshDigest, std::string>>& out) {
+// Splits "<name>[\t<size>]" (the part after a digest line's first tab): names
+// never hold tabs (refset build replaces them), so a second tab starts the
+// reference size, which sets built before it was added lack.
+bool split_name_size(std::string_view rest, std::string& name, std::optional<std::uint64_t>& size) {
+  const auto tab = rest.find('\t');
+  name = std::string(rest.substr(0, tab));
+  size.reset();
+  if (tab == std::string_view::npos) return true;
+  const std::string_view digits = rest.substr(tab + 1);
+  std::uint64_t v = 0;
+  if (digits.empty() || digits.size() > 19) return false;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  size = v;
+  return true;
+}
+
+// similarity.tlsh: "<T1 digest>\t<name>[\t<size>]" lines, written by refset build.
+Status load_tlsh_lines(const std::string& path, std::vector<TlshEntry>& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};  // sets other than builds have none
   std::size_t line_no = 0;
@@ -73,10 +104,12 @@ Status load_tlsh_lines(const std::string& path, std::vector<std::pair<digest::Tl
     ++line_no;
     const auto tab = line.find('\t');
     auto d = digest::TlshDigest::parse(std::string_view(line).substr(0, tab));
-    if (tab == std::string::npos || !d.ok()) {
+    std::string name;
+    std::optional<std::uint64_t> size;
+    if (tab == std::string::npos || !d.ok() || !split_name_size(std::string_view(line).substr(tab + 1), name, size)) {
       return Error(ErrorCode::parse_error, path + ": line " + std::to_string(line_no) + ": not a TLSH digest line");
     }
-    out.emplace_back(*d, line.substr(tab + 1));
+    out.push_back(TlshEntry{*d, std::move(name), size});
   }
   return {};
 }
@@ -90,18 +123,21 @@ std::uint64_t ssdeep_block_size(std::string_view digest) {
   return (i > 0 && i < digest.size() && digest[i] == ':') ? bs : 0;
 }
 
-// similarity.ssdeep: "<digest>\t<name>" lines, written by refset build.
-Status load_ssdeep_lines(const std::string& path, std::vector<std::pair<std::string, std::string>>& out) {
+// similarity.ssdeep: "<digest>\t<name>[\t<size>]" lines, written by refset build.
+Status load_ssdeep_lines(const std::string& path, std::vector<SsdeepEntry>& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};  // sets other than builds have none
   std::size_t line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
     const auto tab = line.find('\t');
-    if (tab == std::string::npos || ssdeep_block_size(std::string_view(line).substr(0, tab)) == 0) {
+    SsdeepEntry entry;
+    if (tab == std::string::npos || ssdeep_block_size(std::string_view(line).substr(0, tab)) == 0 ||
+        !split_name_size(std::string_view(line).substr(tab + 1), entry.name, entry.size)) {
       return Error(ErrorCode::parse_error, path + ": line " + std::to_string(line_no) + ": not an ssdeep digest line");
     }
-    out.emplace_back(line.substr(0, tab), line.substr(tab + 1));
+    entry.digest = line.substr(0, tab);
+    out.push_back(std::move(entry));
   }
   return {};
 }
@@ -270,11 +306,11 @@ Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
     similarity->digests = std::move(digests).value();
   }
   if (auto st = load_tlsh_lines(dir + "/similarity.tlsh", similarity->tlsh); !st.ok()) return in_set(std::move(st).error());
-  std::vector<std::pair<std::string, std::string>> ssdeep;
-  if (auto st = load_ssdeep_lines(dir + "/similarity.ssdeep", ssdeep); !st.ok()) return in_set(std::move(st).error());
-  for (auto& [d, n] : ssdeep) {
-    similarity->ssdeep_by_block[ssdeep_block_size(d)].push_back(static_cast<std::uint32_t>(similarity->ssdeep.size()));
-    similarity->ssdeep.push_back({std::move(d), std::move(n)});
+  if (auto st = load_ssdeep_lines(dir + "/similarity.ssdeep", similarity->ssdeep); !st.ok()) {
+    return in_set(std::move(st).error());
+  }
+  for (std::size_t j = 0; j < similarity->ssdeep.size(); ++j) {
+    similarity->ssdeep_by_block[ssdeep_block_size(similarity->ssdeep[j].digest)].push_back(static_cast<std::uint32_t>(j));
   }
   const std::string index_path = dir + "/similarity.idx";
   std::error_code ec;
@@ -344,7 +380,8 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int 
   digest::sdbf_score_row(query_set, 0, prepared, 0, scores);
   for (std::size_t j = 0; j < scores.size(); ++j) {
     if (scores[j] >= min_score) {
-      hits.push_back({manifest_.name, manifest_.set_class, similarity_->digests[j].name(), "sdbf", scores[j]});
+      const auto& reference = similarity_->digests[j];
+      hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", scores[j], reference.input_size()});
     }
   }
   return hits;
@@ -353,9 +390,11 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int 
 std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query, int max_distance) const {
   std::vector<SimilarityHit> hits;
   auto consider = [&](std::size_t j) {
-    const auto& [reference, name] = similarity_->tlsh[j];
-    const int distance = digest::tlsh_distance(query, reference);
-    if (distance <= max_distance) hits.push_back({manifest_.name, manifest_.set_class, name, "tlsh", distance});
+    const auto& reference = similarity_->tlsh[j];
+    const int distance = digest::tlsh_distance(query, reference.digest);
+    if (distance <= max_distance) {
+      hits.push_back({manifest_.name, manifest_.set_class, reference.name, "tlsh", distance, reference.size});
+    }
   };
   if (similarity_->index && max_distance <= kTlshIndexedMaxDistance) {
     std::vector<std::uint32_t> candidates;
@@ -381,7 +420,7 @@ std::vector<SimilarityHit> LoadedRefset::similar_ssdeep(std::string_view query, 
       const auto& ref = similarity_->ssdeep[j];
       auto score = digest::ssdeep_compare(query, ref.digest);
       if (score.ok() && *score >= min_score) {
-        hits.push_back({manifest_.name, manifest_.set_class, ref.name, "ssdeep", *score});
+        hits.push_back({manifest_.name, manifest_.set_class, ref.name, "ssdeep", *score, ref.size});
       }
     }
   }
@@ -405,7 +444,7 @@ std::vector<SimilarityHit> LoadedRefset::similar(const SimilarityQuery& query,
       const auto& reference = similarity_->digests[j];
       const int score = digest::sdbf_score(d, reference);
       if (score >= thresholds.sdbf_min_score) {
-        hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", score});
+        hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", score, reference.input_size()});
       }
     }
   }

@@ -72,10 +72,14 @@ class SimilarityMatcher final : public Matcher {
     limits.tlsh_max_distance = thresholds_.tlsh_max_distance;
     limits.ssdeep_min_score = thresholds_.ssdeep_min_score;
     for (const refset::LoadedRefset* set : sets_) {
+      // Similarity hits carry the set's class, so a known set's hits never
+      // count: skipping it saves its (possibly brute-force) lookups.
+      if (set->manifest().set_class == refset::ReferenceClass::known) continue;
       // Best hit per algorithm: higher SDBF score, lower TLSH distance.
       std::map<std::string, refset::SimilarityHit> best;
       auto keep = [&](const refset::SimilarityHit& h) {
         if (h.hit_class == refset::ReferenceClass::known) return;
+        if (h.reference_size && !sizes_within_ratio(*h.reference_size, file.size, thresholds_.max_size_ratio)) return;
         auto [it, fresh] = best.emplace(h.algorithm, h);
         const bool lower_is_better = h.algorithm == "tlsh";  // sdbf and ssdeep: higher is closer
         if (!fresh && (lower_is_better ? h.score < it->second.score : h.score > it->second.score)) it->second = h;

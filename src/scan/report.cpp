@@ -72,6 +72,7 @@ Json report_json(const ImageReport& r, const JsonReportOptions& o) {
   j["thresholds"] = {{"sdbf_min_score", r.thresholds.sdbf_min_score},
                      {"tlsh_max_distance", r.thresholds.tlsh_max_distance},
                      {"ssdeep_min_score", r.thresholds.ssdeep_min_score},
+                     {"max_size_ratio", r.thresholds.max_size_ratio},
                      {"similarity_min_bytes", r.thresholds.similarity_min_bytes}};
   j["summary"] = summary_object(r.summary);
   Json files = Json::array();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <set>
@@ -387,6 +388,63 @@ TEST_F(SimilarityIndexTest, ConcurrentLookupsAgreeWithSerialOnes) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(parallel, serial);
+}
+
+// Hits carry the reference's size (the matcher's size gate); sets built
+// before the size column load with sizes unknown; a damaged size is an error.
+TEST_F(SimilarityIndexTest, HitsCarryReferenceSize) {
+  std::mt19937_64 rng(11);
+  const Bytes ref = random_bytes(rng, 40000);
+  write_file(dir_ / "src/ref.bin", ref);
+  const fs::path current = dir_ / "data/refsets/sized/current";
+  {
+    const LoadedRefset set = build("sized", {(dir_ / "src").string()});
+    auto q = make_similarity_query("q", ref);
+    ASSERT_TRUE(q.ok());
+    SimilarityThresholds t;
+    t.ssdeep_min_score = 1;
+    std::set<std::string> algorithms;
+    for (const auto& h : set.similar(*q, t)) {
+      SCOPED_TRACE(h.algorithm);
+      algorithms.insert(h.algorithm);
+      ASSERT_TRUE(h.reference_size.has_value());
+      EXPECT_EQ(*h.reference_size, ref.size());
+    }
+    EXPECT_EQ(algorithms, (std::set<std::string>{"sdbf", "ssdeep", "tlsh"}));
+  }
+  // Strip the size column, as sets built before it have none.
+  auto rewrite = [&](const std::string& file, const std::function<std::string(const std::string&)>& edit) {
+    std::ifstream in(current / file);
+    std::string out;
+    for (std::string line; std::getline(in, line);) out += edit(line) + "\n";
+    in.close();
+    std::ofstream(current / file, std::ios::trunc) << out;
+  };
+  for (const char* f : {"similarity.tlsh", "similarity.ssdeep"}) {
+    rewrite(f, [](const std::string& line) { return line.substr(0, line.rfind('\t')); });
+  }
+  {
+    auto set = catalog_->load("sized");
+    ASSERT_TRUE(set.ok()) << set.error().message();
+    auto q = make_similarity_query("q", ref);
+    ASSERT_TRUE(q.ok());
+    bool any = false;
+    for (const auto& h : set->similar(*q, SimilarityThresholds{})) {
+      if (h.algorithm == "sdbf") continue;  // SDBF digests hold their size themselves
+      any = true;
+      EXPECT_FALSE(h.reference_size.has_value()) << h.algorithm;
+    }
+    EXPECT_TRUE(any);
+  }
+  for (const char* f : {"similarity.tlsh", "similarity.ssdeep"}) {
+    SCOPED_TRACE(f);
+    rewrite(f, [](const std::string& line) { return line + "\t12x"; });
+    auto set = catalog_->load("sized");
+    ASSERT_FALSE(set.ok());
+    EXPECT_EQ(set.error().code(), ErrorCode::parse_error);
+    EXPECT_NE(set.error().message().find("line 1"), std::string::npos) << set.error().message();
+    rewrite(f, [](const std::string& line) { return line.substr(0, line.rfind('\t')); });
+  }
 }
 
 }  // namespace

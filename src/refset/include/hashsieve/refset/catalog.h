@@ -71,6 +71,10 @@ struct SimilarityHit {
   // lower is closer).
   std::string algorithm;
   int score = 0;
+  // Size in bytes of the referenced input, for the matcher's size gate
+  // (docs/detection.md). SDBF digests carry it; TLSH and ssdeep lines carry it
+  // since sets built with a third "size" column; nullopt for older sets.
+  std::optional<std::uint64_t> reference_size;
 };
 
 // Everything a similarity lookup needs about one query file, computed once
