@@ -273,7 +273,7 @@ TYPED_TEST(StoreConformance, ConcurrentLayerPutsLeaveOneCompleteVersion) {
   ASSERT_TRUE(second.ok());
   std::vector<LayerFacts> versions(2);
   for (int v = 0; v < 2; ++v) {
-    for (int i = 0; i < 200; ++i) versions[v].files.push_back(entry("f" + std::to_string(v) + "/" + std::to_string(i), FactKind::regular, i));
+    for (int i = 0; i < 200; ++i) versions[v].files.push_back(entry(std::string("f").append(std::to_string(v)).append("/").append(std::to_string(i)), FactKind::regular, i));
   }
   std::atomic<int> failures{0};
   auto writer = [&](Store* s, int v) {

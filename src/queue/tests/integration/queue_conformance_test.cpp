@@ -370,7 +370,7 @@ TEST_P(ConformanceTest, ConcurrentConsumersGetEachMessageOnce) {
   constexpr int kMessages = 200;
   auto producer = open();
   ASSERT_NE(producer, nullptr);
-  for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(producer->publish({"m" + std::to_string(i), ""}).ok());
+  for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(producer->publish({std::string("m").append(std::to_string(i)), ""}).ok());
   std::mutex mu;
   std::multiset<std::string> seen;
   std::vector<std::thread> threads;
