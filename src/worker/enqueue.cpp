@@ -52,14 +52,19 @@ Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queu
   const Clock& c = clock != nullptr ? *clock : system_clock();
   const std::int64_t before = c.now_ms() - grace.count() + 1;  // last changed at least `grace` ago
   std::size_t n = 0;
+  // Published rows leave the list, so each round sees new ones; a round that
+  // publishes nothing (only rows younger than the grace) ends the sweep.
   for (;;) {
-    auto batch = jobs.list_unpublished(before, 100);
+    auto batch = jobs.list_unpublished(100);
     if (!batch.ok()) return std::move(batch).error();
-    if (batch->empty()) return n;
+    std::size_t round = 0;
     for (const auto& job : *batch) {
+      if (job.updated_ms >= before) continue;  // its creator may be publishing it right now
       if (auto st = publish_job(jobs, queue, job.id); !st.ok()) return std::move(st).error();
-      ++n;
+      ++round;
     }
+    n += round;
+    if (round == 0) return n;
   }
 }
 
