@@ -611,6 +611,9 @@ Status Service::start() {
   if (s.crawler) s.crawler->start();
   s.running = true;
   s.server_thread = std::thread([&s] { s.server.listen_after_bind(); });
+  // httplib's stop() does nothing until the listen loop has started, so a
+  // stop() right after start() would leave the loop running for ever.
+  while (!s.server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   s.ready = true;
   log_line("listening on " + s.config.listen.address + ":" + std::to_string(s.port));
   return {};

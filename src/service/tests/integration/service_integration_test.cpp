@@ -180,6 +180,13 @@ TEST(ServiceIntegrationTest, CrawlerCatchesUpAfterDowntimeAndRegistryRestart) {
   RegistryFixture registry;
   registry.notify({"http://127.0.0.1:" + std::to_string(port) + "/v1/registry/events", "Authorization", kHookToken});
   if (auto why = registry.start(); !why.empty()) GTEST_SKIP() << why;
+  {
+    // A first run of the service on the same data dir, then it goes down.
+    auto first = Service::create(make_config(data.path, port, registry.host()));
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    ASSERT_TRUE((*first)->start().ok());
+    (*first)->stop();
+  }
   // The service is down while these are pushed: their notifications fail.
   std::vector<std::string> digests;
   for (int i = 0; i < 3; ++i) {
