@@ -340,12 +340,14 @@ class SqliteJobStore final : public JobStore {
     return {};
   }
 
-  Result<std::vector<JobRecord>> list_unpublished(std::size_t limit) override {
+  Result<std::vector<JobRecord>> list_unpublished(std::int64_t before_ms, std::size_t limit) override {
     std::lock_guard lock(mutex_);
     auto st = prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                     " FROM jobs WHERE state = 'queued' AND published = 0 ORDER BY id LIMIT ?");
+                                     " FROM jobs WHERE state = 'queued' AND published = 0 AND updated_ms < ?"
+                                     " ORDER BY id LIMIT ?");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, clamp_limit(limit));
+    sqlite3_bind_int64(st->get(), 1, before_ms);
+    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
     return read_jobs(db_.get(), st->get());
   }
 

@@ -37,19 +37,23 @@ Result<Enqueued> enqueue_scan(store::JobStore& jobs, queue::JobQueue& queue, con
   auto made = jobs.create_or_get_job(request);
   if (!made.ok()) return std::move(made).error();
   Enqueued out{made->job, made->created, made->requeued};
-  // A deduplicated job that is already published (or running, or finished)
-  // needs no message; an unpublished one is published here, or by the sweep.
-  if (out.job.state == store::JobState::queued && !out.job.published) {
+  // Whoever created (or re-queued) the run publishes it; a deduplicated
+  // caller must not, or two racing webhooks would queue two messages and two
+  // workers would scan the job at once. A failed publish is left to the sweep.
+  if (out.created || out.requeued) {
     if (auto st = publish_job(jobs, queue, out.job.id); !st.ok()) return std::move(st).error();
     out.job.published = true;
   }
   return out;
 }
 
-Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queue) {
+Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queue, std::chrono::milliseconds grace,
+                                    const Clock* clock) {
+  const Clock& c = clock != nullptr ? *clock : system_clock();
+  const std::int64_t before = c.now_ms() - grace.count() + 1;  // last changed at least `grace` ago
   std::size_t n = 0;
   for (;;) {
-    auto batch = jobs.list_unpublished(100);
+    auto batch = jobs.list_unpublished(before, 100);
     if (!batch.ok()) return std::move(batch).error();
     if (batch->empty()) return n;
     for (const auto& job : *batch) {

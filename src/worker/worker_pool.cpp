@@ -143,6 +143,8 @@ struct WorkerPool::Impl {
 
   void handle(const queue::Delivery& d) {
     const auto t0 = std::chrono::steady_clock::now();
+    // The lease length, as granted (the queue's option, not ours to know).
+    const std::int64_t lease_ms = std::max<std::int64_t>(3, d.lease_expires_ms - clock.now_ms());
     JobOutcome out;
     auto report = [&](JobState s, const std::string& code) {
       out.state = s;
@@ -179,7 +181,15 @@ struct WorkerPool::Impl {
     }
     notify(*id, JobState::fetching);
 
-    auto st = run_job(*started, d, out);
+    bool superseded = false;
+    auto st = run_job(*started, d, lease_ms, out, superseded);
+    if (superseded) {
+      // Another attempt took the job over (a duplicate message, or this
+      // worker's lease expired while it was slow): that attempt owns the
+      // job's state now. Settle this delivery and touch nothing.
+      (void)env.queue->ack(d);
+      return;
+    }
     if (st.ok()) {
       if (auto done = move(*id, JobState::done); !done.ok()) {
         // The results are stored but the job is not marked done: let the
@@ -222,7 +232,19 @@ struct WorkerPool::Impl {
   }
 
   // Resolve (or load the stored images of a rescan), hash, match, store.
-  Status run_job(const store::JobRecord& job, const queue::Delivery& d, JobOutcome& out) {
+  Status run_job(const store::JobRecord& job, const queue::Delivery& d, std::int64_t lease_ms, JobOutcome& out,
+                 bool& superseded) {
+    // A state write refused as illegal means another attempt moved the job.
+    auto step = [&](JobState to) -> Status {
+      auto cur = env.jobs->get_job(job.id);
+      if (cur.ok() && cur->has_value() && (*cur)->attempts != job.attempts) {
+        superseded = true;
+        return Error(ErrorCode::internal, "job " + std::to_string(job.id) + " taken over by another attempt");
+      }
+      auto st = move(job.id, to);
+      if (!st.ok() && st.error().code() == ErrorCode::invalid_argument) superseded = true;
+      return st;
+    };
     std::vector<image::ResolvedImage> images;
     std::unique_ptr<image::ImageSource> source;
     if (job.source == store::JobSource::rescan) {
@@ -239,20 +261,17 @@ struct WorkerPool::Impl {
       source = std::move(src).value();
       images = std::move(resolved).value();
     }
-    if (auto st = move(job.id, JobState::hashing); !st.ok()) return st;
+    if (auto st = step(JobState::hashing); !st.ok()) return st;
 
-    // A heartbeat: long scans keep their lease (a third of it at a time).
-    const std::int64_t lease_ms = std::max<std::int64_t>(1, d.lease_expires_ms - clock.now_ms());
-    std::int64_t last_extended = clock.now_ms();
+    // A heartbeat: when a third of the lease is used up, scan progress
+    // renews it, so a long scan keeps its message.
+    std::int64_t expires = d.lease_expires_ms;
     scan::ScanOptions so = opts.scan;
     so.threads = std::max(1u, opts.scan_threads);
     so.cancelled = [this] { return cancel.load(); };
     so.progress = [&](const scan::ScanProgress&) {
       const std::int64_t now = clock.now_ms();
-      if (now - last_extended >= lease_ms / 3) {
-        last_extended = now;
-        (void)env.queue->extend_lease(d);
-      }
+      if (now >= expires - lease_ms * 2 / 3 && env.queue->extend_lease(d).ok()) expires = now + lease_ms;
     };
     scan::Scanner scanner(env.store, *env.sets, env.paths, so);
     struct Done {
@@ -270,7 +289,7 @@ struct WorkerPool::Impl {
       reports.push_back({std::move(r).value(), ms});
     }
     // Matching ran inside each scan; this phase records the verdicts.
-    if (auto st = move(job.id, JobState::matching); !st.ok()) return st;
+    if (auto st = step(JobState::matching); !st.ok()) return st;
     for (const auto& [report, ms] : reports) {
       const std::int64_t now = clock.now_ms();
       store::ImageResult res;
@@ -342,7 +361,8 @@ Status WorkerPool::start() {
   if (auto st = impl_->check_env(); !st.ok()) return st;
   if (impl_->running) return Error(ErrorCode::invalid_argument, "worker pool: already running");
   // The start-up sweep: jobs whose publish a crash interrupted.
-  if (auto n = requeue_orphans(*impl_->env.jobs, *impl_->env.queue); !n.ok()) {
+  if (auto n = requeue_orphans(*impl_->env.jobs, *impl_->env.queue, impl_->opts.orphan_grace, &impl_->clock);
+      !n.ok()) {
     return std::move(n).error().with_context("worker pool: requeueing orphaned jobs");
   }
   impl_->stopping = false;

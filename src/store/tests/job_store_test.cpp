@@ -216,12 +216,14 @@ TEST_F(JobStoreTest, UnpublishedAndStaleListsForTheSweeps) {
   JobRecord a = create("team/app", kDigestA);
   JobRecord b = create("team/app", kDigestB);
   ASSERT_TRUE(jobs_->mark_published(b.id).ok());
-  auto unpublished = jobs_->list_unpublished(10);
+  EXPECT_TRUE(jobs_->list_unpublished(clock_.now_ms(), 10)->empty());  // too fresh: its creator is publishing
+  clock_.advance_ms(1);
+  auto unpublished = jobs_->list_unpublished(clock_.now_ms(), 10);
   ASSERT_TRUE(unpublished.ok());
   ASSERT_EQ(unpublished->size(), 1u);
   EXPECT_EQ((*unpublished)[0].id, a.id);
   ASSERT_TRUE(jobs_->mark_published(a.id).ok());
-  EXPECT_TRUE(jobs_->list_unpublished(10)->empty());
+  EXPECT_TRUE(jobs_->list_unpublished(clock_.now_ms(), 10)->empty());
 
   clock_.advance_ms(1'000);
   drive(b.id, JobState::done);
@@ -229,7 +231,7 @@ TEST_F(JobStoreTest, UnpublishedAndStaleListsForTheSweeps) {
   ASSERT_TRUE(stale.ok());
   ASSERT_EQ(stale->size(), 1u);  // b is finished, a untouched since creation
   EXPECT_EQ((*stale)[0].id, a.id);
-  EXPECT_TRUE(jobs_->list_stale(clock_.now_ms() - 1'000, 10)->empty());
+  EXPECT_TRUE(jobs_->list_stale(clock_.now_ms() - 1'001, 10)->empty());  // a was created 1,001 ms ago
 }
 
 TEST_F(JobStoreTest, ListAndCountJobsByState) {

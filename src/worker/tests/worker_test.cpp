@@ -185,15 +185,16 @@ TEST_F(WorkerTest, EnqueueDeduplicatesAndTheSweepPublishesOrphans) {
   // A crash after the row commit and before the publish: the sweep finds it.
   auto orphan = s.jobs->create_or_get_job(request(reference_ + "-other"));
   ASSERT_TRUE(orphan.ok());
-  EXPECT_EQ(*requeue_orphans(*s.jobs, *s.queue), 1u);
-  EXPECT_EQ(*requeue_orphans(*s.jobs, *s.queue), 0u);
+  EXPECT_EQ(*requeue_orphans(*s.jobs, *s.queue, milliseconds(30'000), &clock_), 0u);  // its creator may be publishing
+  clock_.advance_ms(30'000);
+  EXPECT_EQ(*requeue_orphans(*s.jobs, *s.queue, milliseconds(30'000), &clock_), 1u);
+  EXPECT_EQ(*requeue_orphans(*s.jobs, *s.queue, milliseconds(30'000), &clock_), 0u);
   EXPECT_EQ(s.queue->stats()->ready, 2u);
   EXPECT_TRUE(job(s, orphan->job.id).published);
 
   // A lost message (e.g. a purged queue): the stale sweep republishes.
-  clock_.advance_ms(10'000);
-  EXPECT_EQ(*requeue_stale(*s.jobs, *s.queue, milliseconds(5'000), &clock_), 2u);
-  EXPECT_EQ(*requeue_stale(*s.jobs, *s.queue, milliseconds(20'000), &clock_), 0u);
+  EXPECT_EQ(*requeue_stale(*s.jobs, *s.queue, milliseconds(20'000), &clock_), 2u);
+  EXPECT_EQ(*requeue_stale(*s.jobs, *s.queue, milliseconds(40'000), &clock_), 0u);
 }
 
 TEST_F(WorkerTest, ScansAnImageThroughEveryStateAndStoresTheResult) {
@@ -248,6 +249,50 @@ TEST_F(WorkerTest, ScansAnImageThroughEveryStateAndStoresTheResult) {
   EXPECT_EQ(s.queue->stats()->depth(), 0u);
   EXPECT_EQ(s.jobs->scan_totals()->scans, 1u);
   EXPECT_EQ(job(s, e->job.id).attempts, 1u);
+}
+
+// Another attempt takes the job over mid-scan (a duplicate delivery, or a
+// lease that ran out on a slow worker): the first attempt leaves the job's
+// state to the new owner and stores nothing.
+TEST_F(WorkerTest, SupersededAttemptLeavesTheJobToTheNewOwner) {
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  WorkerOptions o = options();
+  o.on_state = [&](std::int64_t id, JobState st) {
+    if (st == JobState::hashing) (void)s.jobs->begin_attempt(id);
+  };
+  WorkerPool pool(s.env(), o);
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  const auto j = job(s, e->job.id);
+  EXPECT_EQ(j.state, JobState::fetching);  // where the new owner put it
+  EXPECT_EQ(j.attempts, 2u);
+  EXPECT_EQ(s.jobs->scan_totals()->scans, 0u);
+  EXPECT_EQ(s.queue->stats()->depth(), 0u);
+}
+
+// A scan that runs longer than the lease keeps its message: scan progress
+// extends the lease, so no second worker gets the job meanwhile.
+TEST_F(WorkerTest, ScanProgressExtendsTheLease) {
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  Stack other = Stack::open(data_.path(), &clock_, {"distro"});
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  bool redelivered = false;
+  WorkerOptions o = options();
+  o.on_state = [&](std::int64_t, JobState st) {
+    if (st == JobState::hashing) clock_.advance_ms(kLeaseMs / 2);  // progress before layer 0 extends from here
+    if (st == JobState::matching) {
+      clock_.advance_ms(kLeaseMs * 3 / 4);  // past the first lease, within the extended one
+      auto d = other.queue->receive(milliseconds(0));
+      redelivered = !d.ok() || d->has_value();
+    }
+  };
+  WorkerPool pool(s.env(), o);
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  EXPECT_FALSE(redelivered);
+  EXPECT_EQ(job(s, e->job.id).state, JobState::done);
+  EXPECT_EQ(s.queue->stats()->depth(), 0u);
 }
 
 TEST_F(WorkerTest, PermanentErrorsFailTheJobAndAreAcked) {

@@ -175,8 +175,10 @@ class JobStore {
   // Records that the job's queue message was published (confirmed).
   virtual Status mark_published(std::int64_t id) = 0;
   // Queued jobs whose publish was never confirmed (a crash between the row
-  // commit and the publish), oldest first: the requeue sweep publishes them.
-  virtual Result<std::vector<JobRecord>> list_unpublished(std::size_t limit) = 0;
+  // commit and the publish), last changed before `before_ms`, oldest first:
+  // the requeue sweep publishes them. The cut-off leaves alone rows whose
+  // creator is publishing right now.
+  virtual Result<std::vector<JobRecord>> list_unpublished(std::int64_t before_ms, std::size_t limit) = 0;
   // Unfinished jobs untouched since `older_than_ms` (their message may have
   // been lost, e.g. a purged queue): the stale sweep publishes them again.
   virtual Result<std::vector<JobRecord>> list_stale(std::int64_t older_than_ms, std::size_t limit) = 0;

@@ -64,6 +64,7 @@ struct WorkerOptions {
   std::chrono::milliseconds receive_wait{std::chrono::milliseconds(500)};
   std::chrono::milliseconds retry_initial{std::chrono::seconds(2)};  // doubled per attempt
   std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
+  std::chrono::milliseconds orphan_grace{std::chrono::seconds(30)};  // for start()'s requeue_orphans
   const Clock* clock = nullptr;       // null: system_clock()
   std::string tool_version;           // the report's "tool" version
   std::function<void(const JobOutcome&)> on_outcome;  // called on worker threads
@@ -82,14 +83,19 @@ struct Enqueued {
   bool requeued = false;  // a finished job queued again (force)
 };
 
-// create_or_get_job, then (when the job is queued and not yet published)
+// create_or_get_job, then, when this call created or re-queued the job,
 // publish + mark_published. On return the job is durable, and durably queued
 // unless the publish failed, in which case the error is returned and the row
-// stays for requeue_orphans.
+// stays for requeue_orphans. A caller that finds an existing job publishes
+// nothing: only one message per run, however many webhooks race.
 Result<Enqueued> enqueue_scan(store::JobStore& jobs, queue::JobQueue& queue, const store::JobRequest& request);
 
-// Publishes queued jobs whose publish was never confirmed. Returns how many.
-Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queue);
+// Publishes queued jobs whose publish was never confirmed and that were
+// created at least `grace` ago (younger ones may be being published by their
+// creator). Returns how many.
+Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queue,
+                                    std::chrono::milliseconds grace = std::chrono::seconds(30),
+                                    const Clock* clock = nullptr);
 // Publishes again unfinished jobs untouched for `older_than` (a lost message).
 Result<std::size_t> requeue_stale(store::JobStore& jobs, queue::JobQueue& queue, std::chrono::milliseconds older_than,
                                   const Clock* clock = nullptr);
