@@ -263,12 +263,12 @@ class PostgresJobStore final : public JobStore {
     return {};
   }
 
-  Result<std::vector<JobRecord>> list_unpublished(std::int64_t before_ms, std::size_t limit) override {
+  Result<std::vector<JobRecord>> list_unpublished(std::size_t limit) override {
     return pg::with_connection(*pool_, [&](Connection& c) {
-      return read_jobs(c.run("hs_list_unpublished_before",
+      return read_jobs(c.run("hs_list_unpublished",
                              "SELECT " HS_JOB_COLUMNS " FROM jobs WHERE state = 'queued' AND NOT published"
-                             " AND updated_ms < $1 ORDER BY id LIMIT $2",
-                             {std::to_string(before_ms), clamp_limit(limit)}));
+                             " ORDER BY id LIMIT $1",
+                             {clamp_limit(limit)}));
     });
   }
 
