@@ -26,6 +26,34 @@ TEST(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_TRUE(c->crawler.enabled);
 }
 
+TEST(ConfigTest, QueueStoreAndFrontEndSettings) {
+  const std::string yaml = std::string(kMinimal) +
+                           "queue: amqp://u:p@127.0.0.1:5672/%2f\n"
+                           "store: postgres://db/hs\n"
+                           "workers: {count: 0}\n";
+  auto c = parse_config(yaml, {});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->queue, "amqp://u:p@127.0.0.1:5672/%2f");
+  EXPECT_EQ(c->store, "postgres://db/hs");
+  EXPECT_EQ(c->workers.count, 0);  // a pure front end
+  auto from_env = parse_config(kMinimal, {{"HASHSIEVE_QUEUE", "embedded"}});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->queue, "embedded");
+}
+
+TEST(ConfigTest, WorkerUseNeedsNoHttpSecrets) {
+  const std::string yaml = "data_dir: /srv/hs\nqueue: amqp://u:p@h/%2f\n";
+  auto serve = parse_config(yaml, {});
+  ASSERT_FALSE(serve.ok());
+  EXPECT_NE(serve.error().message().find("webhook.token"), std::string::npos);
+  auto worker = parse_config(yaml, {}, ConfigUse::worker);
+  ASSERT_TRUE(worker.ok()) << worker.error().message();
+  EXPECT_EQ(worker->data_dir, "/srv/hs");
+  auto no_dir = parse_config("queue: embedded\n", {}, ConfigUse::worker);
+  ASSERT_FALSE(no_dir.ok());
+  EXPECT_NE(no_dir.error().message().find("data_dir"), std::string::npos);
+}
+
 TEST(ConfigTest, FullFile) {
   const std::string yaml = std::string(kMinimal) +
                            "listen: {address: 0.0.0.0, port: 9000, threads: 4}\n"
@@ -101,7 +129,7 @@ TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
       {"port not a number", std::string(kMinimal) + "listen: {port: abc}\n", {}, "listen.port"},
       {"port out of range", std::string(kMinimal) + "listen: {port: 70000}\n", {}, "outside"},
       {"bad boolean", std::string(kMinimal) + "crawler: {enabled: maybe}\n", {}, "not a boolean"},
-      {"env bad value", kMinimal, {{"HASHSIEVE_WORKERS_COUNT", "0"}}, "HASHSIEVE_WORKERS_COUNT"},
+      {"env bad value", kMinimal, {{"HASHSIEVE_WORKERS_COUNT", "-1"}}, "HASHSIEVE_WORKERS_COUNT"},
       {"no data dir", "webhook: {token: x}\napi: {tokens: [t]}\n", {}, "data_dir is required"},
       {"no webhook token", "data_dir: /d\napi: {tokens: [t]}\n", {}, "webhook.token is required"},
       {"no api token", "data_dir: /d\nwebhook: {token: x}\n", {}, "api.tokens"},
