@@ -375,7 +375,10 @@ int main() {
       if (queries[q].tlsh) {
         corpus.index->tlsh_candidates(*queries[q].tlsh, cand, tlsh_min_shared, tlsh_max_posting);
         tlsh_candidates += cand.size();
-        for (const auto j : cand) {
+        // As LoadedRefset::similar: prefetch the digests a few candidates ahead.
+        for (std::size_t i = 0; i < cand.size(); ++i) {
+          if (i + 8 < cand.size()) __builtin_prefetch(&corpus.tlsh[cand[i + 8]]);
+          const auto j = cand[i];
           if (hashsieve::digest::tlsh_distance(*queries[q].tlsh, corpus.tlsh[j]) <= max_distance) ix_tlsh[q].push_back(j);
         }
       }

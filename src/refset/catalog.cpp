@@ -399,7 +399,13 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query
   if (similarity_->index && max_distance <= kTlshIndexedMaxDistance) {
     std::vector<std::uint32_t> candidates;
     similarity_->index->tlsh_candidates(query, candidates);
-    for (const auto j : candidates) consider(j);
+    // At a million references each candidate's digest is a cache miss;
+    // prefetching a few ahead overlaps them (the scoring itself is ~10 ns).
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (i + kAhead < candidates.size()) __builtin_prefetch(&similarity_->tlsh[candidates[i + kAhead]].first);
+      consider(candidates[i]);
+    }
   } else {
     for (std::size_t j = 0; j < similarity_->tlsh.size(); ++j) consider(j);
   }

@@ -140,6 +140,72 @@ TEST_F(SimilarityIndexTest, WrittenIndexAnswersCandidates) {
   EXPECT_EQ(index->tlsh_entries(), 2u);
 }
 
+// tlsh_candidates against its definition: the entries sharing at least
+// min_shared of the query's probe keys, ascending. Families of close digests
+// give queries hundreds of ids (the radix-sorted path); entry ids spread
+// above 2^22 take the std::sort path.
+TEST_F(SimilarityIndexTest, TlshCandidatesAreTheEntriesSharingProbeKeys) {
+  std::mt19937_64 rng(7);
+  auto random_body = [&] {
+    std::array<std::uint8_t, digest::kTlshBodyBytes> body{};
+    for (auto& b : body) b = static_cast<std::uint8_t>(rng());
+    return body;
+  };
+  std::vector<digest::TlshDigest> digests;
+  for (int family = 0; family < 6; ++family) {
+    const auto base = random_body();
+    const auto lvalue = static_cast<std::uint8_t>(rng() % 256);
+    for (int i = 0; i < 300; ++i) {
+      auto body = base;
+      for (std::uint64_t k = rng() % 40; k > 0; --k) {
+        const std::size_t pos = rng() % 128;
+        const unsigned code = (body[pos / 4] >> (2 * (pos % 4))) & 3u;
+        const unsigned next = code == 3 ? 2 : code == 0 ? 1 : (rng() & 1 ? code + 1 : code - 1);
+        body[pos / 4] = static_cast<std::uint8_t>((body[pos / 4] & ~(3u << (2 * (pos % 4)))) | (next << (2 * (pos % 4))));
+      }
+      digests.push_back(digest::TlshDigest::from_fields(0, static_cast<std::uint8_t>(lvalue + rng() % 4), 1, 2, body));
+    }
+  }
+  std::vector<std::vector<std::uint32_t>> groups;
+  for (const auto& d : digests) groups.push_back(tlsh_group_keys(d));
+  struct Case {
+    const char* name;
+    std::uint32_t id_step;  // entry id of digest i is i * id_step
+    unsigned min_shared;
+  };
+  const std::vector<Case> cases = {
+      {"dense ids, one group", 1, 1},       {"dense ids, two groups", 1, 2},
+      {"spread ids, one group", 1500, 1},   {"spread ids, three groups", 1500, 3},
+      {"ids above 2^22, one group", 3000, 1},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    SimilarityIndexWriter writer;
+    for (std::size_t i = 0; i < digests.size(); ++i) writer.add_tlsh(static_cast<std::uint32_t>(i) * c.id_step, digests[i]);
+    const std::string path = (dir_ / "tlsh.idx").string();
+    const std::uint32_t entries = static_cast<std::uint32_t>(digests.size()) * c.id_step;
+    ASSERT_TRUE(writer.write(path, 0, entries).ok());
+    auto index = SimilarityIndex::open(path);
+    ASSERT_TRUE(index.ok()) << index.error().message();
+    std::vector<std::uint32_t> out;
+    std::size_t largest = 0;
+    for (std::size_t q = 0; q < digests.size(); q += 37) {
+      const auto probe = tlsh_probe_keys(digests[q]);
+      const std::set<std::uint32_t> probe_set(probe.begin(), probe.end());
+      std::vector<std::uint32_t> want;
+      for (std::size_t i = 0; i < digests.size(); ++i) {
+        unsigned shared = 0;
+        for (const auto k : groups[i]) shared += probe_set.count(k) ? 1 : 0;
+        if (shared >= c.min_shared) want.push_back(static_cast<std::uint32_t>(i) * c.id_step);
+      }
+      index->tlsh_candidates(digests[q], out, c.min_shared);
+      EXPECT_EQ(out, want) << "query " << q;
+      largest = std::max(largest, out.size());
+    }
+    EXPECT_GE(largest, 64u) << "some query should have many candidates";
+  }
+}
+
 TEST_F(SimilarityIndexTest, CorruptIndexFilesAreRefusedNamingTheFile) {
   SimilarityIndexWriter writer;
   std::mt19937_64 rng(3);
