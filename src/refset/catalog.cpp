@@ -403,7 +403,7 @@ std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query
     // prefetching a few ahead overlaps them (the scoring itself is ~10 ns).
     constexpr std::size_t kAhead = 8;
     for (std::size_t i = 0; i < candidates.size(); ++i) {
-      if (i + kAhead < candidates.size()) __builtin_prefetch(&similarity_->tlsh[candidates[i + kAhead]].first);
+      if (i + kAhead < candidates.size()) __builtin_prefetch(&similarity_->tlsh[candidates[i + kAhead]].digest);
       consider(candidates[i]);
     }
   } else {
