@@ -5,7 +5,11 @@
 
 #include <limits>
 
+#include "hashsieve/core/file.h"
+#include "hashsieve/digest/elf_sections.h"
+#include "hashsieve/refset/builder.h"
 #include "hashsieve/refset/catalog.h"
+#include "hashsieve/scan/scanner.h"
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/scan/verdict.h"
 #include "scan_fixture.h"
@@ -131,6 +135,84 @@ TEST(SimilarityRule, SizeGateAndThresholds) {
       bool found = false;
       for (const Evidence& e : out) found |= e.algorithm == k.want_algorithm;
       EXPECT_TRUE(found);
+    }
+  }
+}
+
+Bytes read_bytes(const std::string& path) {
+  auto f = MappedFile::open(path);
+  if (!f.ok()) return {};
+  return Bytes(f->bytes().begin(), f->bytes().end());
+}
+
+// End to end through the Scanner: a malicious set built from a real program
+// (/usr/bin/ls); the image holds "another build" of it (a copy whose code,
+// .text, is changed every 97th byte, as a rebuild changes code while its
+// strings and tables stay) and unrelated real programs of similar size.
+// Default thresholds: the other build is suspicious, the others unknown.
+TEST(SimilarityRule, ScanFindsAnotherBuildOfAKnownBadProgram) {
+  const Bytes ls = read_bytes("/usr/bin/ls");
+  if (ls.empty() || !digest::has_elf_magic(ls)) GTEST_SKIP() << "/usr/bin/ls is not a readable ELF file";
+  const std::vector<std::string> text_name = {".text"};
+  auto text = digest::find_elf_sections(ls, text_name);
+  ASSERT_TRUE(text.ok()) << text.error().message();
+  ASSERT_EQ(text->size(), 1u);
+  Bytes rebuilt = ls;
+  std::size_t changed = 0;
+  for (std::uint64_t i = (*text)[0].offset; i < (*text)[0].offset + (*text)[0].size; i += 97, ++changed) {
+    rebuilt[i] ^= 0x5a;
+  }
+  ASSERT_GT(changed, 500u);
+
+  TempDir dir;
+  auto catalog = refset::RefsetCatalog::open(dir.path());
+  ASSERT_TRUE(catalog.ok()) << catalog.error().message();
+  write_file(fs::path(dir.path()) / "sources/bad/ls", ls);
+  refset::BuildRequest req;
+  req.name = "bad";
+  req.set_class = refset::ReferenceClass::malicious;
+  req.paths = {dir.path() + "/sources/bad"};
+  auto built = refset::build_refset(*catalog, req);
+  ASSERT_TRUE(built.ok()) << built.error().message();
+  const auto sets = load_sets(dir.path(), {"bad"});
+  ASSERT_EQ(sets.size(), 1u);
+
+  // Unrelated programs (coreutils siblings share libraries' code, and still
+  // score sdbf <= 1, tlsh >= 67, ssdeep 0 against ls on Debian 12).
+  struct Case {
+    std::string path;  // in the image
+    Bytes data;
+    Verdict want;
+  };
+  std::vector<Case> cases = {{"usr/local/bin/healthcheck", rebuilt, Verdict::suspicious}};
+  for (const char* other : {"/usr/bin/cp", "/usr/bin/sort", "/usr/bin/sed"}) {
+    Bytes b = read_bytes(other);
+    if (!b.empty()) cases.push_back({std::string(other).substr(1), std::move(b), Verdict::unknown});
+  }
+  FakeSource source;
+  std::vector<FakeEntry> layer;
+  for (const Case& c : cases) layer.push_back(file(c.path, c.data));
+  source.layers.push_back(layer);
+  Scanner scanner(nullptr, sets, nullptr, ScanOptions{});
+  auto report = scanner.scan(source, source.image());
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path);
+    const FileFinding* f = nullptr;
+    for (const auto& x : report->files) {
+      if (x.path == c.path) f = &x;
+    }
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->verdict, c.want);
+    if (c.want == Verdict::suspicious) {
+      ASSERT_FALSE(f->evidence.empty());
+      for (const Evidence& e : f->evidence) {
+        EXPECT_EQ(e.set, "bad");
+        EXPECT_EQ(e.set_class, "malicious");
+        EXPECT_TRUE(e.score.has_value());
+      }
+    } else {
+      EXPECT_TRUE(f->evidence.empty());
     }
   }
 }
