@@ -5,6 +5,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "../src/digest/sdbf_scan.h"
+#include "../src/digest/sha1_feature.h"
 #include "bench_mix.h"
 #include "hashsieve/digest/sdbf_generator.h"
 
@@ -132,6 +134,40 @@ void BM_SdbfScoresMix(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(m.total_bytes));
 }
 BENCHMARK(BM_SdbfScoresMix)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// SHA-1 of 64-byte features alone (the generator's third-largest cost), one,
+// two or four features per call (arg), over 64 Ki windows at random sorted
+// offsets of a 4 MiB random buffer, as stream mode hashes its candidates.
+// items_per_second is features per second; compare new feature kernels here.
+void BM_Sha1Features(benchmark::State& state) {
+  namespace d = hashsieve::digest;
+  constexpr std::size_t kFeatures = std::size_t{1} << 16;
+  std::vector<std::uint8_t> buf(std::size_t{4} << 20);
+  std::uint32_t x = 12345;
+  auto next = [&x] { return x = x * 1103515245u + 12345u; };
+  for (auto& b : buf) b = static_cast<std::uint8_t>(next() >> 24);
+  std::vector<std::uint32_t> off(kFeatures);
+  for (auto& o : off) o = next() % static_cast<std::uint32_t>(buf.size() - 64);
+  std::sort(off.begin(), off.end());
+  const std::uint8_t* p = buf.data();
+  const auto lanes = static_cast<std::size_t>(state.range(0));
+  std::uint8_t out[4][d::kSha1DigestBytes];
+  for (auto _ : state) {
+    for (std::size_t k = 0; k < kFeatures; k += lanes) {
+      if (lanes == 4) {
+        d::sha1_feature_x4({p + off[k], p + off[k + 1], p + off[k + 2], p + off[k + 3]},
+                           {out[0], out[1], out[2], out[3]});
+      } else if (lanes == 2) {
+        d::sha1_feature_x2(p + off[k], p + off[k + 1], out[0], out[1]);
+      } else {
+        d::sha1_feature(p + off[k], out[0]);
+      }
+      benchmark::DoNotOptimize(out);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kFeatures));
+}
+BENCHMARK(BM_Sha1Features)->Arg(1)->Arg(2)->Arg(4)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

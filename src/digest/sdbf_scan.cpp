@@ -245,7 +245,9 @@ void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t
 // Measured and not kept: the running sum as a vector prefix sum (with a
 // scalar or a 16-permute table lookup), and unrolling the scalar loop or
 // the compare loop further; the pass is bound by issue width, and each of
-// those added work or code size.
+// those added work or code size. Nor (2026-11-23) writing the 32 ranks of
+// a block to a local buffer with one vector store, the scalar loop fully
+// unrolled: no difference.
 HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len,
                                         std::uint16_t* rank) {
   if (len <= kSdbfWindow) {
@@ -458,7 +460,12 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
 // "probe equal to mr before mp" cap into the stop mask; writing the points
 // of a batch with compress/expand and a masked store instead of the rare
 // per-hit loop; tiles of 1024 or 4096 windows; skipping run-length doubling
-// passes once no run grows (runs are long in most tiles).
+// passes once no run grows (runs are long in most tiles). Also measured and
+// not kept (2026-11-23, docs/performance.md): running the rank pass inside
+// this loop, one 32-position rank block (or one eighth of one) after each
+// full evaluation, kept 4 K positions ahead, so that the out-of-order core
+// would overlap the rank pass's vector work with this serial chain: 5-18 %
+// more CPU time over the mix, not less.
 HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                               std::uint8_t* score) {
   if (len <= kSdbfWindow) {

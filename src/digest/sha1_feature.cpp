@@ -74,6 +74,15 @@ void compress_portable(std::array<std::uint32_t, 5>& h, const std::uint32_t* blo
 #if HASHSIEVE_SHA1_X86
 #define HS_SHA_TARGET __attribute__((target("sha,sse4.1")))
 
+// Measured and not kept (2026-11-23, bench BM_Sha1Features): AVX-512
+// multi-buffer SHA-1, sixteen features per call, one per 32-bit lane
+// (gathered message words, vpternlogd for the round functions, vprold, the
+// padding block's schedule + K as broadcast constants), also as two
+// interleaved sixteen-lane groups. On Zen 4 it made 22 M features/s
+// against 31-32 M/s for the four SHA-NI chains below: ~7 zmm instructions
+// per round and lane group, at two 256-bit halves each, cost more than
+// SHA-NI's two sha1rnds4 per four rounds.
+
 // One SHA-1 compression for N independent lanes, written so that the N round
 // chains interleave: a single chain of sha1rnds4 is latency-bound.
 // kPad selects the constant padding block (schedule taken from kPadSchedule).
