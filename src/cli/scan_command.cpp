@@ -39,7 +39,8 @@ constexpr const char* kScanUsage =
     "  --insecure              plain HTTP to the registry\n"
     "  --ca-file F             extra CA bundle for HTTPS\n"
     "  --username U --password P | --token T   registry credentials\n"
-    "  --threads N             hashing threads (default 2)\n"
+    "  --threads N             hashing threads per layer (default 2)\n"
+    "  --layers-in-flight N    layers read at the same time (default 2)\n"
     "  --no-cache              neither read nor write cached layer facts\n"
     "  --sdbf-min-score N      SDBF similarity hit at score >= N (0..100)\n"
     "  --tlsh-max-distance N   TLSH similarity hit at distance <= N\n"
@@ -149,6 +150,10 @@ std::optional<int> parse(const std::vector<std::string>& args, ScanArgs& out) {
       auto n = number(256);
       if (!n || *n == 0) return usage_error("--threads needs a number 1..256");
       out.scan.threads = static_cast<unsigned>(*n);
+    } else if (a == "--layers-in-flight") {
+      auto n = number(64);
+      if (!n || *n == 0) return usage_error("--layers-in-flight needs a number 1..64");
+      out.scan.layers_in_flight = static_cast<unsigned>(*n);
     } else if (a == "--sdbf-min-score" || a == "--ssdeep-min-score") {
       auto n = number(100);
       if (!n) return usage_error(a + " needs a number 0..100");

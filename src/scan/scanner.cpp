@@ -1,5 +1,10 @@
 #include "hashsieve/scan/scanner.h"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "hashsieve/image/whiteouts.h"
 #include "layer_hasher.h"
 
@@ -15,6 +20,89 @@ bool is_exact_known(const refset::LoadedRefset& set, const digest::CryptoDigests
   if (d.sha256 && known(set.lookup(*d.sha256))) return true;
   if (d.sha1 && known(set.lookup(*d.sha1))) return true;
   return d.md5 && known(set.lookup(*d.md5));
+}
+
+// One layer's records and how they were obtained; filled by a reader thread
+// and merged into the report in layer order.
+struct LayerOutcome {
+  enum class Source { cache, hashed, rehashed_for_sieve };
+  Result<std::vector<FileRecord>> records = std::vector<FileRecord>{};
+  Source source = Source::hashed;
+  LayerHashStats hash_stats;
+  std::vector<Warning> warnings;
+};
+
+// The cached facts of layer `i` when they are complete for today's sets, else
+// the layer read from `source` and hashed (and the facts cached).
+LayerOutcome load_layer(store::Store* store, const ScanOptions& options, image::ImageSource& source,
+                        const image::ResolvedImage& image, std::size_t i, const LayerHashOptions& hash_options) {
+  LayerOutcome out;
+  const image::LayerDescriptor& desc = image.layers[i];
+  const std::string where = "layer " + std::to_string(i) + (desc.diff_id.empty() ? "" : " (" + desc.diff_id + ")");
+  if (options.cancelled && options.cancelled()) {
+    out.records = Error(ErrorCode::unavailable, "scan cancelled before " + where);
+    return out;
+  }
+  const bool cacheable = options.use_cache && store != nullptr && !desc.diff_id.empty();
+  const store::LayerKey key{desc.diff_id, options.hasher_versions};
+  if (cacheable) {
+    auto cached = store->get_layer_facts(key);
+    std::optional<std::vector<FileRecord>> records;
+    if (!cached.ok()) {
+      out.warnings.push_back({where + ": cache not readable, hashing again: " + cached.error().message()});
+    } else if (cached->has_value()) {
+      std::vector<FileRecord> decoded;
+      decoded.reserve((*cached)->files.size());
+      for (const auto& f : (*cached)->files) {
+        auto r = decode_facts(f);
+        if (!r.ok()) {
+          out.warnings.push_back({where + ": cached facts unreadable, hashing again: " + r.error().message()});
+          decoded.clear();
+          break;
+        }
+        decoded.push_back(std::move(r).value());
+      }
+      if (!decoded.empty() || (*cached)->files.empty()) records = std::move(decoded);
+    }
+    if (records) {
+      // The sieve decided with the sets of the time. A file that was known
+      // then but is not now lacks the similarity digests it needs: hash
+      // the layer again (docs/adr/0007-layer-facts-cache-and-sieve.md).
+      const bool complete = std::ranges::none_of(*records, [&](const FileRecord& r) {
+        return r.kind == image::EntryKind::regular && !r.similarity_computed && !hash_options.is_known(r.crypto);
+      });
+      if (complete) {
+        out.records = std::move(*records);
+        out.source = LayerOutcome::Source::cache;
+        return out;
+      }
+      out.source = LayerOutcome::Source::rehashed_for_sieve;
+    }
+  }
+  auto entries = source.open_layer(image, i);
+  if (!entries.ok()) {
+    out.records = std::move(entries).error().with_context(where);
+    return out;
+  }
+  auto hashed = hash_layer(**entries, hash_options, out.hash_stats);
+  if (!hashed.ok()) {
+    out.records = std::move(hashed).error().with_context(where);
+    return out;
+  }
+  if (auto st = (*entries)->finish(); !st.ok()) {
+    out.records = std::move(st).error().with_context(where);
+    return out;
+  }
+  if (cacheable) {
+    store::LayerFacts facts;
+    facts.files.reserve(hashed->size());
+    for (const auto& r : *hashed) facts.files.push_back(encode_facts(r));
+    if (auto st = store->put_layer_facts(key, facts); !st.ok()) {
+      out.warnings.push_back({where + ": facts not cached: " + st.error().message()});
+    }
+  }
+  out.records = std::move(hashed).value();
+  return out;
 }
 
 }  // namespace
@@ -71,6 +159,15 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   ScanStats& stats = report.stats;
   stats.layers = image.layers.size();
 
+  // Layers are read and hashed `layers_in_flight` at a time: one layer's
+  // reader thread (inflate, tar, diff ID) caps a single layer well below what
+  // two cores hash (docs/adr/0011-fast-inflate-and-large-file-sieve.md), so a
+  // second layer in flight is what lets both cores work. The in-flight byte
+  // budget is split between them, so memory stays bounded as before.
+  const std::size_t in_flight =
+      std::max<std::size_t>(1, std::min<std::size_t>(options_.layers_in_flight, image.layers.size()));
+
+  std::mutex progress_mutex;  // progress callbacks come from every reader thread
   ScanProgress progress;
   progress.layers = image.layers.size();
   for (const auto& l : image.layers) progress.total_bytes += l.size;
@@ -78,85 +175,55 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   LayerHashOptions hash_options;
   hash_options.threads = options_.threads;
   hash_options.max_buffered_file_bytes = options_.max_buffered_file_bytes;
-  hash_options.max_inflight_bytes = options_.max_inflight_bytes;
+  hash_options.max_inflight_bytes = std::max<std::uint64_t>(options_.max_inflight_bytes / in_flight, 1);
   hash_options.is_known = [this](const digest::CryptoDigests& d) { return known_at_hash_time(d); };
   hash_options.on_file_read = [&](std::uint64_t bytes) {
+    std::lock_guard lock(progress_mutex);
     ++progress.files;
     progress.bytes += bytes;
     if (options_.progress) options_.progress(progress);
   };
 
+  std::vector<LayerOutcome> outcomes(image.layers.size());
+  std::atomic<std::size_t> next_layer{0};
+  std::atomic<bool> failed{false};
+  auto run_layers = [&] {
+    for (;;) {
+      const std::size_t i = next_layer.fetch_add(1);
+      if (i >= image.layers.size() || failed.load()) return;
+      {
+        std::lock_guard lock(progress_mutex);
+        progress.layer = i;
+        if (options_.progress) options_.progress(progress);
+      }
+      outcomes[i] = load_layer(store_, options_, source, image, i, hash_options);
+      if (!outcomes[i].records.ok()) failed.store(true);
+    }
+  };
+  {
+    std::vector<std::jthread> readers;
+    for (std::size_t t = 1; t < in_flight; ++t) readers.emplace_back(run_layers);
+    run_layers();
+  }  // joins the readers
+
   std::vector<std::vector<FileRecord>> layers(image.layers.size());
-  for (std::size_t i = 0; i < image.layers.size(); ++i) {
-    const image::LayerDescriptor& desc = image.layers[i];
-    const std::string where = "layer " + std::to_string(i) + (desc.diff_id.empty() ? "" : " (" + desc.diff_id + ")");
-    if (options_.cancelled && options_.cancelled()) {
-      return Error(ErrorCode::unavailable, "scan cancelled before " + where);
+  // The first failing layer in image order is the error reported; layers
+  // after it may not have run at all.
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    LayerOutcome& o = outcomes[i];
+    if (!o.records.ok()) return std::move(o.records).error();
+    for (auto& w : o.warnings) report.warnings.push_back(std::move(w));
+    switch (o.source) {
+      case LayerOutcome::Source::cache: ++stats.layers_from_cache; break;
+      case LayerOutcome::Source::rehashed_for_sieve: ++stats.layers_rehashed_for_sieve; [[fallthrough]];
+      case LayerOutcome::Source::hashed:
+        ++stats.layers_hashed;
+        stats.files_hashed += o.hash_stats.files;
+        stats.bytes_hashed += o.hash_stats.bytes;
+        stats.similarity_skipped += o.hash_stats.similarity_skipped;
+        break;
     }
-    progress.layer = i;
-    if (options_.progress) options_.progress(progress);
-    const bool cacheable = options_.use_cache && store_ != nullptr && !desc.diff_id.empty();
-    const store::LayerKey key{desc.diff_id, options_.hasher_versions};
-    std::optional<std::vector<FileRecord>> records;
-    if (cacheable) {
-      auto cached = store_->get_layer_facts(key);
-      if (!cached.ok()) {
-        report.warnings.push_back({where + ": cache not readable, hashing again: " + cached.error().message()});
-      } else if (cached->has_value()) {
-        std::vector<FileRecord> decoded;
-        decoded.reserve((*cached)->files.size());
-        for (const auto& f : (*cached)->files) {
-          auto r = decode_facts(f);
-          if (!r.ok()) {
-            report.warnings.push_back({where + ": cached facts unreadable, hashing again: " + r.error().message()});
-            decoded.clear();
-            break;
-          }
-          decoded.push_back(std::move(r).value());
-        }
-        if (!decoded.empty() || (*cached)->files.empty()) records = std::move(decoded);
-      }
-      if (records) {
-        // The sieve decided with the sets of the time. A file that was known
-        // then but is not now lacks the similarity digests it needs: hash
-        // the layer again (docs/adr/0007-layer-facts-cache-and-sieve.md).
-        bool complete = true;
-        for (const auto& r : *records) {
-          if (r.kind == image::EntryKind::regular && !r.similarity_computed && !known_at_hash_time(r.crypto)) {
-            complete = false;
-            break;
-          }
-        }
-        if (complete) {
-          ++stats.layers_from_cache;
-        } else {
-          records.reset();
-          ++stats.layers_rehashed_for_sieve;
-        }
-      }
-    }
-    if (!records) {
-      auto entries = source.open_layer(image, i);
-      if (!entries.ok()) return std::move(entries).error().with_context(where);
-      LayerHashStats layer_stats;
-      auto hashed = hash_layer(**entries, hash_options, layer_stats);
-      if (!hashed.ok()) return std::move(hashed).error().with_context(where);
-      if (auto st = (*entries)->finish(); !st.ok()) return std::move(st).error().with_context(where);
-      ++stats.layers_hashed;
-      stats.files_hashed += layer_stats.files;
-      stats.bytes_hashed += layer_stats.bytes;
-      stats.similarity_skipped += layer_stats.similarity_skipped;
-      records = std::move(hashed).value();
-      if (cacheable) {
-        store::LayerFacts facts;
-        facts.files.reserve(records->size());
-        for (const auto& r : *records) facts.files.push_back(encode_facts(r));
-        if (auto st = store_->put_layer_facts(key, facts); !st.ok()) {
-          report.warnings.push_back({where + ": facts not cached: " + st.error().message()});
-        }
-      }
-    }
-    layers[i] = std::move(*records);
+    layers[i] = std::move(*o.records);
   }
 
   std::vector<std::vector<image::LayerChange>> changes(layers.size());

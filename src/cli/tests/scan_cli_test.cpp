@@ -166,6 +166,8 @@ TEST_F(ScanCli, BadArgumentsAndInputs) {
       {"scan --format xml dir:root", 2, "--format"},
       {"scan --fail-on known dir:root", 2, "--fail-on"},
       {"scan --threads 0 dir:root", 2, "--threads"},
+      {"scan --layers-in-flight 0 dir:root", 2, "--layers-in-flight"},
+      {"scan --layers-in-flight many dir:root", 2, "--layers-in-flight"},
       {"scan --sdbf-min-score 101 dir:root", 2, "--sdbf-min-score"},
       {"scan --bogus dir:root", 2, "unknown option"},
       {"scan dir:root dir:root", 2, "one REF"},

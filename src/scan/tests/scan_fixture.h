@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "hashsieve/digest/crypto.h"
@@ -105,6 +106,7 @@ class FakeSource final : public image::ImageSource {
   std::atomic<int> opens{0};
   std::size_t truncate_at = SIZE_MAX;  // content reads stop here (to test truncation)
   bool fail_open = false;
+  std::optional<std::size_t> fail_layer;  // only this layer fails to open
 
   image::ResolvedImage image() const {
     image::ResolvedImage img;
@@ -125,7 +127,7 @@ class FakeSource final : public image::ImageSource {
   Result<std::vector<image::ResolvedImage>> resolve() override { return std::vector<image::ResolvedImage>{image()}; }
   Result<std::unique_ptr<image::LayerEntries>> open_layer(const image::ResolvedImage&, std::size_t index) override {
     ++opens;
-    if (fail_open) return Error(ErrorCode::unavailable, "registry went away");
+    if (fail_open || fail_layer == index) return Error(ErrorCode::unavailable, "registry went away");
     return std::unique_ptr<image::LayerEntries>(new FakeLayer(layers.at(index), truncate_at));
   }
 };

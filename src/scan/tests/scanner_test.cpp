@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "hashsieve/store/store.h"
 #include "scan_fixture.h"
 
@@ -316,6 +319,7 @@ TEST_F(ScannerTest, CancelledStopsBeforeTheNextLayer) {
     int polls = 0;
     ScanOptions o;
     o.use_cache = false;
+    o.layers_in_flight = 1;  // the poll order is then the layer order
     o.cancelled = [&] { return polls++ >= c.cancel_after_polls; };
     auto r = scan(sets, o);
     ASSERT_FALSE(r.ok());
@@ -323,6 +327,76 @@ TEST_F(ScannerTest, CancelledStopsBeforeTheNextLayer) {
     EXPECT_NE(r.error().message().find("cancelled"), std::string::npos);
     EXPECT_EQ(source_.opens, c.want_opens);
   }
+}
+
+// Layers in flight change when each layer is read, never what the report
+// says: the same files, layers, hidden flags, verdicts, evidence and stats.
+TEST_F(ScannerTest, ResultDoesNotDependOnLayersInFlight) {
+  // A third and a fourth layer, so more layers than readers.
+  source_.layers.push_back({file("srv/a", random_bytes(70000, 11)), file("usr/bin/ls", contents_.ls)});
+  source_.layers.push_back({marker("srv/a", image::EntryKind::whiteout), file("srv/b", edited(contents_.hack, 4096))});
+  const auto sets = load_sets(data_.path(), {"distro", "bad", "tools"});
+  auto reference = [&] {
+    ScanOptions o;
+    o.layers_in_flight = 1;
+    return scan(sets, o, nullptr, &paths_);
+  }();
+  ASSERT_TRUE(reference.ok()) << reference.error().message();
+  for (unsigned in_flight : {2u, 3u, 8u}) {
+    SCOPED_TRACE("layers in flight: " + std::to_string(in_flight));
+    std::atomic<int> inside{0};
+    std::atomic<bool> overlapped{false};
+    ScanOptions o;
+    o.layers_in_flight = in_flight;
+    o.max_inflight_bytes = 1;  // one file at a time per layer
+    o.progress = [&](const ScanProgress&) {
+      if (inside.fetch_add(1) != 0) overlapped = true;
+      std::this_thread::yield();
+      inside.fetch_sub(1);
+    };
+    auto r = scan(sets, o, nullptr, &paths_);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_FALSE(overlapped.load()) << "progress callbacks must come one at a time";
+    ASSERT_EQ(r->files.size(), reference->files.size());
+    for (std::size_t i = 0; i < r->files.size(); ++i) {
+      SCOPED_TRACE(r->files[i].path);
+      EXPECT_EQ(r->files[i].path, reference->files[i].path);
+      EXPECT_EQ(r->files[i].layer, reference->files[i].layer);
+      EXPECT_EQ(r->files[i].hidden_by, reference->files[i].hidden_by);
+      EXPECT_EQ(r->files[i].verdict, reference->files[i].verdict);
+      EXPECT_EQ(r->files[i].evidence, reference->files[i].evidence);
+    }
+    EXPECT_EQ(r->stats.layers_hashed, 4u);
+    EXPECT_EQ(r->stats.files_hashed, reference->stats.files_hashed);
+    EXPECT_EQ(r->stats.bytes_hashed, reference->stats.bytes_hashed);
+    EXPECT_EQ(r->summary.counts, reference->summary.counts);
+  }
+}
+
+// A layer that fails while another is in flight fails the scan, naming the
+// failing layer.
+TEST_F(ScannerTest, FailingLayerInFlightNamesTheLayer) {
+  source_.layers.push_back({file("srv/a", random_bytes(70000, 11))});
+  const auto sets = load_sets(data_.path(), {"bad"});
+  for (std::size_t failing : {0u, 1u, 2u}) {
+    SCOPED_TRACE("failing layer " + std::to_string(failing));
+    source_.fail_layer = failing;
+    ScanOptions o;
+    o.layers_in_flight = 2;
+    auto r = scan(sets, o);  // no cache: every layer is opened each time
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::unavailable);
+    EXPECT_NE(r.error().message().find("layer " + std::to_string(failing)), std::string::npos) << r.error().message();
+  }
+  // With the cache: what was read before the failure is kept, and the next
+  // scan completes.
+  source_.fail_layer = 2;
+  ASSERT_FALSE(scan(sets, {}, store_.get()).ok());
+  source_.fail_layer.reset();
+  auto r = scan(sets, {}, store_.get());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->stats.layers, 3u);
+  EXPECT_EQ(r->stats.layers_from_cache + r->stats.layers_hashed, 3u);
 }
 
 }  // namespace

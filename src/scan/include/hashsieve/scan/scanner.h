@@ -45,10 +45,16 @@ struct ScanOptions {
   std::uint64_t max_buffered_file_bytes = std::uint64_t{32} << 20;
   // Bytes of file contents buffered and waiting for or in a worker; bounds
   // memory whatever the layer holds.
+  // (The budget is shared by the layers in flight.)
   std::uint64_t max_inflight_bytes = std::uint64_t{128} << 20;
-  std::function<void(const ScanProgress&)> progress;  // called on the scanning thread
-  // Polled before each layer; true stops the scan with ErrorCode::unavailable
-  // ("scan cancelled"), so a worker pool can shut down within one layer.
+  // Layers read and hashed at the same time, each on its own reader thread
+  // sharing nothing but the store. 1 reads them one after another.
+  unsigned layers_in_flight = 2;
+  // Called from the reader threads, one call at a time.
+  std::function<void(const ScanProgress&)> progress;
+  // Polled before each layer (from the reader threads); true stops the scan
+  // with ErrorCode::unavailable ("scan cancelled"), so a worker pool can shut
+  // down within one layer.
   std::function<bool()> cancelled;
 };
 
