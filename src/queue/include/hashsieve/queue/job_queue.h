@@ -3,6 +3,7 @@
 // The semantics are AMQP's, so a RabbitMQ backend (issue 7) can implement the
 // same interface:
 //   publish        basic.publish with publisher confirms: durable on return
+//   publish_batch  n x basic.publish, then one wait for all their confirms
 //   receive        basic.consume with prefetch; the Delivery holds a lease
 //                  (visibility timeout). An unacked delivery whose lease
 //                  expires (its worker died) is delivered again, like a
