@@ -51,6 +51,9 @@ void GroupCommitter::run() {
     // are waiting for an answer, and stop() comes after the HTTP server has
     // finished its handlers anyway.
     if (waiting_.empty()) return;
+    if (options_.linger.count() > 0 && waiting_.size() < active_) {
+      work_.wait_for(lock, options_.linger, [&] { return stopping_ || waiting_.size() >= active_; });
+    }
     std::vector<Waiter*> batch;
     std::vector<store::JobRequest> requests;
     while (!waiting_.empty() && (batch.empty() || requests.size() + waiting_.front()->requests.size() <= options_.max_batch)) {
@@ -81,6 +84,7 @@ void GroupCommitter::run() {
         w->result.emplace(committed.error());
       }
     }
+    active_ = batch.size() + waiting_.size();
     done_.notify_all();
   }
 }

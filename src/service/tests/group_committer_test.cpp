@@ -357,6 +357,44 @@ TEST_F(GroupCommitterTest, MaxBatchSplitsALargeBacklog) {
   EXPECT_EQ(ready(), 8u);
 }
 
+// The linger only waits for senders that were active: one sender sending
+// request after request is never held back by it.
+TEST_F(GroupCommitterTest, ALoneSenderIsNotDelayedByTheLinger) {
+  GroupCommitOptions options;
+  options.linger = std::chrono::seconds(2);
+  GroupCommitter committer(*jobs_, *queue_, options);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(committer.submit({request("team/a", i)}).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(ready(), 10u);
+}
+
+// Closed-loop senders: a sender answered by a batch sends again at once. The
+// next batch waits (up to the linger) for it instead of starting with only
+// those that were already waiting, so the two do not alternate batches.
+TEST_F(GroupCommitterTest, TheLingerWaitsForTheSenderThatWasJustAnswered) {
+  GroupCommitOptions options;
+  options.linger = std::chrono::seconds(5);
+  GroupCommitter committer(*jobs_, *queue_, options);
+  queue_->close_gate();
+  std::thread lone([&] { EXPECT_TRUE(committer.submit({request("team/a", 100)}).ok()); });
+  queue_->wait_for_blocked();
+  std::vector<std::vector<store::JobRequest>> cohort;
+  for (int i = 0; i < 4; ++i) cohort.push_back({request("team/a", i)});
+  std::vector<std::optional<Result<std::vector<worker::Enqueued>>>> results;
+  std::vector<std::thread> threads;
+  submit_behind_gate(committer, cohort, results, threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  queue_->open_gate();
+  lone.join();  // answered: 5 senders were active, 4 are waiting
+  auto again = committer.submit({request("team/a", 101)});  // the lone sender's next request
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(queue_->batch_sizes(), (std::vector<std::size_t>{1, 5}));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // it did not wait the full linger
+  EXPECT_EQ(ready(), 6u);
+}
+
 // The sweep of `serve` (worker::sweep_queue): orphans always, the stale pass
 // only on an idle queue, so a backlog is not published twice.
 TEST_F(GroupCommitterTest, SweepPublishesOrphansAndStaleJobsOnlyWhenTheQueueIsIdle) {

@@ -38,6 +38,13 @@ struct GroupCommitOptions {
   // Requests per transaction; a submission is never split, so a batch may
   // exceed this by one submission's requests.
   std::size_t max_batch = 512;
+  // Closed-loop senders (each sends again as soon as it is answered) split
+  // into two cohorts that alternate batches, each waiting for the other's
+  // commit before its own. So when fewer submissions are waiting than were
+  // active at the end of the last batch (its senders + those then waiting),
+  // the committer waits up to `linger` for the rest to come back. A lone
+  // sender is never delayed (one active, one waiting). 0: never wait.
+  std::chrono::microseconds linger{1000};
   // Called on the committer thread after each batch (metrics).
   std::function<void(std::size_t requests, std::chrono::nanoseconds duration, bool ok)> on_batch;
 };
@@ -79,6 +86,7 @@ class GroupCommitter {
   std::condition_variable done_;  // a batch finished
   std::deque<Waiter*> waiting_;
   bool stopping_ = false;
+  std::size_t active_ = 0;  // senders answered by the last batch + submissions waiting then
   std::thread thread_;
 };
 
