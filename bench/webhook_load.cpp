@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -112,6 +113,18 @@ int main(int argc, char** argv) {
   }
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The group committer's batches (ADR 0017): how many commits the burst
+  // cost, from the service's own histogram (absent before group commit).
+  double batch_sum = 0, batch_count = 0;
+  {
+    const std::string text = (*svc)->metrics().render();
+    auto value_of = [&](const std::string& name) {
+      const auto at = text.find("\n" + name + " ");
+      return at == std::string::npos ? 0.0 : std::strtod(text.c_str() + at + name.size() + 2, nullptr);
+    };
+    batch_sum = value_of("hashsieve_enqueue_batch_requests_sum");
+    batch_count = value_of("hashsieve_enqueue_batch_requests_count");
+  }
   (*svc)->stop();
 
   std::vector<double> all;
@@ -131,6 +144,9 @@ int main(int argc, char** argv) {
               all.size(), failures.load(), seconds, static_cast<double>(all.size()) / seconds);
   std::printf("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", pct(0.50), pct(0.90), pct(0.99),
               all.empty() ? 0.0 : all.back());
+  if (batch_count > 0) {
+    std::printf("group commits %.0f  requests per commit %.2f\n", batch_count, batch_sum / batch_count);
+  }
   std::printf("jobs in store %zu (distinct digests %zu): %s\n", jobs, events, jobs == events ? "none lost" : "MISMATCH");
   std::error_code ec;
   std::filesystem::remove_all(data_dir, ec);

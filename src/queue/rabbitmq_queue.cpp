@@ -242,6 +242,26 @@ class RabbitMqQueue final : public JobQueue {
     return publish_locked(rabbit_.queue, message.key, message.body, h);
   }
 
+  Status publish_batch(const std::vector<Message>& messages) override {
+    if (messages.empty()) return Status{};
+    Headers h;
+    h.published_ms = clock_->now_ms();
+    std::lock_guard lock(pub_mu_);
+    if (auto s = ensure_pub(); !s.ok()) return s;
+    // Every basic.publish first, then one wait for all their confirms: the
+    // broker persists them together (one flush) instead of one by one.
+    const std::uint64_t first = pub_seq_ + 1;
+    for (const auto& m : messages) {
+      if (auto s = send_locked(rabbit_.queue, m.key, m.body, h); !s.ok()) {
+        return std::move(s).error().with_context("publishing a batch of " + std::to_string(messages.size()));
+      }
+    }
+    if (auto s = await_confirms_locked(first, pub_seq_, rabbit_.queue); !s.ok()) {
+      return std::move(s).error().with_context("publishing a batch of " + std::to_string(messages.size()));
+    }
+    return Status{};
+  }
+
   Result<std::optional<Delivery>> receive(milliseconds wait) override {
     const auto deadline = Steady::now() + wait;
     while (true) {
@@ -461,6 +481,7 @@ class RabbitMqQueue final : public JobQueue {
     if (auto s = pub_.open_channel(kChannel); !s.ok()) return s;
     amqp_confirm_select(pub_.get(), kChannel);
     if (auto s = pub_.check("confirm.select"); !s.ok()) return s;
+    pub_seq_ = 0;  // delivery tags count from 1 on a new channel
     if (auto s = pub_.open_channel(kInspect); !s.ok()) return s;
     if (auto s = declare_locked(rabbit_.queue, amqp_empty_table); !s.ok()) return s;
     if (auto s = declare_locked(dead_queue_, amqp_empty_table); !s.ok()) return s;
@@ -537,6 +558,14 @@ class RabbitMqQueue final : public JobQueue {
   Status publish_locked(const std::string& routing_key, const std::string& key, const std::string& body,
                         const Headers& h) {
     if (auto s = ensure_pub(); !s.ok()) return s;
+    if (auto s = send_locked(routing_key, key, body, h); !s.ok()) return s;
+    return await_confirms_locked(pub_seq_, pub_seq_, routing_key);
+  }
+
+  // basic.publish without waiting: the channel's next delivery tag (pub_seq_)
+  // names it in the confirm.
+  Status send_locked(const std::string& routing_key, const std::string& key, const std::string& body,
+                     const Headers& h) {
     HeaderTable table(h);
     amqp_basic_properties_t props{};
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
@@ -551,12 +580,30 @@ class RabbitMqQueue final : public JobQueue {
       drop_pub();
       return Error(ErrorCode::unavailable, std::string("basic.publish: ") + amqp_error_string2(rc));
     }
-    // Exactly one publish is outstanding (we hold pub_mu_), so the next
-    // basic.ack/nack on the channel is its confirm. A basic.return (mandatory,
-    // no queue bound) comes before the ack.
+    ++pub_seq_;
+    return Status{};
+  }
+
+  // Waits until the broker confirmed every delivery tag in [first, last] of
+  // the publishing channel (we hold pub_mu_, so nothing else is outstanding).
+  // A basic.nack of any, or a basic.return (mandatory, no queue bound; it
+  // comes before that message's ack), fails the whole range.
+  Status await_confirms_locked(std::uint64_t first, std::uint64_t last, const std::string& routing_key) {
+    std::vector<bool> confirmed(last - first + 1, false);
+    std::size_t pending = confirmed.size();
+    auto confirm = [&](std::uint64_t tag, bool multiple) {
+      const std::uint64_t from = multiple ? first : std::max(tag, first);
+      for (std::uint64_t t = from; t <= std::min(tag, last); ++t) {
+        if (!confirmed[t - first]) {
+          confirmed[t - first] = true;
+          --pending;
+        }
+      }
+    };
     const auto deadline = Steady::now() + rabbit_.confirm_timeout;
     bool returned = false;
-    while (true) {
+    bool nacked = false;
+    while (pending > 0) {
       const auto remaining = std::chrono::duration_cast<milliseconds>(deadline - Steady::now());
       if (remaining.count() <= 0) {
         drop_pub();  // the confirm may still come; the connection state is unknown
@@ -573,11 +620,17 @@ class RabbitMqQueue final : public JobQueue {
       }
       if (frame.frame_type != AMQP_FRAME_METHOD) continue;  // body/header of a basic.return
       switch (frame.payload.method.id) {
-        case AMQP_BASIC_ACK_METHOD:
-          if (returned) return Error(ErrorCode::not_found, "no queue " + routing_key + " to route the message to");
-          return Status{};
-        case AMQP_BASIC_NACK_METHOD:
-          return Error(ErrorCode::unavailable, "the broker refused the message (basic.nack)");
+        case AMQP_BASIC_ACK_METHOD: {
+          const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
+          confirm(ack->delivery_tag, ack->multiple != 0);
+          break;
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+          const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
+          confirm(nack->delivery_tag, nack->multiple != 0);
+          nacked = true;
+          break;
+        }
         case AMQP_BASIC_RETURN_METHOD:
           returned = true;
           break;
@@ -589,6 +642,11 @@ class RabbitMqQueue final : public JobQueue {
           break;
       }
     }
+    // Every outstanding confirm has arrived, so the channel is clean for the
+    // next publish even on failure.
+    if (nacked) return Error(ErrorCode::unavailable, "the broker refused the message (basic.nack)");
+    if (returned) return Error(ErrorCode::not_found, "no queue " + routing_key + " to route the message to");
+    return Status{};
   }
 
   Result<std::uint64_t> count_locked(const std::string& name) {
@@ -728,7 +786,8 @@ class RabbitMqQueue final : public JobQueue {
   const Clock* clock_;
   const std::string dead_queue_;
 
-  std::mutex pub_mu_;  // pub_, delay_queues_, pub backoff
+  std::mutex pub_mu_;  // pub_, pub_seq_, delay_queues_, pub backoff
+  std::uint64_t pub_seq_ = 0;  // delivery tag of the last basic.publish on the publishing channel
   Connection pub_;
   std::map<std::int64_t, std::string> delay_queues_;
   Steady::time_point pub_next_try_{};

@@ -137,6 +137,33 @@ class SqliteQueue final : public JobQueue {
     return {};
   }
 
+  Status publish_batch(const std::vector<Message>& messages) override {
+    if (messages.empty()) return {};
+    {
+      std::lock_guard lock(mutex_);
+      auto done = in_transaction(db_.get(), [&]() -> Result<bool> {
+        auto st = prepare(db_.get(),
+                          "INSERT INTO messages(key, body, state, attempt, visible_ms, lease_token, published_ms,"
+                          " reason, dead_ms) VALUES(?, ?, 'ready', 0, ?, 0, ?, '', 0)");
+        if (!st.ok()) return std::move(st).error();
+        const std::int64_t now = clock_.now_ms();
+        for (const auto& m : messages) {
+          sqlite3_reset(st->get());
+          bind_text(st->get(), 1, m.key);
+          bind_text(st->get(), 2, m.body);
+          sqlite3_bind_int64(st->get(), 3, now);
+          sqlite3_bind_int64(st->get(), 4, now);
+          if (sqlite3_step(st->get()) != SQLITE_DONE) return db_error(db_.get(), "publishing " + m.key);
+        }
+        return true;
+      });
+      if (!done.ok()) return std::move(done).error().with_context("publishing a batch of " +
+                                                                   std::to_string(messages.size()));
+    }
+    wake_.notify_all();
+    return {};
+  }
+
   Result<std::optional<Delivery>> receive(std::chrono::milliseconds wait) override {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     std::unique_lock lock(mutex_);

@@ -163,6 +163,13 @@ const std::vector<Option>& options() {
              &WorkersConfig::count, 0, 256),
       seconds_in("workers.stop_deadline_seconds", "how long shutdown waits for running scans",
                  &ServiceConfig::workers, &WorkersConfig::stop_deadline, 0, 3600),
+      seconds_in("sweep.interval_seconds", "seconds between sweeps for unpublished and stale jobs",
+                 &ServiceConfig::sweep, &SweepConfig::interval, 1, 86400),
+      seconds_in("sweep.orphan_grace_seconds", "age of an unpublished job before the sweep publishes it",
+                 &ServiceConfig::sweep, &SweepConfig::orphan_grace, 0, 86400),
+      seconds_in("sweep.stale_after_seconds",
+                 "age of an unfinished, untouched job before the sweep publishes it again (idle queue only)",
+                 &ServiceConfig::sweep, &SweepConfig::stale_after, 60, 30 * 86400),
       list_option("refsets", "reference sets to match (empty = all installed)", &ServiceConfig::refsets),
   };
   return kOptions;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,10 +19,12 @@
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/service/crawler.h"
 #include "hashsieve/service/enqueuer.h"
+#include "hashsieve/service/group_committer.h"
 #include "hashsieve/service/notifications.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/open_store.h"
 #include "hashsieve/store/store.h"
+#include "hashsieve/worker/enqueue.h"
 #include "hashsieve/worker/worker_pool.h"
 
 namespace hashsieve::service {
@@ -147,37 +150,78 @@ std::optional<std::size_t> parse_limit(const httplib::Request& req, std::size_t 
 
 }  // namespace
 
-// The production enqueuer: job row, durable publish, then the 202.
+store::JobRequest job_request(const ScanRequest& request, const std::string& registry) {
+  store::JobRequest job;
+  job.repository = request.repository;
+  job.manifest_digest = request.digest;
+  job.reference = registry + "/" + request.repository + "@" + request.digest;
+  job.source = request.origin == "webhook"   ? store::JobSource::webhook
+               : request.origin == "crawler" ? store::JobSource::crawler
+                                             : store::JobSource::api;
+  return job;
+}
+
+void count_enqueued(MetricsRegistry& metrics, const std::string& origin, bool created) {
+  metrics
+      .counter("hashsieve_jobs_enqueued_total", "scan requests by origin and whether they created a job",
+               {{"origin", origin}, {"created", created ? "true" : "false"}})
+      .add();
+}
+
+// The production enqueuer (the crawler's): job row and durable publish
+// through the group committer, shared with the webhook (ADR 0017).
 class StoreEnqueuer final : public ScanEnqueuer {
  public:
-  StoreEnqueuer(store::JobStore& jobs, queue::JobQueue& queue, std::string registry, MetricsRegistry& metrics)
-      : jobs_(jobs), queue_(queue), registry_(std::move(registry)), metrics_(metrics) {}
+  StoreEnqueuer(GroupCommitter& committer, std::string registry, MetricsRegistry& metrics)
+      : committer_(committer), registry_(std::move(registry)), metrics_(metrics) {}
 
   Result<EnqueueOutcome> enqueue(const ScanRequest& request) override {
-    store::JobRequest job;
-    job.repository = request.repository;
-    job.manifest_digest = request.digest;
-    job.reference = registry_ + "/" + request.repository + "@" + request.digest;
-    job.source = request.origin == "webhook"   ? store::JobSource::webhook
-                 : request.origin == "crawler" ? store::JobSource::crawler
-                                               : store::JobSource::api;
-    // No service-level lock around the two databases' writes: with fsync on,
-    // one thread's queue.db commit overlaps another's store.db commit, which
-    // measured ~3x the throughput of serialising them (docs/performance.md).
-    auto done = worker::enqueue_scan(jobs_, queue_, job);
+    auto done = committer_.submit({job_request(request, registry_)});
     if (!done) return std::move(done).error();
-    metrics_
-        .counter("hashsieve_jobs_enqueued_total", "scan requests by origin and whether they created a job",
-                 {{"origin", request.origin}, {"created", done->created ? "true" : "false"}})
-        .add();
-    return EnqueueOutcome{std::to_string(done->job.id), done->created};
+    const auto& e = done->front();
+    count_enqueued(metrics_, request.origin, e.created);
+    return EnqueueOutcome{std::to_string(e.job.id), e.created};
   }
 
  private:
-  store::JobStore& jobs_;
-  queue::JobQueue& queue_;
+  GroupCommitter& committer_;
   std::string registry_;
   MetricsRegistry& metrics_;
+};
+
+// Runs worker::sweep_queue every sweep.interval (and once more on trigger).
+class SweepThread {
+ public:
+  SweepThread(std::function<void()> round, std::chrono::milliseconds interval)
+      : round_(std::move(round)), interval_(interval) {}
+  ~SweepThread() { stop(); }
+  void start() {
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      while (!stopping_) {
+        if (wake_.wait_for(lock, interval_, [this] { return stopping_; })) break;
+        lock.unlock();
+        round_();
+        lock.lock();
+      }
+    });
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::function<void()> round_;
+  std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 struct Service::Impl {
@@ -189,7 +233,9 @@ struct Service::Impl {
   std::vector<refset::LoadedRefset> sets;
   std::vector<refset::RefsetManifest> set_manifests;
   std::unique_ptr<scan::PathIndex> paths;
+  std::unique_ptr<GroupCommitter> committer;
   std::unique_ptr<StoreEnqueuer> enqueuer;
+  std::unique_ptr<SweepThread> sweeper;
   std::unique_ptr<worker::WorkerPool> workers;
   std::unique_ptr<CrawlerThread> crawler;
   httplib::Server server;
@@ -201,6 +247,7 @@ struct Service::Impl {
 
   // Hot-path metrics, registered once.
   Histogram* webhook_latency = nullptr;
+  Histogram* commit_batch_size = nullptr;
   Histogram* scan_duration = nullptr;
   Counter* bytes_hashed = nullptr;
 
@@ -231,6 +278,9 @@ void Service::Impl::register_metrics() {
   webhook_latency = &metrics.histogram("hashsieve_webhook_duration_seconds",
                                        "time to answer a webhook request (parse, enqueue durably)",
                                        {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1});
+  commit_batch_size = &metrics.histogram("hashsieve_enqueue_batch_requests",
+                                         "scan requests committed together by the group committer",
+                                         {1, 2, 4, 8, 16, 32, 64, 128, 256, 512});
   scan_duration = &metrics.histogram("hashsieve_scan_duration_seconds", "duration of one scan attempt",
                                      {0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600});
   bytes_hashed = &metrics.counter("hashsieve_bytes_hashed_total", "content bytes hashed by the workers");
@@ -286,18 +336,31 @@ void Service::Impl::handle_events(const httplib::Request& req, httplib::Response
   metrics.counter("hashsieve_webhook_events_total", "notification events by kind", {{"kind", "manifest_push"}})
       .add(envelope->pushes.size());
   json jobs_out = json::array();
-  for (const auto& push : envelope->pushes) {
-    auto outcome = enqueuer->enqueue(ScanRequest{push.repository, push.digest, push.tag, "webhook"});
-    if (!outcome) {
+  if (!envelope->pushes.empty()) {
+    std::vector<store::JobRequest> requests;
+    requests.reserve(envelope->pushes.size());
+    for (const auto& push : envelope->pushes) {
+      requests.push_back(job_request(ScanRequest{push.repository, push.digest, push.tag, "webhook"},
+                                     config.registry.host));
+    }
+    // Blocks until this envelope's jobs are committed and published, in one
+    // batch with whatever other requests arrived meanwhile (ADR 0017).
+    auto done = committer->submit(std::move(requests));
+    if (!done) {
       // Not persisted: a 5xx makes the registry deliver the envelope again
-      // (creation is idempotent, so the pushes already enqueued are not doubled).
-      send_error(res, 503, error_code_name(outcome.error().code()), outcome.error().message());
+      // (creation is idempotent, so jobs whose rows did commit are not doubled).
+      send_error(res, 503, error_code_name(done.error().code()), done.error().message());
       return finish(503);
     }
-    jobs_out.push_back({{"repository", push.repository},
-                        {"digest", push.digest},
-                        {"job_id", outcome->job_id},
-                        {"created", outcome->created}});
+    for (std::size_t i = 0; i < done->size(); ++i) {
+      const auto& push = envelope->pushes[i];
+      const auto& e = (*done)[i];
+      count_enqueued(metrics, "webhook", e.created);
+      jobs_out.push_back({{"repository", push.repository},
+                          {"digest", push.digest},
+                          {"job_id", std::to_string(e.job.id)},
+                          {"created", e.created}});
+    }
   }
   send_json(res, 202, json{{"jobs", jobs_out}, {"ignored", envelope->ignored}});
   finish(202);
@@ -405,13 +468,11 @@ void Service::Impl::handle_scan(const httplib::Request& req, httplib::Response& 
   job.reference = ref->to_string();
   job.manifest_digest = ref->digest;
   job.source = store::JobSource::api;
-  auto done = worker::enqueue_scan(*jobs, *queue, job);
-  if (!done) return send_failure(res, done.error());
-  metrics
-      .counter("hashsieve_jobs_enqueued_total", "scan requests by origin and whether they created a job",
-               {{"origin", "api"}, {"created", done->created ? "true" : "false"}})
-      .add();
-  send_json(res, 202, json{{"job_id", done->job.id}, {"created", done->created}, {"state", store::to_string(done->job.state)}});
+  auto batch = committer->submit({job});
+  if (!batch) return send_failure(res, batch.error());
+  const auto& done = batch->front();
+  count_enqueued(metrics, "api", done.created);
+  send_json(res, 202, json{{"job_id", done.job.id}, {"created", done.created}, {"state", store::to_string(done.job.state)}});
 }
 
 void Service::Impl::handle_refsets(const httplib::Request&, httplib::Response& res) {
@@ -534,7 +595,36 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   }
   s.paths = scan::make_refset_path_index(s.sets);
   s.register_metrics();
-  s.enqueuer = std::make_unique<StoreEnqueuer>(*s.jobs, *s.queue, s.config.registry.host, s.metrics);
+  GroupCommitOptions commit_options;
+  commit_options.on_batch = [impl = &s](std::size_t requests, std::chrono::nanoseconds, bool) {
+    impl->commit_batch_size->observe(static_cast<double>(requests));
+  };
+  s.committer = std::make_unique<GroupCommitter>(*s.jobs, *s.queue, std::move(commit_options));
+  s.enqueuer = std::make_unique<StoreEnqueuer>(*s.committer, s.config.registry.host, s.metrics);
+  worker::SweepOptions sweep;
+  sweep.orphan_grace = std::chrono::duration_cast<std::chrono::milliseconds>(s.config.sweep.orphan_grace);
+  sweep.stale_after = std::chrono::duration_cast<std::chrono::milliseconds>(s.config.sweep.stale_after);
+  s.sweeper = std::make_unique<SweepThread>(
+      [impl = &s, sweep] {
+        auto r = worker::sweep_queue(*impl->jobs, *impl->queue, sweep);
+        if (!r) {
+          impl->metrics.counter("hashsieve_sweeps_total", "queue sweeps by result", {{"result", "error"}}).add();
+          log_line("queue sweep failed: " + r.error().message());
+          return;
+        }
+        impl->metrics.counter("hashsieve_sweeps_total", "queue sweeps by result", {{"result", "ok"}}).add();
+        impl->metrics.counter("hashsieve_sweep_republished_total", "jobs published again by the sweep",
+                              {{"kind", "orphan"}})
+            .add(r->orphans);
+        impl->metrics.counter("hashsieve_sweep_republished_total", "jobs published again by the sweep",
+                              {{"kind", "stale"}})
+            .add(r->stale);
+        if (r->orphans + r->stale > 0) {
+          log_line("sweep re-published " + std::to_string(r->orphans) + " unpublished and " +
+                   std::to_string(r->stale) + " stale jobs");
+        }
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(s.config.sweep.interval));
 
   worker::WorkerEnvironment env;
   env.store = s.store.get();
@@ -600,7 +690,9 @@ Status Service::start() {
                                              std::to_string(s.config.listen.port));
   }
   // Jobs whose publish was cut short by a crash get their message now.
-  if (auto n = worker::requeue_orphans(*s.jobs, *s.queue); !n) {
+  if (auto n = worker::requeue_orphans(*s.jobs, *s.queue,
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(s.config.sweep.orphan_grace));
+      !n) {
     return std::move(n).error().with_context("re-publishing orphaned jobs");
   } else if (*n > 0) {
     log_line("re-published " + std::to_string(*n) + " orphaned jobs");
@@ -609,6 +701,7 @@ Status Service::start() {
     if (auto st = s.workers->start(); !st) return std::move(st).error().with_context("starting the workers");
   }
   if (s.crawler) s.crawler->start();
+  s.sweeper->start();
   s.running = true;
   s.server_thread = std::thread([&s] { s.server.listen_after_bind(); });
   // httplib's stop() does nothing until the listen loop has started, so a
@@ -627,6 +720,10 @@ void Service::stop() {
   s.server.stop();  // closes the listener; handlers in progress finish first
   if (s.server_thread.joinable()) s.server_thread.join();
   if (s.crawler) s.crawler->stop();
+  // Every handler has answered and the crawler is done: nothing submits any
+  // more. stop() still commits whatever was accepted (none is left behind).
+  s.committer->stop();
+  s.sweeper->stop();
   if (!s.workers) {
     log_line("stopped (front end: no workers)");
     return;

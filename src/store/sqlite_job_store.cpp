@@ -220,66 +220,26 @@ class SqliteJobStore final : public JobStore {
   SqliteJobStore(Db db, const Clock& clock, bool fsync) : db_(std::move(db)), clock_(clock), fsync_(fsync) {}
 
   Result<CreatedJob> create_or_get_job(const JobRequest& request) override {
-    if (request.reference.empty() && request.manifest_digest.empty()) {
-      return Error(ErrorCode::invalid_argument, "job store: a job needs a reference or a manifest digest");
+    if (auto st = check_request(request); !st.ok()) return std::move(st).error();
+    std::lock_guard lock(mutex_);
+    return in_transaction(db_.get(), [&]() { return create_or_get_locked(request); });
+  }
+
+  Result<std::vector<CreatedJob>> create_or_get_jobs(const std::vector<JobRequest>& requests) override {
+    for (const auto& r : requests) {
+      if (auto st = check_request(r); !st.ok()) return std::move(st).error();
     }
     std::lock_guard lock(mutex_);
-    return in_transaction(db_.get(), [&]() -> Result<CreatedJob> {
-      // A digest names the content, so any earlier job for it counts; a tag
-      // moves, so only an unfinished job for the same reference does.
-      auto find = request.manifest_digest.empty()
-                      ? prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                               " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
-                                               " manifest_digest = '' AND state NOT IN ('done', 'failed')"
-                                               " ORDER BY id DESC LIMIT 1")
-                      : prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                               " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
-      if (!find.ok()) return std::move(find).error();
-      bind_text(find->get(), 1, request.repository);
-      if (request.manifest_digest.empty()) {
-        bind_text(find->get(), 2, request.reference);
-      } else {
-        bind_text(find->get(), 3, request.manifest_digest);
+    // One IMMEDIATE transaction, one fsync for the whole batch.
+    return in_transaction(db_.get(), [&]() -> Result<std::vector<CreatedJob>> {
+      std::vector<CreatedJob> out;
+      out.reserve(requests.size());
+      for (const auto& r : requests) {
+        auto one = create_or_get_locked(r);
+        if (!one.ok()) return std::move(one).error();
+        out.push_back(std::move(one).value());
       }
-      const int rc = sqlite3_step(find->get());
-      const std::int64_t now = clock_.now_ms();
-      if (rc == SQLITE_ROW) {
-        auto existing = read_job(find->get());
-        if (!existing.ok()) return std::move(existing).error();
-        CreatedJob out{std::move(existing).value(), false, false};
-        if (!(request.force && is_terminal(out.job.state))) return out;
-        auto up = prepare(db_.get(),
-                          "UPDATE jobs SET state = 'queued', source = ?, reference = ?, error_code = '',"
-                          " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
-                          " runs = runs + 1, attempts = 0 WHERE id = ?");
-        if (!up.ok()) return std::move(up).error();
-        sqlite3_bind_text(up->get(), 1, to_string(request.source), -1, SQLITE_STATIC);
-        bind_text(up->get(), 2, request.reference.empty() ? out.job.reference : request.reference);
-        sqlite3_bind_int64(up->get(), 3, now);
-        sqlite3_bind_int64(up->get(), 4, out.job.id);
-        if (sqlite3_step(up->get()) != SQLITE_DONE) return db_error(db_.get(), "re-queueing a job");
-        auto job = load(out.job.id);
-        if (!job.ok()) return std::move(job).error();
-        out.job = std::move(**job);
-        out.requeued = true;
-        return out;
-      }
-      if (rc != SQLITE_DONE) return db_error(db_.get(), "looking up a job");
-      auto ins = prepare(db_.get(),
-                         "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
-                         " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
-                         " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
-      if (!ins.ok()) return std::move(ins).error();
-      bind_text(ins->get(), 1, request.repository);
-      bind_text(ins->get(), 2, request.reference);
-      bind_text(ins->get(), 3, request.manifest_digest);
-      sqlite3_bind_text(ins->get(), 4, to_string(request.source), -1, SQLITE_STATIC);
-      sqlite3_bind_int64(ins->get(), 5, now);
-      sqlite3_bind_int64(ins->get(), 6, now);
-      if (sqlite3_step(ins->get()) != SQLITE_DONE) return db_error(db_.get(), "inserting a job");
-      auto job = load(sqlite3_last_insert_rowid(db_.get()));
-      if (!job.ok()) return std::move(job).error();
-      return CreatedJob{std::move(**job), true, false};
+      return out;
     });
   }
 
@@ -337,6 +297,31 @@ class SqliteJobStore final : public JobStore {
     }
     if (rc != SQLITE_DONE) return db_error(db_.get(), "marking job published");
     if (changes == 0) return unknown_job(id);
+    return {};
+  }
+
+  Status mark_published_all(const std::vector<std::int64_t>& ids) override {
+    if (ids.empty()) return {};
+    std::lock_guard lock(mutex_);
+    // Unsynced like mark_published.
+    if (fsync_) {
+      if (auto st = exec(db_.get(), "PRAGMA synchronous=NORMAL"); !st.ok()) return st;
+    }
+    auto done = in_transaction(db_.get(), [&]() -> Result<bool> {
+      auto st = prepare(db_.get(), "UPDATE jobs SET published = 1 WHERE id = ?");
+      if (!st.ok()) return std::move(st).error();
+      for (const auto id : ids) {
+        sqlite3_reset(st->get());
+        sqlite3_bind_int64(st->get(), 1, id);
+        if (sqlite3_step(st->get()) != SQLITE_DONE) return db_error(db_.get(), "marking jobs published");
+        if (sqlite3_changes(db_.get()) == 0) return unknown_job(id);
+      }
+      return true;
+    });
+    if (fsync_) {
+      if (auto sync = exec(db_.get(), "PRAGMA synchronous=FULL"); !sync.ok()) return sync;
+    }
+    if (!done.ok()) return std::move(done).error();
     return {};
   }
 
@@ -667,6 +652,72 @@ class SqliteJobStore final : public JobStore {
   }
 
  private:
+  static Status check_request(const JobRequest& request) {
+    if (request.reference.empty() && request.manifest_digest.empty()) {
+      return Error(ErrorCode::invalid_argument, "job store: a job needs a reference or a manifest digest");
+    }
+    return {};
+  }
+
+  // The body of create_or_get_job; called with mutex_ held, in a transaction.
+  Result<CreatedJob> create_or_get_locked(const JobRequest& request) {
+    // A digest names the content, so any earlier job for it counts; a tag
+    // moves, so only an unfinished job for the same reference does.
+    auto find = request.manifest_digest.empty()
+                    ? prepare(db_.get(), std::string("SELECT ") + kJobColumns +
+                                             " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
+                                             " manifest_digest = '' AND state NOT IN ('done', 'failed')"
+                                             " ORDER BY id DESC LIMIT 1")
+                    : prepare(db_.get(), std::string("SELECT ") + kJobColumns +
+                                             " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
+    if (!find.ok()) return std::move(find).error();
+    bind_text(find->get(), 1, request.repository);
+    if (request.manifest_digest.empty()) {
+      bind_text(find->get(), 2, request.reference);
+    } else {
+      bind_text(find->get(), 3, request.manifest_digest);
+    }
+    const int rc = sqlite3_step(find->get());
+    const std::int64_t now = clock_.now_ms();
+    if (rc == SQLITE_ROW) {
+      auto existing = read_job(find->get());
+      if (!existing.ok()) return std::move(existing).error();
+      CreatedJob out{std::move(existing).value(), false, false};
+      if (!(request.force && is_terminal(out.job.state))) return out;
+      auto up = prepare(db_.get(),
+                        "UPDATE jobs SET state = 'queued', source = ?, reference = ?, error_code = '',"
+                        " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
+                        " runs = runs + 1, attempts = 0 WHERE id = ?");
+      if (!up.ok()) return std::move(up).error();
+      sqlite3_bind_text(up->get(), 1, to_string(request.source), -1, SQLITE_STATIC);
+      bind_text(up->get(), 2, request.reference.empty() ? out.job.reference : request.reference);
+      sqlite3_bind_int64(up->get(), 3, now);
+      sqlite3_bind_int64(up->get(), 4, out.job.id);
+      if (sqlite3_step(up->get()) != SQLITE_DONE) return db_error(db_.get(), "re-queueing a job");
+      auto job = load(out.job.id);
+      if (!job.ok()) return std::move(job).error();
+      out.job = std::move(**job);
+      out.requeued = true;
+      return out;
+    }
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "looking up a job");
+    auto ins = prepare(db_.get(),
+                       "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
+                       " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
+                       " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
+    if (!ins.ok()) return std::move(ins).error();
+    bind_text(ins->get(), 1, request.repository);
+    bind_text(ins->get(), 2, request.reference);
+    bind_text(ins->get(), 3, request.manifest_digest);
+    sqlite3_bind_text(ins->get(), 4, to_string(request.source), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins->get(), 5, now);
+    sqlite3_bind_int64(ins->get(), 6, now);
+    if (sqlite3_step(ins->get()) != SQLITE_DONE) return db_error(db_.get(), "inserting a job");
+    auto job = load(sqlite3_last_insert_rowid(db_.get()));
+    if (!job.ok()) return std::move(job).error();
+    return CreatedJob{std::move(**job), true, false};
+  }
+
   static Error unknown_job(std::int64_t id) {
     return Error(ErrorCode::not_found, "job " + std::to_string(id) + " does not exist");
   }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "hashsieve/worker/enqueue.h"
 #include "hashsieve/worker/worker_pool.h"
 
 namespace hashsieve::worker {
@@ -47,6 +48,38 @@ Result<Enqueued> enqueue_scan(store::JobStore& jobs, queue::JobQueue& queue, con
   return out;
 }
 
+Result<std::vector<Enqueued>> enqueue_scans(store::JobStore& jobs, queue::JobQueue& queue,
+                                            const std::vector<store::JobRequest>& requests) {
+  if (requests.empty()) return std::vector<Enqueued>{};
+  const std::string what = std::to_string(requests.size()) + " scan requests";
+  auto made = jobs.create_or_get_jobs(requests);
+  if (!made.ok()) return std::move(made).error().with_context("committing the jobs of " + what);
+  std::vector<Enqueued> out;
+  out.reserve(made->size());
+  std::vector<queue::Message> messages;
+  std::vector<std::int64_t> ids;
+  std::set<std::int64_t> publishing;
+  for (auto& m : *made) {
+    // As in enqueue_scan, only the creator (or re-queuer) of a run publishes;
+    // a later request of the batch for the same job found it created.
+    if ((m.created || m.requeued) && publishing.insert(m.job.id).second) {
+      messages.push_back(job_message(m.job.id));
+      ids.push_back(m.job.id);
+    }
+    out.push_back(Enqueued{std::move(m.job), m.created, m.requeued});
+  }
+  if (auto st = queue.publish_batch(messages); !st.ok()) {
+    return std::move(st).error().with_context("publishing " + std::to_string(messages.size()) + " jobs of " + what);
+  }
+  if (auto st = jobs.mark_published_all(ids); !st.ok()) {
+    return std::move(st).error().with_context("marking " + std::to_string(ids.size()) + " jobs published");
+  }
+  for (auto& e : out) {
+    if (publishing.count(e.job.id) != 0) e.job.published = true;
+  }
+  return out;
+}
+
 Result<std::size_t> requeue_orphans(store::JobStore& jobs, queue::JobQueue& queue, std::chrono::milliseconds grace,
                                     const Clock* clock) {
   const Clock& c = clock != nullptr ? *clock : system_clock();
@@ -79,6 +112,23 @@ Result<std::size_t> requeue_stale(store::JobStore& jobs, queue::JobQueue& queue,
     if (auto st = publish_job(jobs, queue, job.id); !st.ok()) return std::move(st).error();
   }
   return stale->size();
+}
+
+Result<SweepReport> sweep_queue(store::JobStore& jobs, queue::JobQueue& queue, const SweepOptions& options) {
+  SweepReport report;
+  auto orphans = requeue_orphans(jobs, queue, options.orphan_grace, options.clock);
+  if (!orphans.ok()) return std::move(orphans).error().with_context("sweeping unpublished jobs");
+  report.orphans = *orphans;
+  auto stats = queue.stats();
+  if (!stats.ok()) return std::move(stats).error().with_context("sweeping stale jobs");
+  if (stats->depth() != 0) {
+    report.stale_skipped = true;
+    return report;
+  }
+  auto stale = requeue_stale(jobs, queue, options.stale_after, options.clock);
+  if (!stale.ok()) return std::move(stale).error().with_context("sweeping stale jobs");
+  report.stale = *stale;
+  return report;
 }
 
 Result<std::size_t> rescan_changed(store::JobStore& jobs, queue::JobQueue& queue, const std::string& fingerprint) {

@@ -24,6 +24,9 @@ TEST(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->workers.count, 2);
   EXPECT_EQ(c->crawler.interval, std::chrono::seconds(300));
   EXPECT_TRUE(c->crawler.enabled);
+  EXPECT_EQ(c->sweep.interval, std::chrono::seconds(60));
+  EXPECT_EQ(c->sweep.orphan_grace, std::chrono::seconds(30));
+  EXPECT_EQ(c->sweep.stale_after, std::chrono::seconds(3600));
 }
 
 TEST(ConfigTest, QueueStoreAndFrontEndSettings) {
@@ -60,6 +63,7 @@ TEST(ConfigTest, FullFile) {
                            "registry: {host: 'localhost:5000', insecure: true, username: u, password: p}\n"
                            "crawler: {enabled: false, interval_seconds: 60, page_size: 50}\n"
                            "workers: {count: 8, stop_deadline_seconds: 5}\n"
+                           "sweep: {interval_seconds: 10, orphan_grace_seconds: 0, stale_after_seconds: 600}\n"
                            "refsets: [nsrl, clamav]\n";
   auto c = parse_config(yaml, {});
   ASSERT_TRUE(c.ok()) << c.error().message();
@@ -74,6 +78,9 @@ TEST(ConfigTest, FullFile) {
   EXPECT_EQ(c->crawler.page_size, 50);
   EXPECT_EQ(c->workers.count, 8);
   EXPECT_EQ(c->workers.stop_deadline, std::chrono::seconds(5));
+  EXPECT_EQ(c->sweep.interval, std::chrono::seconds(10));
+  EXPECT_EQ(c->sweep.orphan_grace, std::chrono::seconds(0));
+  EXPECT_EQ(c->sweep.stale_after, std::chrono::seconds(600));
   EXPECT_EQ(c->refsets, (std::vector<std::string>{"nsrl", "clamav"}));
 }
 
@@ -129,6 +136,9 @@ TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
       {"port not a number", std::string(kMinimal) + "listen: {port: abc}\n", {}, "listen.port"},
       {"port out of range", std::string(kMinimal) + "listen: {port: 70000}\n", {}, "outside"},
       {"bad boolean", std::string(kMinimal) + "crawler: {enabled: maybe}\n", {}, "not a boolean"},
+      {"sweep interval zero", std::string(kMinimal) + "sweep: {interval_seconds: 0}\n", {}, "sweep.interval_seconds"},
+      {"stale sweep too eager", kMinimal, {{"HASHSIEVE_SWEEP_STALE_AFTER_SECONDS", "5"}},
+       "HASHSIEVE_SWEEP_STALE_AFTER_SECONDS"},
       {"env bad value", kMinimal, {{"HASHSIEVE_WORKERS_COUNT", "-1"}}, "HASHSIEVE_WORKERS_COUNT"},
       {"no data dir", "webhook: {token: x}\napi: {tokens: [t]}\n", {}, "data_dir is required"},
       {"no webhook token", "data_dir: /d\napi: {tokens: [t]}\n", {}, "webhook.token is required"},

@@ -6,7 +6,10 @@
 //   the edge, so two workers cannot both move a job from the same state.
 // - save_image_result takes a transaction advisory lock on the image digest,
 //   so the previous-verdict read and the replace are one step, as in SQLite.
+#include <algorithm>
 #include <limits>
+#include <set>
+#include <tuple>
 
 #include "hashsieve/store/job_store.h"
 #include "pg_pool.h"
@@ -149,72 +152,105 @@ class PostgresJobStore final : public JobStore {
   PostgresJobStore(std::shared_ptr<pg::Pool> pool, const Clock& clock) : pool_(std::move(pool)), clock_(clock) {}
 
   Result<CreatedJob> create_or_get_job(const JobRequest& request) override {
+    if (auto st = check_request(request); !st.ok()) return std::move(st).error();
+    return pg::in_transaction(*pool_, [&](Connection& c) { return create_or_get_in(c, request, clock_.now_ms()); });
+  }
+
+  Result<std::vector<CreatedJob>> create_or_get_jobs(const std::vector<JobRequest>& requests) override {
+    for (const auto& r : requests) {
+      if (auto st = check_request(r); !st.ok()) return std::move(st).error();
+    }
+    // Rows are locked (FOR UPDATE, inserts) in key order, so two batches from
+    // two front ends cannot deadlock; results go back in request order.
+    std::vector<std::size_t> order(requests.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const auto& x = requests[a];
+      const auto& y = requests[b];
+      return std::tie(x.repository, x.manifest_digest, x.reference) <
+             std::tie(y.repository, y.manifest_digest, y.reference);
+    });
+    return pg::in_transaction(*pool_, [&](Connection& c) -> Result<std::vector<CreatedJob>> {
+      const std::int64_t now = clock_.now_ms();
+      std::vector<CreatedJob> out(requests.size());
+      for (const std::size_t i : order) {
+        auto one = create_or_get_in(c, requests[i], now);
+        if (!one.ok()) return std::move(one).error();
+        out[i] = std::move(one).value();
+      }
+      return out;
+    });
+  }
+
+  static Status check_request(const JobRequest& request) {
     if (request.reference.empty() && request.manifest_digest.empty()) {
       return Error(ErrorCode::invalid_argument, "job store: a job needs a reference or a manifest digest");
     }
+    return {};
+  }
+
+  // The body of create_or_get_job, inside the caller's transaction.
+  Result<CreatedJob> create_or_get_in(Connection& c, const JobRequest& request, std::int64_t now) {
     const bool by_digest = !request.manifest_digest.empty();
-    return pg::in_transaction(*pool_, [&](Connection& c) -> Result<CreatedJob> {
-      const std::int64_t now = clock_.now_ms();
-      // A lost insert race means the winner's row is committed and the next
-      // look finds it; a third round only if that row finished meanwhile.
-      for (int round = 0; round < 3; ++round) {
-        auto found = by_digest
-                         ? c.run("hs_find_job_digest",
-                                 "SELECT " HS_JOB_COLUMNS " FROM jobs WHERE repository = $1 AND manifest_digest = $2"
-                                 " FOR UPDATE",
-                                 {request.repository, request.manifest_digest})
-                         : c.run("hs_find_job_reference",
-                                 "SELECT " HS_JOB_COLUMNS " FROM jobs WHERE repository = $1 AND reference = $2 AND"
-                                 " manifest_digest = '' AND state NOT IN ('done', 'failed')"
-                                 " ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                                 {request.repository, request.reference});
-        if (!found.ok()) return std::move(found).error().with_context("looking up a job");
-        if (found->rows() > 0) {
-          auto existing = read_job(*found, 0);
-          if (!existing.ok()) return std::move(existing).error();
-          CreatedJob out{std::move(existing).value(), false, false};
-          if (!(request.force && is_terminal(out.job.state))) return out;
-          auto up = c.run("hs_requeue_job",
-                          "UPDATE jobs SET state = 'queued', source = $1, reference = $2, error_code = '',"
-                          " error_message = '', updated_ms = $3, started_ms = 0, finished_ms = 0, published = false,"
-                          " runs = runs + 1, attempts = 0 WHERE id = $4 RETURNING " HS_JOB_COLUMNS,
-                          {std::string(to_string(request.source)),
-                           request.reference.empty() ? out.job.reference : request.reference, std::to_string(now),
-                           std::to_string(out.job.id)});
-          if (!up.ok()) return std::move(up).error().with_context("re-queueing a job");
-          auto job = read_job(*up, 0);
-          if (!job.ok()) return std::move(job).error();
-          out.job = std::move(job).value();
-          out.requeued = true;
-          return out;
-        }
-        const std::vector<Param> values = {request.repository, request.reference, request.manifest_digest,
-                                           std::string(to_string(request.source)), std::to_string(now)};
-        auto ins = by_digest
-                       ? c.run("hs_insert_job_digest",
-                               "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
-                               " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms,"
-                               " published, runs) VALUES($1, $2, $3, $4, 'queued', 0, '', '', $5, $5, 0, 0, false, 1)"
-                               " ON CONFLICT (repository, manifest_digest) WHERE manifest_digest <> '' DO NOTHING"
-                               " RETURNING " HS_JOB_COLUMNS,
-                               values)
-                       : c.run("hs_insert_job_reference",
-                               "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
-                               " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms,"
-                               " published, runs) VALUES($1, $2, $3, $4, 'queued', 0, '', '', $5, $5, 0, 0, false, 1)"
-                               " ON CONFLICT (repository, reference)"
-                               " WHERE manifest_digest = '' AND state NOT IN ('done', 'failed') DO NOTHING"
-                               " RETURNING " HS_JOB_COLUMNS,
-                               values);
-        if (!ins.ok()) return std::move(ins).error().with_context("inserting a job");
-        if (ins->rows() > 0) {
-          auto job = read_job(*ins, 0);
-          if (!job.ok()) return std::move(job).error();
-          return CreatedJob{std::move(job).value(), true, false};
-        }
+    // A lost insert race means the winner's row is committed and the next
+    // look finds it; a third round only if that row finished meanwhile.
+    for (int round = 0; round < 3; ++round) {
+      auto found = by_digest
+                       ? c.run("hs_find_job_digest",
+                               "SELECT " HS_JOB_COLUMNS " FROM jobs WHERE repository = $1 AND manifest_digest = $2"
+                               " FOR UPDATE",
+                               {request.repository, request.manifest_digest})
+                       : c.run("hs_find_job_reference",
+                               "SELECT " HS_JOB_COLUMNS " FROM jobs WHERE repository = $1 AND reference = $2 AND"
+                               " manifest_digest = '' AND state NOT IN ('done', 'failed')"
+                               " ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                               {request.repository, request.reference});
+      if (!found.ok()) return std::move(found).error().with_context("looking up a job");
+      if (found->rows() > 0) {
+        auto existing = read_job(*found, 0);
+        if (!existing.ok()) return std::move(existing).error();
+        CreatedJob out{std::move(existing).value(), false, false};
+        if (!(request.force && is_terminal(out.job.state))) return out;
+        auto up = c.run("hs_requeue_job",
+                        "UPDATE jobs SET state = 'queued', source = $1, reference = $2, error_code = '',"
+                        " error_message = '', updated_ms = $3, started_ms = 0, finished_ms = 0, published = false,"
+                        " runs = runs + 1, attempts = 0 WHERE id = $4 RETURNING " HS_JOB_COLUMNS,
+                        {std::string(to_string(request.source)),
+                         request.reference.empty() ? out.job.reference : request.reference, std::to_string(now),
+                         std::to_string(out.job.id)});
+        if (!up.ok()) return std::move(up).error().with_context("re-queueing a job");
+        auto job = read_job(*up, 0);
+        if (!job.ok()) return std::move(job).error();
+        out.job = std::move(job).value();
+        out.requeued = true;
+        return out;
       }
-      return Error(ErrorCode::unavailable, "job store: creating a job kept conflicting; try again");
-    });
+      const std::vector<Param> values = {request.repository, request.reference, request.manifest_digest,
+                                         std::string(to_string(request.source)), std::to_string(now)};
+      auto ins = by_digest
+                     ? c.run("hs_insert_job_digest",
+                             "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
+                             " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms,"
+                             " published, runs) VALUES($1, $2, $3, $4, 'queued', 0, '', '', $5, $5, 0, 0, false, 1)"
+                             " ON CONFLICT (repository, manifest_digest) WHERE manifest_digest <> '' DO NOTHING"
+                             " RETURNING " HS_JOB_COLUMNS,
+                             values)
+                     : c.run("hs_insert_job_reference",
+                             "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
+                             " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms,"
+                             " published, runs) VALUES($1, $2, $3, $4, 'queued', 0, '', '', $5, $5, 0, 0, false, 1)"
+                             " ON CONFLICT (repository, reference)"
+                             " WHERE manifest_digest = '' AND state NOT IN ('done', 'failed') DO NOTHING"
+                             " RETURNING " HS_JOB_COLUMNS,
+                             values);
+      if (!ins.ok()) return std::move(ins).error().with_context("inserting a job");
+      if (ins->rows() > 0) {
+        auto job = read_job(*ins, 0);
+        if (!job.ok()) return std::move(job).error();
+        return CreatedJob{std::move(job).value(), true, false};
+      }
+    }
+    return Error(ErrorCode::unavailable, "job store: creating a job kept conflicting; try again");
   }
 
   Result<std::optional<JobRecord>> get_job(std::int64_t id) override {
@@ -257,6 +293,33 @@ class PostgresJobStore final : public JobStore {
       auto r = c.run("hs_mark_published", "UPDATE jobs SET published = true WHERE id = $1", {std::to_string(id)});
       if (!r.ok()) return std::move(r).error().with_context("marking job published");
       if (r->affected() == 0) return unknown_job(id);
+      return true;
+    });
+    if (!out.ok()) return std::move(out).error();
+    return {};
+  }
+
+  Status mark_published_all(const std::vector<std::int64_t>& ids) override {
+    if (ids.empty()) return {};
+    std::string array = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) array += (i == 0 ? "" : ",") + std::to_string(ids[i]);
+    array += "}";
+    auto out = pg::in_transaction(*pool_, [&](Connection& c) -> Result<bool> {
+      if (auto off = c.run("hs_async_commit", "SET LOCAL synchronous_commit = off", {}); !off.ok()) {
+        return std::move(off).error();
+      }
+      auto r = c.run("hs_mark_published_all", "UPDATE jobs SET published = true WHERE id = ANY($1::bigint[])",
+                     {array});
+      if (!r.ok()) return std::move(r).error().with_context("marking jobs published");
+      if (r->affected() != std::set<std::int64_t>(ids.begin(), ids.end()).size()) {
+        // Name the first unknown id; the transaction rolls back.
+        for (const auto id : ids) {
+          auto job = load(c, id);
+          if (!job.ok()) return std::move(job).error();
+          if (!job->has_value()) return unknown_job(id);
+        }
+        return Error(ErrorCode::internal, "job store: marking jobs published changed an unexpected number of rows");
+      }
       return true;
     });
     if (!out.ok()) return std::move(out).error();

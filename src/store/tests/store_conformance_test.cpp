@@ -493,6 +493,63 @@ TYPED_TEST(StoreConformance, JobRequestWithoutReferenceOrDigestIsRejected) {
   EXPECT_TRUE(this->jobs().list_jobs({})->empty());
 }
 
+// The batch of the webhook's group commit (ADR 0017): one transaction,
+// results in request order, duplicates inside the batch share a job, and an
+// invalid request fails the batch with nothing stored.
+TYPED_TEST(StoreConformance, CreateOrGetJobsIsOneAllOrNothingBatch) {
+  JobRecord existing = this->create("team/app", kDigestA);
+  const std::string kDigestC = "sha256:" + std::string(64, 'c');
+  auto ref = [](const std::string& d) { return "localhost:5000/team/app@" + d; };
+  std::vector<JobRequest> batch = {
+      {"team/app", ref(kDigestB), kDigestB, JobSource::webhook, false},  // new
+      {"team/app", ref(kDigestA), kDigestA, JobSource::webhook, false},  // existing before the batch
+      {"team/app", ref(kDigestB), kDigestB, JobSource::crawler, false},  // duplicate inside the batch
+      {"team/app", "localhost:5000/team/app:v1", "", JobSource::api, false},  // tag only
+      {"team/app", ref(kDigestC), kDigestC, JobSource::webhook, false},  // new
+  };
+  auto made = this->jobs().create_or_get_jobs(batch);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  ASSERT_EQ(made->size(), batch.size());
+  struct Want {
+    bool created;
+    std::string digest;
+  };
+  const Want want[] = {{true, kDigestB}, {false, kDigestA}, {false, kDigestB}, {true, ""}, {true, kDigestC}};
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*made)[i].created, want[i].created);
+    EXPECT_EQ((*made)[i].job.manifest_digest, want[i].digest);
+    EXPECT_EQ((*made)[i].job.state, JobState::queued);
+  }
+  EXPECT_EQ((*made)[1].job.id, existing.id);
+  EXPECT_EQ((*made)[2].job.id, (*made)[0].job.id);
+  EXPECT_EQ(this->jobs().list_jobs({})->size(), 4u);
+
+  // mark_published_all: all or nothing too.
+  ASSERT_TRUE(this->jobs().mark_published_all({(*made)[0].job.id, (*made)[3].job.id}).ok());
+  auto missing = this->jobs().mark_published_all({(*made)[4].job.id, 999'999});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code(), ErrorCode::not_found);
+  EXPECT_NE(missing.error().message().find("999999"), std::string::npos) << missing.error().message();
+  auto c = this->jobs().get_job((*made)[4].job.id);
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_FALSE((*c)->published);
+  auto b = this->jobs().get_job((*made)[0].job.id);
+  ASSERT_TRUE(b.ok() && b->has_value());
+  EXPECT_TRUE((*b)->published);
+
+  // One invalid request: nothing of the batch is stored.
+  const std::string kDigestD = "sha256:" + std::string(64, 'd');
+  auto bad = this->jobs().create_or_get_jobs(
+      {{"team/app", ref(kDigestD), kDigestD, JobSource::webhook, false}, {"team/app", "", "", JobSource::api, false}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(this->jobs().list_jobs({})->size(), 4u);
+  auto empty = this->jobs().create_or_get_jobs({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
 TYPED_TEST(StoreConformance, UnpublishedAndStaleListsForTheSweeps) {
   JobRecord a = this->create("team/app", kDigestA);
   JobRecord b = this->create("team/app", kDigestB);

@@ -3,6 +3,7 @@
 // The semantics are AMQP's, so a RabbitMQ backend (issue 7) can implement the
 // same interface:
 //   publish        basic.publish with publisher confirms: durable on return
+//   publish_batch  n x basic.publish, then one wait for all their confirms
 //   receive        basic.consume with prefetch; the Delivery holds a lease
 //                  (visibility timeout). An unacked delivery whose lease
 //                  expires (its worker died) is delivered again, like a
@@ -89,6 +90,13 @@ class JobQueue {
 
   // Appends a message; it is stored durably (per Durability) on return.
   virtual Status publish(const Message& message) = 0;
+  // Appends every message, durably on return like publish, at the cost of one
+  // commit (SQLite: one transaction, one fsync) or one wait for publisher
+  // confirms (RabbitMQ) for the whole batch (ADR 0017). On error none of
+  // them counts as published: some may still have been stored (RabbitMQ
+  // confirms per message), so a retry can duplicate them, which at-least-once
+  // consumers absorb. An empty batch is a no-op.
+  virtual Status publish_batch(const std::vector<Message>& messages) = 0;
 
   // The oldest ready message (or one whose lease expired, or whose retry
   // delay passed), leased to the caller for options.lease; waits up to

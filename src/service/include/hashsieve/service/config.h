@@ -45,6 +45,15 @@ struct WorkersConfig {
   std::chrono::seconds stop_deadline{30};
 };
 
+// The queue sweeps (ADR 0009, 0017): jobs whose publish never completed
+// (requeue_orphans) and unfinished jobs whose message was lost
+// (requeue_stale, only while the queue holds nothing ready or delayed).
+struct SweepConfig {
+  std::chrono::seconds interval{60};
+  std::chrono::seconds orphan_grace{30};
+  std::chrono::seconds stale_after{3600};
+};
+
 struct StorageConfig {
   // true: every commit is fsynced (survives power loss). false: WAL with
   // synchronous=NORMAL, survives a crash of the process, not of the machine;
@@ -63,6 +72,7 @@ struct ServiceConfig {
   RegistryConfig registry;
   CrawlerConfig crawler;
   WorkersConfig workers;
+  SweepConfig sweep;
   std::vector<std::string> refsets;  // reference sets to match; empty = every installed set
 };
 

@@ -2,14 +2,20 @@
 // store, the durable queue, the loaded reference sets, the worker pool, the
 // catalog crawler and the HTTP server (webhook, REST API, health, metrics).
 //
-//   registry --notification--> POST /v1/registry/events --enqueue_scan--> queue.db
+//   registry --notification--> POST /v1/registry/events --GroupCommitter--> queue.db
 //   crawler  --catalog/tags/HEAD-------------------------^                   |
 //   POST /v1/scans ---------------------------------------^                  v
 //   WorkerPool (N threads) --scan--> store.db <-- GET /v1/images, /v1/jobs
 //
+// Every enqueue (webhook, crawler, POST /v1/scans) goes through one
+// GroupCommitter (group_committer.h, ADR 0017); a sweep thread runs
+// worker::sweep_queue every sweep.interval.
+//
 // start() returns once the listener is bound; stop() is the graceful
-// shutdown: close the listener, stop the crawler, drain the workers within
-// the configured deadline (unfinished jobs are released back to the queue).
+// shutdown: close the listener (requests in progress are answered), stop
+// the crawler, let the committer commit what it accepted, stop the sweep,
+// drain the workers within the configured deadline (unfinished jobs are
+// released back to the queue).
 #pragma once
 
 #include <memory>

@@ -168,12 +168,21 @@ class JobStore {
   // job is re-queued (state queued, published false, runs + 1). One
   // transaction.
   virtual Result<CreatedJob> create_or_get_job(const JobRequest& request) = 0;
+  // create_or_get_job for every request in one transaction (the webhook's
+  // group commit, ADR 0017): all are committed or, on any error, none is.
+  // Results are in request order; a request with the same key as an earlier
+  // one of the batch gets that job (created false). An invalid request fails
+  // the whole batch, so callers validate first.
+  virtual Result<std::vector<CreatedJob>> create_or_get_jobs(const std::vector<JobRequest>& requests) = 0;
   virtual Result<std::optional<JobRecord>> get_job(std::int64_t id) = 0;
   virtual Result<std::vector<JobRecord>> list_jobs(const JobFilter& filter) = 0;
   virtual Result<std::array<std::uint64_t, 6>> count_jobs_by_state() = 0;  // indexed by JobState
 
   // Records that the job's queue message was published (confirmed).
   virtual Status mark_published(std::int64_t id) = 0;
+  // mark_published for every id in one (unsynced) transaction; not_found
+  // naming the first unknown id, and then nothing is marked.
+  virtual Status mark_published_all(const std::vector<std::int64_t>& ids) = 0;
   // Queued jobs whose publish was never confirmed (a crash between the row
   // commit and the publish), oldest first: the requeue sweep publishes those
   // old enough (updated_ms) that their creator is not publishing right now.
