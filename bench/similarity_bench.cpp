@@ -21,6 +21,11 @@
 // edits, with an inserted random run, truncated to 50-95 %, and real files
 // that are not in the set, in equal parts.
 //
+// Each lookup is timed by wall clock and by its thread's CPU time (the
+// machine is shared); TLSH is timed twice per pass, with the index pruning
+// by the digests it keeps (the default) and without (every reference
+// sharing a group value, scored by the caller, as before format 2).
+//
 // Generated references are cached (HASHSIEVE_SIM_CACHE, default
 // /tmp/hashsieve-simbench/<parameters and a hash of the real files chosen>): similarity.idx as `refset build`
 // writes it, refs.sdbf and refs.tlsh. Environment: HASHSIEVE_SIM_REFS
@@ -38,6 +43,8 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <climits>
+#include <ctime>
 #include <vector>
 
 #include "hashsieve/core/file.h"
@@ -215,6 +222,14 @@ struct Query {
   std::vector<std::uint32_t> keys;
 };
 
+// CPU time of this thread: on a shared machine, time spent waiting for a
+// core is not the lookup's.
+double thread_cpu_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -258,7 +273,8 @@ int main() {
   const char* cache_env = std::getenv("HASHSIEVE_SIM_CACHE");
   char hash_hex[17];
   std::snprintf(hash_hex, sizeof hash_hex, "%016llx", static_cast<unsigned long long>(files_hash));
-  std::string cache_name = "v3-refs";
+  // "v4": similarity.idx format 2 (TLSH digests in the index).
+  std::string cache_name = "v4-refs";
   cache_name += std::to_string(refs) + "-real" + std::to_string(nreal) + "-" + hash_hex;
   const fs::path cache = fs::path(cache_env != nullptr ? cache_env : "/tmp/hashsieve-simbench") / cache_name;
   std::vector<Bytes> real;
@@ -348,49 +364,85 @@ int main() {
   // Index lookups, timed on this thread: candidates, then exact scoring, as
   // LoadedRefset::similar does. A warm-up pass, then kTimedPasses timed ones;
   // a query's latency is its median over those (the machine is shared, and a
-  // single pass would time the neighbours' bursts as much as ours).
+  // single pass would time the neighbours' bursts as much as ours). Each
+  // lookup gets its wall time and its thread CPU time.
+  //
+  // TLSH runs two variants in every pass, each over all queries (so neither
+  // finds the other's postings in the cache; which goes first alternates):
+  // "pruned", the index dropping candidates beyond the distance by the
+  // digests it keeps (the default, as LoadedRefset::similar calls it), and
+  // "unpruned", every reference sharing a group value (max_distance INT_MAX,
+  // as before format 2), scored by the caller.
   constexpr int kTimedPasses = 5;
-  std::vector<double> sdbf_us(queries.size()), tlsh_us(queries.size());
-  std::vector<std::vector<double>> sdbf_runs(queries.size()), tlsh_runs(queries.size());
-  std::vector<std::vector<std::uint32_t>> ix_sdbf(queries.size()), ix_tlsh(queries.size());
-  std::size_t sdbf_candidates = 0, tlsh_candidates = 0;
+  constexpr int kVariants = 2;
+  const char* const kVariantName[kVariants] = {"pruned", "unpruned"};
+  std::vector<double> sdbf_us(queries.size()), sdbf_cpu(queries.size());
+  std::vector<std::vector<double>> sdbf_runs(queries.size()), sdbf_cpu_runs(queries.size());
+  std::vector<std::vector<double>> tlsh_us(kVariants, std::vector<double>(queries.size())),
+      tlsh_cpu(kVariants, std::vector<double>(queries.size()));
+  std::vector<std::vector<std::vector<double>>> tlsh_runs(kVariants, std::vector<std::vector<double>>(queries.size())),
+      tlsh_cpu_runs(kVariants, std::vector<std::vector<double>>(queries.size()));
+  std::vector<std::vector<std::uint32_t>> ix_sdbf(queries.size());
+  std::vector<std::vector<std::vector<std::uint32_t>>> ix_tlsh(kVariants,
+                                                               std::vector<std::vector<std::uint32_t>>(queries.size()));
+  std::size_t sdbf_candidates = 0;
+  std::array<std::size_t, kVariants> tlsh_candidates{};
   std::vector<std::uint32_t> cand;
   for (int pass = 0; pass <= kTimedPasses; ++pass) {
-    sdbf_candidates = tlsh_candidates = 0;
-    for (std::size_t q = 0; q < queries.size(); ++q) {
+    sdbf_candidates = 0;
+    for (std::size_t q = 0; q < queries.size() && !tlsh_only; ++q) {
       ix_sdbf[q].clear();
-      ix_tlsh[q].clear();
-      auto t0 = Clock::now();
-      if (!queries[q].sdbf.empty()) {
-        corpus.index->sdbf_candidates(queries[q].keys, cand, hashsieve::refset::kSdbfMinSharedKeys);
-        sdbf_candidates += cand.size();
-        queries[q].candidates = cand.size();
-        for (const auto& d : queries[q].sdbf) {
-          for (const auto j : cand) {
-            if (hashsieve::digest::sdbf_score(d, corpus.sdbf[j]) >= min_score) ix_sdbf[q].push_back(j);
-          }
+      if (queries[q].sdbf.empty()) continue;
+      const double c0 = thread_cpu_us();
+      const auto t0 = Clock::now();
+      corpus.index->sdbf_candidates(queries[q].keys, cand, hashsieve::refset::kSdbfMinSharedKeys);
+      sdbf_candidates += cand.size();
+      queries[q].candidates = cand.size();
+      for (const auto& d : queries[q].sdbf) {
+        for (const auto j : cand) {
+          if (hashsieve::digest::sdbf_score(d, corpus.sdbf[j]) >= min_score) ix_sdbf[q].push_back(j);
         }
       }
-      auto t1 = Clock::now();
-      if (queries[q].tlsh) {
-        corpus.index->tlsh_candidates(*queries[q].tlsh, cand, tlsh_min_shared, tlsh_max_posting);
-        tlsh_candidates += cand.size();
+      const auto t1 = Clock::now();
+      const double c1 = thread_cpu_us();
+      if (pass == 0) continue;
+      sdbf_runs[q].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      sdbf_cpu_runs[q].push_back(c1 - c0);
+    }
+    for (int k = 0; k < kVariants; ++k) {
+      const int v = (pass + k) % kVariants;
+      const int max_d = v == 0 ? hashsieve::refset::kTlshCandidateMaxDistance : INT_MAX;
+      tlsh_candidates[v] = 0;
+      for (std::size_t q = 0; q < queries.size(); ++q) {
+        ix_tlsh[v][q].clear();
+        if (!queries[q].tlsh) continue;
+        const double c0 = thread_cpu_us();
+        const auto t0 = Clock::now();
+        corpus.index->tlsh_candidates(*queries[q].tlsh, cand, tlsh_min_shared, tlsh_max_posting, max_d);
+        tlsh_candidates[v] += cand.size();
         // As LoadedRefset::similar: prefetch the digests a few candidates ahead.
         for (std::size_t i = 0; i < cand.size(); ++i) {
           if (i + 8 < cand.size()) __builtin_prefetch(&corpus.tlsh[cand[i + 8]]);
           const auto j = cand[i];
-          if (hashsieve::digest::tlsh_distance(*queries[q].tlsh, corpus.tlsh[j]) <= max_distance) ix_tlsh[q].push_back(j);
+          if (hashsieve::digest::tlsh_distance(*queries[q].tlsh, corpus.tlsh[j]) <= max_distance) {
+            ix_tlsh[v][q].push_back(j);
+          }
         }
+        const auto t1 = Clock::now();
+        const double c1 = thread_cpu_us();
+        if (pass == 0) continue;
+        tlsh_runs[v][q].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        tlsh_cpu_runs[v][q].push_back(c1 - c0);
       }
-      auto t2 = Clock::now();
-      if (pass == 0) continue;
-      sdbf_runs[q].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      tlsh_runs[q].push_back(std::chrono::duration<double, std::micro>(t2 - t1).count());
     }
   }
   for (std::size_t q = 0; q < queries.size(); ++q) {
     sdbf_us[q] = percentile(sdbf_runs[q], 0.5);
-    tlsh_us[q] = percentile(tlsh_runs[q], 0.5);
+    sdbf_cpu[q] = percentile(sdbf_cpu_runs[q], 0.5);
+    for (int v = 0; v < kVariants; ++v) {
+      tlsh_us[v][q] = percentile(tlsh_runs[v][q], 0.5);
+      tlsh_cpu[v][q] = percentile(tlsh_cpu_runs[v][q], 0.5);
+    }
   }
 
   auto recall = [&](const std::vector<std::vector<std::uint32_t>>& truth,
@@ -405,24 +457,44 @@ int main() {
     return total == 0 ? 1.0 : static_cast<double>(found) / static_cast<double>(total);
   };
   for (auto& v : ix_sdbf) std::sort(v.begin(), v.end());
-  std::size_t st = 0, sf = 0, tt = 0, tf = 0;
+  std::size_t st = 0, sf = 0;
   const double sdbf_recall = recall(bf_sdbf, ix_sdbf, st, sf);
-  const double tlsh_recall = recall(bf_tlsh, ix_tlsh, tt, tf);
-  std::vector<double> sdbf_with, tlsh_with;
+  std::vector<double> sdbf_with, sdbf_cpu_with;
+  std::vector<std::vector<double>> tlsh_with(kVariants), tlsh_cpu_with(kVariants);
+  std::size_t nsdbf = 0, ntlsh = 0;
   for (std::size_t q = 0; q < queries.size(); ++q) {
-    if (!queries[q].sdbf.empty()) sdbf_with.push_back(sdbf_us[q]);
-    if (queries[q].tlsh) tlsh_with.push_back(tlsh_us[q]);
+    if (!queries[q].sdbf.empty()) {
+      ++nsdbf;
+      sdbf_with.push_back(sdbf_us[q]);
+      sdbf_cpu_with.push_back(sdbf_cpu[q]);
+    }
+    if (queries[q].tlsh) {
+      ++ntlsh;
+      for (int v = 0; v < kVariants; ++v) {
+        tlsh_with[v].push_back(tlsh_us[v][q]);
+        tlsh_cpu_with[v].push_back(tlsh_cpu[v][q]);
+      }
+    }
   }
   std::printf("references: %zu SDBF, %zu TLSH; queries: %zu (%zu with SDBF, %zu with TLSH)\n", corpus.sdbf.size(),
-              corpus.tlsh.size(), queries.size(), sdbf_with.size(), tlsh_with.size());
-  std::printf("SDBF >= %d: p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us; mean candidates %.1f; recall %zu/%zu = %.4f\n",
-              min_score, percentile(sdbf_with, 0.5), percentile(sdbf_with, 0.9), percentile(sdbf_with, 0.99),
-              percentile(sdbf_with, 1.0), static_cast<double>(sdbf_candidates) / std::max<std::size_t>(1, sdbf_with.size()),
-              sf, st, sdbf_recall);
-  std::printf("TLSH <= %d: p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us; mean candidates %.1f; recall %zu/%zu = %.4f\n",
-              max_distance, percentile(tlsh_with, 0.5), percentile(tlsh_with, 0.9), percentile(tlsh_with, 0.99),
-              percentile(tlsh_with, 1.0), static_cast<double>(tlsh_candidates) / std::max<std::size_t>(1, tlsh_with.size()),
-              tf, tt, tlsh_recall);
+              corpus.tlsh.size(), queries.size(), nsdbf, ntlsh);
+  if (!tlsh_only) {
+    std::printf("SDBF >= %d: p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us; CPU p50 %.1f us, p99 %.1f us; "
+                "mean candidates %.1f; recall %zu/%zu = %.4f\n",
+                min_score, percentile(sdbf_with, 0.5), percentile(sdbf_with, 0.9), percentile(sdbf_with, 0.99),
+                percentile(sdbf_with, 1.0), percentile(sdbf_cpu_with, 0.5), percentile(sdbf_cpu_with, 0.99),
+                static_cast<double>(sdbf_candidates) / std::max<std::size_t>(1, nsdbf), sf, st, sdbf_recall);
+  }
+  for (int v = 0; v < kVariants; ++v) {
+    std::size_t tt = 0, tf = 0;
+    const double tlsh_recall = recall(bf_tlsh, ix_tlsh[v], tt, tf);
+    std::printf("TLSH <= %d (%s): p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us; CPU p50 %.1f us, p99 %.1f us; "
+                "mean candidates %.1f; recall %zu/%zu = %.4f\n",
+                max_distance, kVariantName[v], percentile(tlsh_with[v], 0.5), percentile(tlsh_with[v], 0.9),
+                percentile(tlsh_with[v], 0.99), percentile(tlsh_with[v], 1.0), percentile(tlsh_cpu_with[v], 0.5),
+                percentile(tlsh_cpu_with[v], 0.99),
+                static_cast<double>(tlsh_candidates[v]) / std::max<std::size_t>(1, ntlsh), tf, tt, tlsh_recall);
+  }
   // The slowest SDBF queries, so the tail can be explained.
   {
     std::vector<std::size_t> order(queries.size());
@@ -442,9 +514,9 @@ int main() {
     for (std::size_t q = 0; q < queries.size(); ++q) {
       if (queries[q].kind != kind) continue;
       for (const auto j : bf_sdbf[q]) ++t1, f1 += std::binary_search(ix_sdbf[q].begin(), ix_sdbf[q].end(), j);
-      for (const auto j : bf_tlsh[q]) ++t2, f2 += std::binary_search(ix_tlsh[q].begin(), ix_tlsh[q].end(), j);
+      for (const auto j : bf_tlsh[q]) ++t2, f2 += std::binary_search(ix_tlsh[0][q].begin(), ix_tlsh[0][q].end(), j);
       if (!queries[q].sdbf.empty()) a.push_back(sdbf_us[q]);
-      if (queries[q].tlsh) b.push_back(tlsh_us[q]);
+      if (queries[q].tlsh) b.push_back(tlsh_us[0][q]);
     }
     std::printf("  %-9s SDBF recall %zu/%zu, p50 %.1f us, p99 %.1f us | TLSH recall %zu/%zu, p50 %.1f us, p99 %.1f us\n",
                 kind, f1, t1, percentile(a, 0.5), percentile(a, 0.99), f2, t2, percentile(b, 0.5), percentile(b, 0.99));

@@ -2,13 +2,15 @@
 // accepts: the input is written to a temporary file (open() maps a file) and
 // opened; if it opens, content keys cut from the input itself (which holds
 // the keys of a valid index) and TLSH digests made from its bytes are looked
-// up. Every returned candidate must be a valid entry id.
+// up. Every returned candidate must be a valid entry id. Format 2 (TLSH
+// postings with digest headers, stored TLSH digests) is what the seeds hold.
 // Seeds: fuzz/corpus/similarity_index/ (small valid indexes of `refset build`).
 
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -40,9 +42,13 @@ void queries(const hashsieve::refset::SimilarityIndex& index, const std::uint8_t
     std::memcpy(body.data(), data + off + 3, body.size());
     const auto digest = hashsieve::digest::TlshDigest::from_fields(data[off], data[off + 1], data[off + 2] & 15,
                                                                      data[off + 2] >> 4, body);
-    index.tlsh_candidates(digest, out);
-    for (const auto id : out) {
-      if (id >= index.tlsh_entries()) __builtin_trap();
+    // The default (pruned by the stored digests) and every candidate.
+    for (const int max_distance : {hashsieve::refset::kTlshCandidateMaxDistance, INT_MAX}) {
+      index.tlsh_candidates(digest, out, hashsieve::refset::kTlshMinSharedGroups,
+                            hashsieve::refset::kTlshMaxPostingRead, max_distance);
+      for (const auto id : out) {
+        if (id >= index.tlsh_entries()) __builtin_trap();
+      }
     }
   }
 }

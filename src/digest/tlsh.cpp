@@ -440,7 +440,7 @@ std::optional<TlshDigest> TlshHasher::digest_of(std::span<const std::uint8_t> da
 
 // --- distance -----------------------------------------------------------------
 
-int tlsh_distance(const TlshDigest& a, const TlshDigest& b, bool include_length) {
+int tlsh_header_distance(const TlshDigest& a, const TlshDigest& b, bool include_length) {
   int diff = 0;
   if (include_length) {
     const int ldiff = mod_diff(a.lvalue(), b.lvalue(), 256);
@@ -451,7 +451,16 @@ int tlsh_distance(const TlshDigest& a, const TlshDigest& b, bool include_length)
   const int q2diff = mod_diff(a.q2_ratio(), b.q2_ratio(), 16);
   diff += q2diff <= 1 ? q2diff : (q2diff - 1) * 12;
   if (a.checksum() != b.checksum()) ++diff;
-  return diff + body_distance(a.body(), b.body());
+  return diff;
+}
+
+int tlsh_body_distance(const std::array<std::uint8_t, kTlshBodyBytes>& a,
+                       const std::array<std::uint8_t, kTlshBodyBytes>& b) {
+  return body_distance(a, b);
+}
+
+int tlsh_distance(const TlshDigest& a, const TlshDigest& b, bool include_length) {
+  return tlsh_header_distance(a, b, include_length) + body_distance(a.body(), b.body());
 }
 
 }  // namespace hashsieve::digest

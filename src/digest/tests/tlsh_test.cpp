@@ -246,6 +246,88 @@ TEST(TlshTest, DistanceOfSelfIsZeroAndSymmetric) {
 using real_files::run;
 using real_files::sample_files;
 
+// tlsh_header_distance + tlsh_body_distance is libtlsh's totalDiff exactly
+// (the similarity index prunes on the header part alone and scores the rest
+// from stored bodies), and the header part is the distance between two
+// digests with equal bodies, so it is a lower bound.
+TEST(TlshTest, DistancePartsSumToLibtlshDistance) {
+  std::mt19937_64 rng(11);
+  auto random_digest = [&] {
+    std::array<std::uint8_t, kTlshBodyBytes> body{};
+    for (auto& b : body) b = static_cast<std::uint8_t>(rng());
+    const std::uint64_t r = rng();
+    return TlshDigest::from_fields(static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(r >> 8),
+                                   static_cast<std::uint8_t>(r >> 16), static_cast<std::uint8_t>(r >> 20), body);
+  };
+  // A digest near `d`: a few codes one or two steps off, header nudged.
+  auto near = [&](const TlshDigest& d) {
+    auto body = d.body();
+    for (std::uint64_t k = rng() % 30; k > 0; --k) body[rng() % body.size()] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+    const auto step = [&](std::uint8_t v) { return static_cast<std::uint8_t>(v + rng() % 3 - 1); };
+    return TlshDigest::from_fields(rng() % 4 == 0 ? step(d.checksum()) : d.checksum(), step(d.lvalue()),
+                                   step(d.q1_ratio()) & 15, step(d.q2_ratio()) & 15, body);
+  };
+  struct DigestsCase {
+    std::string name;
+    std::vector<TlshDigest> digests;
+  };
+  std::vector<DigestsCase> cases;
+  {
+    DigestsCase c{"generated inputs", {}};
+    for (const auto& g : differential_cases()) {
+      if (auto d = TlshHasher::digest_of(g.data)) c.digests.push_back(*d);
+    }
+    cases.push_back(std::move(c));
+  }
+  {
+    DigestsCase c{"random fields", {}};
+    for (int i = 0; i < 60; ++i) c.digests.push_back(random_digest());
+    cases.push_back(std::move(c));
+  }
+  {
+    DigestsCase c{"random families", {}};
+    for (int f = 0; f < 6; ++f) {
+      const auto base = random_digest();
+      c.digests.push_back(base);
+      for (int i = 0; i < 10; ++i) c.digests.push_back(near(base));
+    }
+    cases.push_back(std::move(c));
+  }
+  {
+    DigestsCase c{"real files", {}};
+    for (const auto& path : sample_files(60, 7)) {
+      auto file = MappedFile::open(path);
+      if (!file.ok()) continue;
+      if (auto d = TlshHasher::digest_of(file->bytes())) c.digests.push_back(*d);
+    }
+    cases.push_back(std::move(c));
+  }
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_GE(c.digests.size(), 20u);
+    int compared = 0;
+    for (const auto& a : c.digests) {
+      Tlsh ra;
+      ASSERT_EQ(ra.fromTlshStr(a.to_hex().c_str()), 0);
+      for (const auto& b : c.digests) {
+        Tlsh rb;
+        ASSERT_EQ(rb.fromTlshStr(b.to_hex().c_str()), 0);
+        for (bool len : {true, false}) {
+          const int header = tlsh_header_distance(a, b, len);
+          const int body = tlsh_body_distance(a.body(), b.body());
+          ASSERT_EQ(header + body, ra.totalDiff(&rb, len)) << a.to_string() << " vs " << b.to_string() << " len=" << len;
+          ASSERT_EQ(header + body, tlsh_distance(a, b, len));
+          const auto b_with_a_body = TlshDigest::from_fields(b.checksum(), b.lvalue(), b.q1_ratio(), b.q2_ratio(), a.body());
+          ASSERT_EQ(header, tlsh_distance(a, b_with_a_body, len));
+          ASSERT_EQ(body, tlsh_body_distance(b.body(), a.body()));
+          ++compared;
+        }
+      }
+    }
+    EXPECT_GT(compared, 400);
+  }
+}
+
 TEST(TlshTest, MatchesTlshCliOnRealFiles) {
   ASSERT_FALSE(run("command -v tlsh").empty()) << "the tlsh CLI is missing: scripts/setup.sh installs tlsh-tools";
   const auto files = sample_files(60, 7);

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <cstring>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -141,9 +143,11 @@ TEST_F(SimilarityIndexTest, WrittenIndexAnswersCandidates) {
 }
 
 // tlsh_candidates against its definition: the entries sharing at least
-// min_shared of the query's probe keys, ascending. Families of close digests
-// give queries hundreds of ids (the radix-sorted path); entry ids spread
-// above 2^22 take the std::sort path.
+// min_shared of the query's probe keys and within max_distance of the query
+// by tlsh_distance, ascending. Families of close digests give queries
+// hundreds of ids (the radix-sorted path); entry ids spread above 2^22 take
+// the std::sort path. Headers vary within a family (L value, ratios,
+// checksum), so the index's header-distance pruning is exercised too.
 TEST_F(SimilarityIndexTest, TlshCandidatesAreTheEntriesSharingProbeKeys) {
   std::mt19937_64 rng(7);
   auto random_body = [&] {
@@ -163,7 +167,10 @@ TEST_F(SimilarityIndexTest, TlshCandidatesAreTheEntriesSharingProbeKeys) {
         const unsigned next = code == 3 ? 2 : code == 0 ? 1 : (rng() & 1 ? code + 1 : code - 1);
         body[pos / 4] = static_cast<std::uint8_t>((body[pos / 4] & ~(3u << (2 * (pos % 4)))) | (next << (2 * (pos % 4))));
       }
-      digests.push_back(digest::TlshDigest::from_fields(0, static_cast<std::uint8_t>(lvalue + rng() % 4), 1, 2, body));
+      digests.push_back(digest::TlshDigest::from_fields(static_cast<std::uint8_t>(rng() % 2),
+                                                        static_cast<std::uint8_t>(lvalue + rng() % 4),
+                                                        static_cast<std::uint8_t>(1 + rng() % 3),
+                                                        static_cast<std::uint8_t>(rng() % 16 == 0 ? 15 : 2), body));
     }
   }
   std::vector<std::vector<std::uint32_t>> groups;
@@ -172,12 +179,23 @@ TEST_F(SimilarityIndexTest, TlshCandidatesAreTheEntriesSharingProbeKeys) {
     const char* name;
     std::uint32_t id_step;  // entry id of digest i is i * id_step
     unsigned min_shared;
+    int max_distance;
   };
+  constexpr int kAny = std::numeric_limits<int>::max();
   const std::vector<Case> cases = {
-      {"dense ids, one group", 1, 1},       {"dense ids, two groups", 1, 2},
-      {"spread ids, one group", 1500, 1},   {"spread ids, three groups", 1500, 3},
-      {"ids above 2^22, one group", 3000, 1},
+      {"dense ids, one group", 1, 1, kAny},
+      {"dense ids, two groups", 1, 2, kAny},
+      {"spread ids, one group", 1500, 1, kAny},
+      {"spread ids, three groups", 1500, 3, kAny},
+      {"ids above 2^22, one group", 3000, 1, kAny},
+      {"dense ids, one group, distance 60", 1, 1, kTlshCandidateMaxDistance},
+      {"dense ids, two groups, distance 30", 1, 2, 30},
+      {"spread ids, one group, distance 45", 1500, 1, 45},
+      {"ids above 2^22, one group, distance 60", 3000, 1, 60},
+      {"dense ids, distance 0", 1, 1, 0},
+      {"dense ids, negative distance", 1, 1, -1},
   };
+  std::size_t pruned = 0, kept_near = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     SimilarityIndexWriter writer;
@@ -196,14 +214,98 @@ TEST_F(SimilarityIndexTest, TlshCandidatesAreTheEntriesSharingProbeKeys) {
       for (std::size_t i = 0; i < digests.size(); ++i) {
         unsigned shared = 0;
         for (const auto k : groups[i]) shared += probe_set.count(k) ? 1 : 0;
-        if (shared >= c.min_shared) want.push_back(static_cast<std::uint32_t>(i) * c.id_step);
+        if (shared < c.min_shared) continue;
+        const int distance = digest::tlsh_distance(digests[q], digests[i]);
+        if (distance <= c.max_distance) {
+          want.push_back(static_cast<std::uint32_t>(i) * c.id_step);
+          if (c.max_distance != kAny && distance > 0) ++kept_near;
+        } else {
+          ++pruned;
+        }
       }
-      index->tlsh_candidates(digests[q], out, c.min_shared);
+      index->tlsh_candidates(digests[q], out, c.min_shared, kTlshMaxPostingRead, c.max_distance);
       EXPECT_EQ(out, want) << "query " << q;
       largest = std::max(largest, out.size());
     }
-    EXPECT_GE(largest, 64u) << "some query should have many candidates";
+    if (c.max_distance >= kTlshCandidateMaxDistance) {
+      EXPECT_GE(largest, 64u) << "some query should have many candidates";
+    }
   }
+  EXPECT_GT(pruned, 1000u) << "the distance bounds should drop candidates";
+  EXPECT_GT(kept_near, 1000u) << "and keep near ones";
+}
+
+// Format 2 keeps a header copy in every TLSH posting and the digests
+// themselves; a file whose parts disagree, or of the previous format, is
+// refused with a message naming the file and the problem.
+TEST_F(SimilarityIndexTest, CorruptTlshPartsAreRefusedNamingTheFile) {
+  SimilarityIndexWriter writer;
+  std::mt19937_64 rng(9);
+  for (std::uint32_t e = 0; e < 40; ++e) {
+    std::array<std::uint8_t, digest::kTlshBodyBytes> body{};
+    for (auto& b : body) b = static_cast<std::uint8_t>(rng());
+    writer.add_tlsh(e, digest::TlshDigest::from_fields(static_cast<std::uint8_t>(e), static_cast<std::uint8_t>(rng()), 3, 4,
+                                                       body));
+  }
+  const std::string good_path = (dir_ / "good.idx").string();
+  ASSERT_TRUE(writer.write(good_path, 0, 40).ok());
+  const Bytes good = read_file(good_path);
+  auto u32_at = [&](std::size_t off) {
+    std::uint32_t v;
+    std::memcpy(&v, good.data() + off, 4);
+    return v;
+  };
+  auto u64_at = [&](std::size_t off) {
+    std::uint64_t v;
+    std::memcpy(&v, good.data() + off, 8);
+    return v;
+  };
+  const std::uint64_t digests = u64_at(72);
+  ASSERT_EQ(digests % 64, 0u);
+  ASSERT_EQ(good.size(), digests + 40 * 36);
+  // The first TLSH posting: after the directory, keys and starts.
+  const std::size_t table = u64_at(48 + 16);
+  const std::size_t first_posting = table + 4 * ((std::size_t{1} << u32_at(48)) + 1 + 2 * std::size_t{u32_at(48 + 4)} + 1);
+  const std::uint32_t first_id = u32_at(first_posting);
+  ASSERT_LT(first_id, 40u);
+  ASSERT_EQ(u32_at(first_posting + 4), u32_at(digests + 40 * 32 + 4 * first_id));
+  auto patched = [&](std::size_t off, std::uint32_t v) {
+    Bytes b = good;
+    std::memcpy(b.data() + off, &v, 4);
+    return b;
+  };
+  struct Case {
+    const char* name;
+    Bytes bytes;
+    const char* want;
+  };
+  const std::vector<Case> cases = {
+      {"format version 1", patched(8, 1), "unsupported similarity index version (rebuild the set)"},
+      {"posting header differs", patched(first_posting + 4, u32_at(first_posting + 4) ^ 0x100), "does not match"},
+      {"digest header differs", patched(digests + 40 * 32 + 4 * first_id, u32_at(first_posting + 4) ^ 1),
+       "does not match"},
+      {"header unused bits", patched(digests + 40 * 32, u32_at(digests + 40 * 32) | 0x80000000u), "unused bits"},
+      {"one word per TLSH posting", patched(48 + 12, 1), "words per posting"},
+      {"digests misaligned", patched(72, static_cast<std::uint32_t>(digests + 4)), "TLSH digests"},
+      {"digests beyond the file", patched(72, static_cast<std::uint32_t>(digests + 64)), "TLSH digests"},
+      {"digests truncated", Bytes(good.begin(), good.end() - 4), "TLSH digests"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string path = (dir_ / "bad.idx").string();
+    write_file(path, c.bytes);
+    auto index = SimilarityIndex::open(path);
+    ASSERT_FALSE(index.ok());
+    EXPECT_EQ(index.error().code(), ErrorCode::parse_error);
+    EXPECT_NE(index.error().message().find(path), std::string::npos) << index.error().message();
+    EXPECT_NE(index.error().message().find(c.want), std::string::npos) << index.error().message();
+  }
+  // Writing an entry beyond the count is refused before anything is written.
+  SimilarityIndexWriter beyond;
+  beyond.add_tlsh(5, digest::TlshDigest::from_fields(0, 0, 0, 0, {}));
+  const auto st = beyond.write((dir_ / "beyond.idx").string(), 0, 5);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("TLSH entry 5"), std::string::npos) << st.error().message();
 }
 
 TEST_F(SimilarityIndexTest, CorruptIndexFilesAreRefusedNamingTheFile) {

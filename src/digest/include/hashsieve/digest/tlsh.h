@@ -129,4 +129,13 @@ std::uint8_t tlsh_length_class(std::uint32_t length);
 // scale is open-ended (values above ~300 mean unrelated).
 int tlsh_distance(const TlshDigest& a, const TlshDigest& b, bool include_length = true);
 
+// tlsh_distance is the sum of these two parts, exactly. The header part
+// (length class, quartile ratios, checksum) alone is a lower bound of the
+// distance that needs 4 bytes per digest: the similarity index keeps it
+// beside its postings to drop most candidates before reading their bodies.
+int tlsh_header_distance(const TlshDigest& a, const TlshDigest& b, bool include_length = true);
+// Distance between two bodies (libtlsh's h_distance), in the body() layout.
+int tlsh_body_distance(const std::array<std::uint8_t, kTlshBodyBytes>& a,
+                       const std::array<std::uint8_t, kTlshBodyBytes>& b);
+
 }  // namespace hashsieve::digest

@@ -43,6 +43,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hashsieve/core/file.h"
@@ -76,6 +77,10 @@ inline constexpr unsigned kTlshBandShift = 4;
 // TLSH distance counts 12 per length class beyond the first, so a pair more
 // than 5 classes apart is farther than 60 (kTlshIndexedMaxDistance, catalog.h).
 inline constexpr std::uint32_t kTlshMaxLengthDiff = 5;
+// tlsh_candidates drops references farther than this (by the digests kept
+// in the index) unless told otherwise: the largest distance the index is
+// used for (kTlshIndexedMaxDistance, catalog.h).
+inline constexpr int kTlshCandidateMaxDistance = 60;
 
 // The sampled content keys of a file's bytes, sorted and unique. Computed
 // once per file by `refset build` for every reference and by a scan (or
@@ -102,6 +107,7 @@ class SimilarityIndexWriter {
  private:
   std::vector<std::uint64_t> sdbf_;  // key << 32 | entry
   std::vector<std::uint64_t> tlsh_;
+  std::vector<std::pair<std::uint32_t, digest::TlshDigest>> tlsh_digests_;  // entry, digest
 };
 
 class SimilarityIndex {
@@ -115,12 +121,13 @@ class SimilarityIndex {
   void sdbf_candidates(std::span<const std::uint32_t> content_keys, std::vector<std::uint32_t>& out,
                        unsigned min_shared = kSdbfMinSharedKeys) const;
   // TLSH entries sharing at least `min_shared` group keys with `query` (in
-  // a length band it probes), ascending. Group values held by more than
-  // `max_posting` references are not read. Costs no entries-sized scratch:
-  // the posting ids are gathered and radix-sorted.
+  // a length band it probes) whose digest (as stored in the index) is
+  // within `max_distance` of `query` by tlsh_distance, ascending. Group
+  // values held by more than `max_posting` references are not read. Costs
+  // no entries-sized scratch: the posting ids are gathered and radix-sorted.
   void tlsh_candidates(const digest::TlshDigest& query, std::vector<std::uint32_t>& out,
-                       unsigned min_shared = kTlshMinSharedGroups,
-                       std::uint32_t max_posting = kTlshMaxPostingRead) const;
+                       unsigned min_shared = kTlshMinSharedGroups, std::uint32_t max_posting = kTlshMaxPostingRead,
+                       int max_distance = kTlshCandidateMaxDistance) const;
   std::uint64_t file_bytes() const;
 
   SimilarityIndex(SimilarityIndex&&) noexcept;
