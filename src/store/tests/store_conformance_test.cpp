@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -1064,6 +1065,48 @@ TEST_F(PostgresStoreTest, MigrationsApplyOnceUnderConcurrentOpens) {
   EXPECT_EQ(query("SELECT string_agg(version::text || ':' || name, ',' ORDER BY version) FROM schema_migrations"),
             "1:0001_initial,2:0002_path_search,3:0003_containers,5:0005_byte_paths");
   EXPECT_EQ(query("SELECT count(*) FROM scan_totals"), "1");
+}
+
+// A database at schema 3 with rows (a deployment from before migration
+// 0005) upgrades in place: the text paths become the same bytes, and search
+// finds them through the new column.
+TEST_F(PostgresStoreTest, Migration0005KeepsThePathsOfAnOlderDatabase) {
+  auto sql_of = [](const std::string& name) {
+    std::ifstream in(std::string(HASHSIEVE_PG_MIGRATIONS_DIR) + "/" + name + ".sql");
+    EXPECT_TRUE(in.good()) << name;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  query("CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+  int version = 0;
+  for (const std::string name : {"0001_initial", "0002_path_search", "0003_containers"}) {
+    query(sql_of(name));
+    query("INSERT INTO schema_migrations(version, name) VALUES(" + std::to_string(++version) + ", '" + name + "')");
+  }
+  const std::string path = "usr/bin/caf\xc3\xa9";
+  query("INSERT INTO layers(diff_id, hasher_versions, files) VALUES('sha256:old', 'v1', 1)");
+  query("INSERT INTO layer_files(layer_id, seq, path, kind, size, mode, link_target, md5, sha1, sha256, crc32,"
+        " sdbf, tlsh, ssdeep, content_keys, similarity) SELECT id, 0, '" + path +
+        "', 'symlink', 0, 511, 'tool', '', '', '', '', '', '', '', '', false FROM layers");
+  query("INSERT INTO image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict, evidence_json)"
+        " VALUES('sha256:img', 0, '" + path + "', 0, NULL, 1, '', 'known', '[]')");
+
+  auto s = open_store(url_);
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(query("SELECT max(version) FROM schema_migrations"), "5");
+  auto facts = s->store->get_layer_facts({"sha256:old", "v1"});
+  ASSERT_TRUE(facts.ok() && facts->has_value()) << (facts.ok() ? "" : facts.error().message());
+  ASSERT_EQ((*facts)->files.size(), 1u);
+  EXPECT_EQ((*facts)->files[0].path, path);
+  EXPECT_EQ((*facts)->files[0].link_target, "tool");
+  EXPECT_EQ((*facts)->files[0].kind, FactKind::symlink);
+  auto files = s->jobs->list_image_files("sha256:img", {});
+  ASSERT_TRUE(files.ok()) << files.error().message();
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].path, path);
+  auto found = s->jobs->search_paths("caf\xc3\xa9", 10);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, (std::vector<PathMatch>{{"sha256:img", 0, path}}));
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerBuild) {
