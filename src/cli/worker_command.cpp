@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -36,7 +37,9 @@ constexpr const char* kWorkerUsage =
     "options are ignored): data_dir (reference sets, may be a shared path),\n"
     "queue (embedded or amqp://...), store (empty or postgres://...),\n"
     "workers.count, registry.*. Stops on SIGTERM/SIGINT, releasing unfinished\n"
-    "jobs within workers.stop_deadline_seconds.\n"
+    "jobs within workers.stop_deadline_seconds. A store that is unavailable\n"
+    "(PostgreSQL down or restarting) is waited for with backoff, at start-up\n"
+    "and during jobs, never a reason to exit.\n"
     "\n"
     "options:\n"
     "  --config FILE        YAML configuration (default: environment only)\n"
@@ -145,7 +148,22 @@ int run_worker(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // A store that is not there yet (PostgreSQL starting or restarting) is
+  // waited for, with backoff, until a stop signal: a worker started during
+  // an outage must not exit (ADR 0018). Any other error is a configuration
+  // problem and fails at once.
   auto stores = store::open_store(config->store.empty() ? config->data_dir : config->store);
+  for (long wait_ms = 100; !stores && stores.error().code() == ErrorCode::unavailable;
+       wait_ms = std::min(wait_ms * 2, 5000L)) {
+    log_line("job store unavailable, retrying in " + std::to_string(wait_ms) + " ms: " + stores.error().message());
+    const timespec pause{wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &pause);
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_line("stopped while waiting for the job store");
+      return kExitOk;
+    }
+    stores = store::open_store(config->store.empty() ? config->data_dir : config->store);
+  }
   if (!stores) {
     std::fprintf(stderr, "hashsieve worker: opening the job store: %s\n", stores.error().message().c_str());
     return kExitFailure;
@@ -187,6 +205,9 @@ int run_worker(const std::vector<std::string>& args) {
       log_line("job " + std::to_string(o.job_id) + " " + std::string(store::to_string(o.state)) +
                (o.error_code.empty() ? "" : " (" + o.error_code + ")") + " in " +
                std::to_string(o.duration.count()) + " ms");
+    };
+    options.on_store_wait = [](const Error& e, std::chrono::milliseconds delay) {
+      log_line("job store unavailable, retrying in " + std::to_string(delay.count()) + " ms: " + e.message());
     };
     return std::make_unique<worker::WorkerPool>(env, std::move(options));
   };

@@ -82,6 +82,11 @@ struct WorkerPool::Impl {
   int in_flight = 0;
   std::size_t finished = 0;  // jobs that reached done/failed
   std::size_t released = 0;  // jobs given back at a stop deadline
+  // The start-up orphan sweep, put off while the store was unavailable.
+  std::atomic<bool> sweep_pending{false};
+  std::mutex sweep_m;
+  std::chrono::steady_clock::time_point sweep_next{};
+  std::chrono::milliseconds sweep_delay{0};
 
   Status check_env() const {
     if (env.jobs == nullptr || env.queue == nullptr || env.sets == nullptr) {
@@ -100,16 +105,66 @@ struct WorkerPool::Impl {
     if (opts.on_state) opts.on_state(id, s);
   }
 
+  std::chrono::milliseconds next_store_delay(std::chrono::milliseconds d) const {
+    return std::min(d * 2, std::max(opts.store_retry_max, opts.store_retry_initial));
+  }
+
+  // Sleeps `d` in short slices; false when stop() passed its deadline meanwhile.
+  bool pause(std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!cancel.load()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return true;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(50)));
+    }
+    return false;
+  }
+
+  // Runs a job-store call for delivery `d`, waiting out a store outage: an
+  // unavailable answer is repeated with backoff while the delivery stays
+  // unacked (its lease extended), so the outage costs the job no attempt.
+  // Returns the last answer: success, another error, or unavailable when
+  // stop() passed its deadline during the outage.
+  template <typename F>
+  auto persist(const queue::Delivery& d, F&& call) -> decltype(call()) {
+    auto delay = opts.store_retry_initial;
+    while (true) {
+      auto r = call();
+      if (r.ok() || r.error().code() != ErrorCode::unavailable || cancel.load()) return r;
+      if (opts.on_store_wait) opts.on_store_wait(r.error(), delay);
+      if (!pause(delay)) return r;
+      (void)env.queue->extend_lease(d);
+      delay = next_store_delay(delay);
+    }
+  }
+
   // Moves the job and tells the observer; a failed state write is returned.
-  Status move(std::int64_t id, JobState to, const std::optional<Error>& error = {}) {
-    auto r = env.jobs->transition(id, to, error);
+  Status move(const queue::Delivery& d, std::int64_t id, JobState to, const std::optional<Error>& error = {}) {
+    auto r = persist(d, [&] { return env.jobs->transition(id, to, error); });
     if (!r.ok()) return std::move(r).error();
     notify(id, to);
     return {};
   }
 
+  // The start-up sweep put off by a store outage, repeated with backoff by
+  // whichever thread comes first.
+  void retry_sweep() {
+    if (!sweep_pending.load()) return;
+    std::unique_lock lock(sweep_m, std::try_to_lock);
+    if (!lock.owns_lock() || std::chrono::steady_clock::now() < sweep_next) return;
+    auto n = requeue_orphans(*env.jobs, *env.queue, opts.orphan_grace, &clock);
+    if (n.ok()) {
+      sweep_pending = false;
+      return;
+    }
+    sweep_delay = next_store_delay(sweep_delay);
+    sweep_next = std::chrono::steady_clock::now() + sweep_delay;
+    if (opts.on_store_wait) opts.on_store_wait(n.error(), sweep_delay);
+  }
+
   void run() {
     while (!stopping.load()) {
+      retry_sweep();
       auto r = process_one(opts.receive_wait);
       if (!r.ok()) {
         // The queue itself failed (a locked or broken database): back off
@@ -163,8 +218,18 @@ struct WorkerPool::Impl {
       return;
     }
     out.job_id = *id;
-    auto job = env.jobs->get_job(*id);
+    // Given back uncounted: stop() passed its deadline during a store outage.
+    auto give_back = [&](const Error& err) {
+      (void)env.queue->release(d);
+      {
+        std::lock_guard lock(m);
+        ++released;
+      }
+      report(JobState::queued, std::string(hashsieve::to_string(err.code())));
+    };
+    auto job = persist(d, [&] { return env.jobs->get_job(*id); });
     if (!job.ok()) {
+      if (job.error().code() == ErrorCode::unavailable) return give_back(job.error());
       (void)env.queue->retry(d, backoff(d.attempt), job.error().message());
       return;
     }
@@ -174,8 +239,9 @@ struct WorkerPool::Impl {
       (void)env.queue->ack(d);
       return;
     }
-    auto started = env.jobs->begin_attempt(*id);
+    auto started = persist(d, [&] { return env.jobs->begin_attempt(*id); });
     if (!started.ok()) {
+      if (started.error().code() == ErrorCode::unavailable) return give_back(started.error());
       (void)env.queue->retry(d, backoff(d.attempt), started.error().message());
       return;
     }
@@ -191,9 +257,13 @@ struct WorkerPool::Impl {
       return;
     }
     if (st.ok()) {
-      if (auto done = move(*id, JobState::done); !done.ok()) {
-        // The results are stored but the job is not marked done: let the
-        // lease run out and the job be redone rather than acking it.
+      if (auto done = move(d, *id, JobState::done); !done.ok()) {
+        // The results are stored but the job is not marked done. Stopped
+        // during an outage: give it back; another refusal: a counted retry
+        // (never hold the delivery: a broker would never redeliver it).
+        if (done.error().code() == ErrorCode::unavailable) return give_back(done.error());
+        (void)env.queue->retry(d, backoff(d.attempt), done.error().message());
+        report(JobState::queued, std::string(hashsieve::to_string(done.error().code())));
         return;
       }
       (void)env.queue->ack(d);
@@ -205,7 +275,7 @@ struct WorkerPool::Impl {
     if (cancel.load() && err.code() == ErrorCode::unavailable) {
       // Cut short by stop(): persisted as queued, the message given back
       // without counting an attempt; the next pool resumes it.
-      (void)move(*id, JobState::queued, err);
+      (void)move(d, *id, JobState::queued, err);
       (void)env.queue->release(d);
       {
         std::lock_guard lock(m);
@@ -215,10 +285,10 @@ struct WorkerPool::Impl {
       return;
     }
     if (is_retryable(err.code())) {
-      (void)move(*id, JobState::queued, err);
+      (void)move(d, *id, JobState::queued, err);
       auto dead = env.queue->retry(d, backoff(d.attempt), err.message());
       if (dead.ok() && *dead) {
-        (void)move(*id, JobState::failed,
+        (void)move(d, *id, JobState::failed,
                    Error(err.code(), "gave up after " + std::to_string(d.attempt) + " attempts: " + err.message()));
         report(JobState::failed, code);
       } else {
@@ -226,7 +296,7 @@ struct WorkerPool::Impl {
       }
       return;
     }
-    (void)move(*id, JobState::failed, err);
+    (void)move(d, *id, JobState::failed, err);
     (void)env.queue->ack(d);
     report(JobState::failed, code);
   }
@@ -236,19 +306,19 @@ struct WorkerPool::Impl {
                  bool& superseded) {
     // A state write refused as illegal means another attempt moved the job.
     auto step = [&](JobState to) -> Status {
-      auto cur = env.jobs->get_job(job.id);
+      auto cur = persist(d, [&] { return env.jobs->get_job(job.id); });
       if (cur.ok() && cur->has_value() && (*cur)->attempts != job.attempts) {
         superseded = true;
         return Error(ErrorCode::internal, "job " + std::to_string(job.id) + " taken over by another attempt");
       }
-      auto st = move(job.id, to);
+      auto st = move(d, job.id, to);
       if (!st.ok() && st.error().code() == ErrorCode::invalid_argument) superseded = true;
       return st;
     };
     std::vector<image::ResolvedImage> images;
     std::unique_ptr<image::ImageSource> source;
     if (job.source == store::JobSource::rescan) {
-      auto stored = stored_images(job);
+      auto stored = persist(d, [&] { return stored_images(job); });
       if (!stored.ok()) return std::move(stored).error();
       images = std::move(stored).value();
       if (!images.empty()) source = std::make_unique<CacheFirstSource>(job.reference, opts.source);
@@ -326,7 +396,7 @@ struct WorkerPool::Impl {
         file.evidence_json = scan::evidence_json(f.evidence);
         files.push_back(std::move(file));
       }
-      if (auto st = env.jobs->save_image_result(res, files); !st.ok()) return st;
+      if (auto st = persist(d, [&] { return env.jobs->save_image_result(res, files); }); !st.ok()) return st;
       out.bytes_hashed += report.stats.bytes_hashed;
       out.verdicts.push_back(res.verdict);
     }
@@ -361,9 +431,17 @@ Status WorkerPool::start() {
   if (auto st = impl_->check_env(); !st.ok()) return st;
   if (impl_->running) return Error(ErrorCode::invalid_argument, "worker pool: already running");
   // The start-up sweep: jobs whose publish a crash interrupted.
+  // A store outage puts it off (the threads repeat it); anything else is a
+  // misconfiguration worth refusing to start over.
   if (auto n = requeue_orphans(*impl_->env.jobs, *impl_->env.queue, impl_->opts.orphan_grace, &impl_->clock);
       !n.ok()) {
-    return std::move(n).error().with_context("worker pool: requeueing orphaned jobs");
+    if (n.error().code() != ErrorCode::unavailable) {
+      return std::move(n).error().with_context("worker pool: requeueing orphaned jobs");
+    }
+    impl_->sweep_delay = impl_->opts.store_retry_initial;
+    impl_->sweep_next = std::chrono::steady_clock::now() + impl_->sweep_delay;
+    impl_->sweep_pending = true;
+    if (impl_->opts.on_store_wait) impl_->opts.on_store_wait(n.error(), impl_->sweep_delay);
   }
   impl_->stopping = false;
   impl_->cancel = false;

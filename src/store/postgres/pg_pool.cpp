@@ -54,6 +54,100 @@ Result<std::int64_t> PgResult::int64(int row, int col) const {
   return v;
 }
 
+Result<std::string> PgResult::bytes(int row, int col) const {
+  const char* p = PQgetvalue(r_, row, col);
+  const std::size_t n = static_cast<std::size_t>(PQgetlength(r_, row, col));
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (n < 2 || p[0] != '\\' || p[1] != 'x' || n % 2 != 0) {
+    return Error(ErrorCode::parse_error, "postgres store: column " + std::string(PQfname(r_, col)) +
+                                             ": not hex bytea output (bytea_output must be 'hex')");
+  }
+  std::string out;
+  out.reserve((n - 2) / 2);
+  for (std::size_t i = 2; i < n; i += 2) {
+    const int hi = nibble(p[i]);
+    const int lo = nibble(p[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return Error(ErrorCode::parse_error, "postgres store: column " + std::string(PQfname(r_, col)) +
+                                               ": bad hex digit in bytea output");
+    }
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::string bytea_text(const std::string& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+namespace {
+// The length of the well-formed UTF-8 sequence at s[i], 0 when there is none
+// (Unicode table 3-7).
+std::size_t utf8_sequence(const std::string& s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  }
+  return len;
+}
+}  // namespace
+
+bool is_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string lossy_utf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 Error Connection::error(const PGresult* res, const std::string& what) const {
   const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   std::string message = res != nullptr ? PQresultErrorMessage(res) : "";

@@ -47,6 +47,8 @@ class PgResult {
   // (a schema this build does not understand), never a silent zero.
   Result<std::int64_t> int64(int row, int col) const;
   bool boolean(int row, int col) const { return PQgetvalue(r_, row, col)[0] == 't'; }
+  // A BYTEA column (text format, hex output: "\\x..."): the stored bytes.
+  Result<std::string> bytes(int row, int col) const;
 
  private:
   PGresult* r_;
@@ -78,6 +80,16 @@ class Connection {
   std::uint64_t epoch_;
   std::unordered_set<std::string> prepared_;
 };
+
+// A byte string as a BYTEA parameter or COPY value in text format ("\\x" and
+// hex): any bytes, NUL and invalid UTF-8 included.
+std::string bytea_text(const std::string& bytes);
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
+bool is_utf8(const std::string& s);
+// `s` with each byte that does not start a well-formed UTF-8 sequence
+// replaced by U+FFFD (one per byte, so a well-formed substring of `s` is a
+// substring of the result): the searchable text of a byte path.
+std::string lossy_utf8(const std::string& s);
 
 // Appends `value` to a COPY text row, escaped, followed by `sep` ('\t' or '\n').
 void copy_field(std::string& row, const std::string& value, char sep);

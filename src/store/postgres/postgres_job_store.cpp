@@ -423,7 +423,9 @@ class PostgresJobStore final : public JobStore {
           const ImageFile& f = files[i];
           pg::copy_field(data, m.image_digest, '\t');
           pg::copy_field(data, std::to_string(i), '\t');
-          pg::copy_field(data, f.path, '\t');
+          // BYTEA, and its searchable text (migration 0005).
+          pg::copy_field(data, pg::bytea_text(f.path), '\t');
+          pg::copy_field(data, pg::lossy_utf8(f.path), '\t');
           pg::copy_field(data, std::to_string(f.layer), '\t');
           data += f.hidden_by ? std::to_string(*f.hidden_by) : std::string("\\N");
           data += '\t';
@@ -432,7 +434,7 @@ class PostgresJobStore final : public JobStore {
           pg::copy_field(data, f.verdict, '\t');
           pg::copy_field(data, f.evidence_json, '\n');
         }
-        if (auto st = c.copy_in("COPY image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict,"
+        if (auto st = c.copy_in("COPY image_files(image_digest, seq, path, path_search, layer, hidden_by, size, sha256, verdict,"
                                 " evidence_json) FROM STDIN",
                                 data);
             !st.ok()) {
@@ -492,7 +494,9 @@ class PostgresJobStore final : public JobStore {
           if (!v->ok()) return std::move(*v).error();
         }
         file.seq = *seq;
-        file.path = r->text(i, 1);
+        auto path = r->bytes(i, 1);
+        if (!path.ok()) return std::move(path).error().with_context("reading files of " + image_digest);
+        file.path = std::move(path).value();
         file.layer = static_cast<std::uint32_t>(*layer);
         if (!r->is_null(i, 3)) {
           auto hidden = r->int64(i, 3);
@@ -554,16 +558,27 @@ class PostgresJobStore final : public JobStore {
   Result<std::vector<PathMatch>> search_paths(const std::string& substring, std::size_t limit) override {
     if (substring.empty()) return Error(ErrorCode::invalid_argument, "job store: an empty path search");
     return pg::with_connection(*pool_, [&](Connection& c) -> Result<std::vector<PathMatch>> {
-      auto r = c.run("hs_search_paths",
-                     "SELECT image_digest, seq, path FROM image_files WHERE path LIKE $1"
-                     " ORDER BY image_digest, seq LIMIT $2",
-                     {contains_pattern(substring), clamp_limit(limit)});
+      // The trigram index on path_search (the path's text, invalid bytes as
+      // U+FFFD) narrows the candidates; position() on the bytes decides. A
+      // UTF-8 substring of the path is a substring of path_search; one that
+      // is not UTF-8 may not be, so it scans the bytes only.
+      auto r = pg::is_utf8(substring)
+                   ? c.run("hs_search_paths",
+                           "SELECT image_digest, seq, path FROM image_files WHERE path_search LIKE $1"
+                           " AND position($2::bytea IN path) > 0 ORDER BY image_digest, seq LIMIT $3",
+                           {contains_pattern(substring), pg::bytea_text(substring), clamp_limit(limit)})
+                   : c.run("hs_search_path_bytes",
+                           "SELECT image_digest, seq, path FROM image_files WHERE position($1::bytea IN path) > 0"
+                           " ORDER BY image_digest, seq LIMIT $2",
+                           {pg::bytea_text(substring), clamp_limit(limit)});
       if (!r.ok()) return std::move(r).error().with_context("searching paths");
       std::vector<PathMatch> out;
       for (int i = 0; i < r->rows(); ++i) {
         auto seq = r->int64(i, 1);
         if (!seq.ok()) return std::move(seq).error();
-        out.push_back(PathMatch{r->text(i, 0), *seq, r->text(i, 2)});
+        auto path = r->bytes(i, 2);
+        if (!path.ok()) return std::move(path).error().with_context("searching paths");
+        out.push_back(PathMatch{r->text(i, 0), *seq, std::move(path).value()});
       }
       return out;
     });

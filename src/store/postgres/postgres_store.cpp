@@ -46,7 +46,11 @@ class PostgresStore final : public Store {
       for (int i = 0; i < r->rows(); ++i) {
         if (r->is_null(i, 1)) continue;  // a layer without entries
         FileFacts f;
-        f.path = r->text(i, 1);
+        auto path = r->bytes(i, 1);
+        auto target = r->bytes(i, 5);
+        if (!path.ok()) return std::move(path).error().with_context("store: layer " + key.diff_id);
+        if (!target.ok()) return std::move(target).error().with_context("store: layer " + key.diff_id);
+        f.path = std::move(path).value();
         auto kind = parse_fact_kind(r->text(i, 2));
         if (!kind.ok()) return std::move(kind).error().with_context("store: layer " + key.diff_id + ": " + f.path);
         f.kind = *kind;
@@ -57,7 +61,7 @@ class PostgresStore final : public Store {
         }
         f.size = static_cast<std::uint64_t>(*size);
         f.mode = static_cast<std::uint32_t>(*mode);
-        f.link_target = r->text(i, 5);
+        f.link_target = std::move(target).value();
         f.md5 = r->text(i, 6);
         f.sha1 = r->text(i, 7);
         f.sha256 = r->text(i, 8);
@@ -98,11 +102,11 @@ class PostgresStore final : public Store {
         data += '\t';
         data += std::to_string(i);
         data += '\t';
-        pg::copy_field(data, f.path, '\t');
+        pg::copy_field(data, pg::bytea_text(f.path), '\t');  // BYTEA: any bytes (migration 0005)
         pg::copy_field(data, to_string(f.kind), '\t');
         pg::copy_field(data, std::to_string(f.size), '\t');
         pg::copy_field(data, std::to_string(f.mode), '\t');
-        pg::copy_field(data, f.link_target, '\t');
+        pg::copy_field(data, pg::bytea_text(f.link_target), '\t');
         pg::copy_field(data, f.md5, '\t');
         pg::copy_field(data, f.sha1, '\t');
         pg::copy_field(data, f.sha256, '\t');

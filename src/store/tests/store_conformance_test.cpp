@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -882,6 +883,57 @@ TYPED_TEST(StoreConformance, SearchPathsFindsSubstringsLiterally) {
   EXPECT_EQ(empty.error().code(), ErrorCode::invalid_argument);
 }
 
+// A path in a layer tar is bytes, not text: Latin-1 names, a stray 0xff, a
+// cut UTF-8 sequence. Layer facts and image files keep them byte for byte,
+// and path search compares bytes (a UTF-8 query does not match a Latin-1
+// byte, U+FFFD does not match an invalid byte).
+TYPED_TEST(StoreConformance, NonUtf8PathsRoundTripByteForByte) {
+  const std::string ff = "opt/\xff\xfe-data";
+  const std::string latin1 = "srv/caf\xe9.txt";
+  const std::string cut = "tmp/euro\xe2\x82";
+  const std::string utf8 = "srv/caf\xc3\xa9.txt";  // "café" in UTF-8
+  LayerFacts facts;
+  for (const auto& p : {ff, latin1, cut, utf8}) facts.files.push_back(entry(p, FactKind::regular, 3));
+  facts.files.push_back(entry("usr/bin/link\xff", FactKind::symlink, 0, "target\xff\x80"));
+  const LayerKey key{"sha256:bytes", "v1"};
+  ASSERT_TRUE(this->store().put_layer_facts(key, facts).ok());
+  auto got = this->store().get_layer_facts(key);
+  ASSERT_TRUE(got.ok() && got->has_value()) << (got.ok() ? "" : got.error().message());
+  EXPECT_EQ(**got, facts);
+
+  auto file = [](std::string path) { return ImageFile{0, std::move(path), 0, std::nullopt, 1, "", "unknown", "[]"}; };
+  const std::vector<ImageFile> files = {file(ff), file(latin1), file(cut), file(utf8)};
+  auto saved = this->jobs().save_image_result(result(kDigestA, "team/app", 1000, "unknown"), files);
+  ASSERT_TRUE(saved.ok()) << saved.error().message();
+  auto listed = this->jobs().list_image_files(kDigestA, {});
+  ASSERT_TRUE(listed.ok()) << listed.error().message();
+  ASSERT_EQ(listed->size(), files.size());
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*listed)[i].path, files[i].path);
+  }
+
+  struct Case {
+    std::string name;
+    std::string query;
+    std::vector<PathMatch> want;
+  };
+  const std::vector<Case> cases = {
+      {"UTF-8 query finds non-UTF-8 paths", "/caf", {{kDigestA, 1, latin1}, {kDigestA, 3, utf8}}},
+      {"invalid byte as the query", "\xff", {{kDigestA, 0, ff}}},
+      {"Latin-1 byte matches only the Latin-1 name", "caf\xe9", {{kDigestA, 1, latin1}}},
+      {"UTF-8 e-acute matches only the UTF-8 name", "caf\xc3\xa9", {{kDigestA, 3, utf8}}},
+      {"U+FFFD is not an invalid byte", "\xef\xbf\xbd", {}},
+      {"cut sequence", "euro\xe2\x82", {{kDigestA, 2, cut}}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto found = this->jobs().search_paths(c.query, 10);
+    ASSERT_TRUE(found.ok()) << found.error().message();
+    EXPECT_EQ(*found, c.want);
+  }
+}
+
 TYPED_TEST(StoreConformance, JobsAndResultsSurviveReopen) {
   JobRecord a = this->create("team/app", kDigestA);
   this->drive(a.id, JobState::hashing);
@@ -1068,8 +1120,50 @@ TEST_F(PostgresStoreTest, MigrationsApplyOnceUnderConcurrentOpens) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 4);
   EXPECT_EQ(query("SELECT string_agg(version::text || ':' || name, ',' ORDER BY version) FROM schema_migrations"),
-            "1:0001_initial,2:0002_path_search,3:0003_containers");
+            "1:0001_initial,2:0002_path_search,3:0003_containers,5:0005_byte_paths");
   EXPECT_EQ(query("SELECT count(*) FROM scan_totals"), "1");
+}
+
+// A database at schema 3 with rows (a deployment from before migration
+// 0005) upgrades in place: the text paths become the same bytes, and search
+// finds them through the new column.
+TEST_F(PostgresStoreTest, Migration0005KeepsThePathsOfAnOlderDatabase) {
+  auto sql_of = [](const std::string& name) {
+    std::ifstream in(std::string(HASHSIEVE_PG_MIGRATIONS_DIR) + "/" + name + ".sql");
+    EXPECT_TRUE(in.good()) << name;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  query("CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+  int version = 0;
+  for (const std::string name : {"0001_initial", "0002_path_search", "0003_containers"}) {
+    query(sql_of(name));
+    query("INSERT INTO schema_migrations(version, name) VALUES(" + std::to_string(++version) + ", '" + name + "')");
+  }
+  const std::string path = "usr/bin/caf\xc3\xa9";
+  query("INSERT INTO layers(diff_id, hasher_versions, files) VALUES('sha256:old', 'v1', 1)");
+  query("INSERT INTO layer_files(layer_id, seq, path, kind, size, mode, link_target, md5, sha1, sha256, crc32,"
+        " sdbf, tlsh, ssdeep, content_keys, similarity) SELECT id, 0, '" + path +
+        "', 'symlink', 0, 511, 'tool', '', '', '', '', '', '', '', '', false FROM layers");
+  query("INSERT INTO image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict, evidence_json)"
+        " VALUES('sha256:img', 0, '" + path + "', 0, NULL, 1, '', 'known', '[]')");
+
+  auto s = open_store(url_);
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(query("SELECT max(version) FROM schema_migrations"), "5");
+  auto facts = s->store->get_layer_facts({"sha256:old", "v1"});
+  ASSERT_TRUE(facts.ok() && facts->has_value()) << (facts.ok() ? "" : facts.error().message());
+  ASSERT_EQ((*facts)->files.size(), 1u);
+  EXPECT_EQ((*facts)->files[0].path, path);
+  EXPECT_EQ((*facts)->files[0].link_target, "tool");
+  EXPECT_EQ((*facts)->files[0].kind, FactKind::symlink);
+  auto files = s->jobs->list_image_files("sha256:img", {});
+  ASSERT_TRUE(files.ok()) << files.error().message();
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].path, path);
+  auto found = s->jobs->search_paths("caf\xc3\xa9", 10);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_EQ(*found, (std::vector<PathMatch>{{"sha256:img", 0, path}}));
 }
 
 TEST_F(PostgresStoreTest, RefusesADatabaseFromANewerBuild) {
@@ -1090,7 +1184,8 @@ TEST_F(PostgresStoreTest, PathSearchUsesTheTrigramIndex) {
   // '%...%' would leave a Seq Scan in the plan).
   const std::string plan = query(
       "SET enable_seqscan = off; EXPLAIN (FORMAT JSON) SELECT image_digest, seq, path FROM image_files"
-      " WHERE path LIKE '%openssl%' ORDER BY image_digest, seq LIMIT 10");
+      " WHERE path_search LIKE '%openssl%' AND position('openssl'::bytea IN path) > 0"
+      " ORDER BY image_digest, seq LIMIT 10");
   EXPECT_NE(plan.find("image_files_path_trgm"), std::string::npos) << plan;
 }
 

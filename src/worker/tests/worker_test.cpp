@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <mutex>
 #include <thread>
 
 #include "hashsieve/worker/worker_pool.h"
@@ -549,6 +550,197 @@ TEST_F(WorkerTest, StartRejectsAnIncompleteEnvironment) {
   WorkerPool pool(WorkerEnvironment{}, options());
   EXPECT_EQ(pool.start().error().code(), ErrorCode::invalid_argument);
   EXPECT_EQ(pool.process_one(milliseconds(0)).error().code(), ErrorCode::invalid_argument);
+}
+
+// A job store that goes away and comes back (PostgreSQL restarting): after
+// `healthy_calls` calls it answers `outage_calls` calls with unavailable,
+// without touching the real store, then serves again. A fake over the real
+// SQLite store, so what does get through is real.
+class OutageJobStore final : public store::JobStore {
+ public:
+  explicit OutageJobStore(store::JobStore& real) : real_(real) {}
+  void schedule_outage(std::uint64_t healthy_calls, std::uint64_t outage_calls) {
+    std::lock_guard lock(m_);
+    healthy_ = healthy_calls;
+    outage_ = outage_calls;
+  }
+  std::uint64_t refused() const {
+    std::lock_guard lock(m_);
+    return refused_;
+  }
+
+  Result<store::CreatedJob> create_or_get_job(const store::JobRequest& r) override {
+    return call([&] { return real_.create_or_get_job(r); });
+  }
+  Result<std::optional<store::JobRecord>> get_job(std::int64_t id) override {
+    return call([&] { return real_.get_job(id); });
+  }
+  Result<std::vector<store::JobRecord>> list_jobs(const store::JobFilter& f) override {
+    return call([&] { return real_.list_jobs(f); });
+  }
+  Result<std::array<std::uint64_t, 6>> count_jobs_by_state() override {
+    return call([&] { return real_.count_jobs_by_state(); });
+  }
+  Status mark_published(std::int64_t id) override { return call([&] { return real_.mark_published(id); }); }
+  Result<std::vector<store::JobRecord>> list_unpublished(std::size_t limit) override {
+    return call([&] { return real_.list_unpublished(limit); });
+  }
+  Result<std::vector<store::JobRecord>> list_stale(std::int64_t older, std::size_t limit) override {
+    return call([&] { return real_.list_stale(older, limit); });
+  }
+  Result<store::JobRecord> begin_attempt(std::int64_t id) override {
+    return call([&] { return real_.begin_attempt(id); });
+  }
+  Result<store::JobRecord> transition(std::int64_t id, JobState to, const std::optional<Error>& e) override {
+    return call([&] { return real_.transition(id, to, e); });
+  }
+  Status save_image_result(const store::ImageResult& r, const std::vector<store::ImageFile>& f) override {
+    return call([&] { return real_.save_image_result(r, f); });
+  }
+  Result<std::optional<store::ImageResult>> get_image(const std::string& d) override {
+    return call([&] { return real_.get_image(d); });
+  }
+  Result<std::vector<store::ImageResult>> list_images(const store::ImageFilter& f) override {
+    return call([&] { return real_.list_images(f); });
+  }
+  Result<std::vector<store::ImageFile>> list_image_files(const std::string& d, const store::FileFilter& f) override {
+    return call([&] { return real_.list_image_files(d, f); });
+  }
+  Result<std::vector<std::string>> job_images(std::int64_t id) override {
+    return call([&] { return real_.job_images(id); });
+  }
+  Result<std::vector<store::ImageResult>> list_images_not_matching(const std::string& fp, std::size_t n) override {
+    return call([&] { return real_.list_images_not_matching(fp, n); });
+  }
+  Result<std::vector<store::VerdictChange>> list_verdict_changes(const std::string& d, std::size_t n) override {
+    return call([&] { return real_.list_verdict_changes(d, n); });
+  }
+  Result<std::vector<store::PathMatch>> search_paths(const std::string& s, std::size_t n) override {
+    return call([&] { return real_.search_paths(s, n); });
+  }
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> count_images_by_verdict() override {
+    return call([&] { return real_.count_images_by_verdict(); });
+  }
+  Result<store::ScanTotals> scan_totals() override { return call([&] { return real_.scan_totals(); }); }
+
+ private:
+  template <typename F>
+  auto call(F&& f) -> decltype(f()) {
+    {
+      std::lock_guard lock(m_);
+      if (healthy_ > 0) {
+        --healthy_;
+      } else if (outage_ > 0) {
+        --outage_;
+        ++refused_;
+        return Error(ErrorCode::unavailable, "fake store: connection refused (server restarting)");
+      }
+    }
+    return f();
+  }
+
+  store::JobStore& real_;
+  mutable std::mutex m_;
+  std::uint64_t healthy_ = 0, outage_ = 0, refused_ = 0;
+};
+
+// The outage hits each job-store call of one delivery in turn (the worker
+// makes them in this order: get_job, begin_attempt, then per phase a
+// takeover check and a transition, save_image_result, the done transition).
+// Each time the worker waits it out holding the delivery: the job finishes
+// on its first attempt, nothing is retried through the queue or
+// dead-lettered, and the result is stored once.
+TEST_F(WorkerTest, StoreOutageIsWaitedOutWithoutCountingAnAttempt) {
+  struct Case {
+    std::string name;
+    std::uint64_t healthy_calls;  // calls that pass before the outage
+    std::uint64_t outage_calls;
+  };
+  const std::vector<Case> cases = {
+      {"get_job", 0, 3},           {"begin_attempt", 1, 3},   {"takeover check", 2, 2},
+      {"hashing transition", 3, 4}, {"matching transition", 5, 1}, {"save_image_result", 6, 3},
+      {"done transition", 7, 5},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir;  // a fresh store and queue per case; the sets of data_
+    Stack s = Stack::open(dir.path(), &clock_, {});
+    s.sets = scan::testing::load_sets(data_.path(), {"distro"});
+    auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+    ASSERT_TRUE(e.ok());
+    OutageJobStore flaky(*s.jobs);
+    flaky.schedule_outage(c.healthy_calls, c.outage_calls);
+    WorkerEnvironment env = s.env();
+    env.jobs = &flaky;
+    WorkerOptions o = options();
+    o.store_retry_initial = milliseconds(1);
+    o.store_retry_max = milliseconds(4);
+    std::vector<std::int64_t> waits;
+    o.on_store_wait = [&](const Error& err, milliseconds delay) {
+      EXPECT_EQ(err.code(), ErrorCode::unavailable);
+      waits.push_back(delay.count());
+    };
+    WorkerPool pool(env, o);
+    auto handled = pool.process_one(milliseconds(0));
+    ASSERT_TRUE(handled.ok() && *handled);
+
+    EXPECT_EQ(flaky.refused(), c.outage_calls);
+    std::vector<std::int64_t> want;
+    for (std::int64_t d = 1, i = 0; i < static_cast<std::int64_t>(c.outage_calls); ++i, d = std::min<std::int64_t>(d * 2, 4)) {
+      want.push_back(d);
+    }
+    EXPECT_EQ(waits, want);  // doubling, capped at store_retry_max
+    const auto j = job(s, e->job.id);
+    EXPECT_EQ(j.state, JobState::done) << j.error_message;
+    EXPECT_EQ(j.attempts, 1u);
+    const auto st = s.queue->stats();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->depth(), 0u);
+    EXPECT_EQ(st->dead, 0u);
+    EXPECT_EQ(s.jobs->scan_totals()->scans, 1u);
+  }
+}
+
+// The store never comes back while the pool runs: start() does not fail on
+// the orphan sweep, the threads hold the delivery, and stop() past its
+// deadline gives it back uncounted. Once the store is back, a new pool
+// finishes the job on its first attempt.
+TEST_F(WorkerTest, StopDuringAStoreOutageReleasesTheJobUncounted) {
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  OutageJobStore flaky(*s.jobs);
+  flaky.schedule_outage(0, 1'000'000);
+  WorkerEnvironment env = s.env();
+  env.jobs = &flaky;
+  WorkerOptions o = options();
+  o.workers = 1;
+  o.store_retry_initial = milliseconds(1);
+  o.store_retry_max = milliseconds(10);
+  {
+    WorkerPool pool(env, o);
+    ASSERT_TRUE(pool.start().ok());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (flaky.refused() < 5 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    ASSERT_GE(flaky.refused(), 5u);  // the sweep and the job's get_job, repeated
+    const auto report = pool.stop(milliseconds(50));
+    EXPECT_EQ(report.released, 1u);
+    EXPECT_EQ(report.finished, 0u);
+  }
+  auto before = job(s, e->job.id);
+  EXPECT_EQ(before.state, JobState::queued);
+  EXPECT_EQ(before.attempts, 0u);
+  EXPECT_EQ(s.queue->stats()->ready, 1u);
+  EXPECT_EQ(s.queue->stats()->dead, 0u);
+
+  flaky.schedule_outage(0, 0);
+  WorkerPool pool(env, o);
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  const auto j = job(s, e->job.id);
+  EXPECT_EQ(j.state, JobState::done);
+  EXPECT_EQ(j.attempts, 1u);
 }
 
 }  // namespace

@@ -12,6 +12,14 @@
 // (job back to queued with the error), dead-lettered and failed after
 // max_attempts. not_found, integrity_error, parse_error, unsupported,
 // permission_denied, invalid_argument, limit_exceeded: failed, acked.
+//
+// A job-store outage (a job-store call returns unavailable: PostgreSQL
+// restarting, a lost connection) is not the job's fault: the worker keeps
+// the delivery unacked, extends its lease and repeats the call with backoff
+// (store_retry_initial doubling to store_retry_max) until the store answers,
+// so no attempt is counted and no job is dead-lettered by an outage. Only a
+// stop past its deadline gives the delivery back (release, not counted). A
+// worker never exits because the store is away (ADR 0018).
 #pragma once
 
 #include <chrono>
@@ -65,11 +73,17 @@ struct WorkerOptions {
   std::chrono::milliseconds retry_initial{std::chrono::seconds(2)};  // doubled per attempt
   std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
   std::chrono::milliseconds orphan_grace{std::chrono::seconds(30)};  // for start()'s requeue_orphans
+  // Waiting out a job-store outage (see above): doubled per failed call.
+  std::chrono::milliseconds store_retry_initial{std::chrono::milliseconds(100)};
+  std::chrono::milliseconds store_retry_max{std::chrono::seconds(5)};
   const Clock* clock = nullptr;       // null: system_clock()
   std::string tool_version;           // the report's "tool" version
   std::function<void(const JobOutcome&)> on_outcome;  // called on worker threads
   // Called after each committed state change of a job (worker threads).
   std::function<void(std::int64_t job_id, store::JobState state)> on_state;
+  // Called (worker threads) when a job-store call failed as unavailable and
+  // is repeated after `delay`; also for a start-up orphan sweep put off.
+  std::function<void(const Error& error, std::chrono::milliseconds delay)> on_store_wait;
 };
 
 // The queue message of a job: key "job:<id>", body {"job_id": <id>}.
@@ -121,7 +135,9 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Starts options.workers threads. invalid_argument when the environment
-  // lacks a required pointer or the pool already runs.
+  // lacks a required pointer or the pool already runs. The start-up sweep
+  // (requeue_orphans) failing as unavailable does not stop the start: the
+  // threads repeat it with backoff once the store is back.
   Status start();
   // Stops taking jobs, waits up to `deadline` for the jobs in flight, then
   // cancels the rest (between files) and releases their messages with the
