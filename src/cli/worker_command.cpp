@@ -209,6 +209,10 @@ int run_worker(const std::vector<std::string>& args) {
     options.on_store_wait = [](const Error& e, std::chrono::milliseconds delay) {
       log_line("job store unavailable, retrying in " + std::to_string(delay.count()) + " ms: " + e.message());
     };
+    options.on_queue_error = [](const Error* e) {
+      log_line(e != nullptr ? std::string("job queue: ").append(e->message()).append(" (retrying)")
+                        : std::string("job queue: receiving again"));
+    };
     return std::make_unique<worker::WorkerPool>(env, std::move(options));
   };
   auto pool = make_pool(*sets);

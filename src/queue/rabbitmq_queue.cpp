@@ -773,7 +773,13 @@ class RabbitMqQueue final : public JobQueue {
     next.attempt = d.attempt + 1;
     {
       std::lock_guard lock(pub_mu_);
-      if (auto s = publish_locked(rabbit_.queue, d.key, d.body, next); !s.ok()) return std::move(s).error();
+      if (auto s = publish_locked(rabbit_.queue, d.key, d.body, next); !s.ok()) {
+        // Typically the publishing connection still points at a broker that
+        // restarted. Held, this delivery would use up the prefetch and the
+        // broker would send this consumer nothing more, for ever.
+        requeue(d);
+        return std::move(s).error().with_context("republishing redelivered " + d.key);
+      }
     }
     std::lock_guard lock(con_mu_);
     if (auto s = ack_locked(d); !s.ok()) return std::move(s).error();

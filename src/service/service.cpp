@@ -651,6 +651,10 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
       impl->metrics.counter("hashsieve_verdicts_total", "scanned images by verdict", {{"verdict", v}}).add();
     }
   };
+  options.on_queue_error = [](const Error* e) {
+    log_line(e != nullptr ? std::string("job queue: ").append(e->message()).append(" (retrying)")
+                        : std::string("job queue: receiving again"));
+  };
   // workers.count 0: a pure front end; `hashsieve worker` processes consume.
   if (s.config.workers.count > 0) s.workers = std::make_unique<worker::WorkerPool>(env, std::move(options));
 

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "hashsieve/scan/report.h"
@@ -163,13 +164,21 @@ struct WorkerPool::Impl {
   }
 
   void run() {
+    std::optional<std::string> reported;  // the queue error last reported, if it persists
     while (!stopping.load()) {
       retry_sweep();
       auto r = process_one(opts.receive_wait);
       if (!r.ok()) {
-        // The queue itself failed (a locked or broken database): back off
-        // instead of spinning; the error is the queue's to report.
+        if (opts.on_queue_error && reported != r.error().message()) {
+          reported = r.error().message();
+          opts.on_queue_error(&r.error());
+        }
+        // The queue itself failed (a broker away, a locked database): back
+        // off instead of spinning.
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      } else if (reported) {
+        reported.reset();
+        if (opts.on_queue_error) opts.on_queue_error(nullptr);
       }
     }
   }

@@ -582,6 +582,12 @@ class OutageJobStore final : public store::JobStore {
     return call([&] { return real_.count_jobs_by_state(); });
   }
   Status mark_published(std::int64_t id) override { return call([&] { return real_.mark_published(id); }); }
+  Result<std::vector<store::CreatedJob>> create_or_get_jobs(const std::vector<store::JobRequest>& r) override {
+    return call([&] { return real_.create_or_get_jobs(r); });
+  }
+  Status mark_published_all(const std::vector<std::int64_t>& ids) override {
+    return call([&] { return real_.mark_published_all(ids); });
+  }
   Result<std::vector<store::JobRecord>> list_unpublished(std::size_t limit) override {
     return call([&] { return real_.list_unpublished(limit); });
   }
@@ -741,6 +747,69 @@ TEST_F(WorkerTest, StopDuringAStoreOutageReleasesTheJobUncounted) {
   const auto j = job(s, e->job.id);
   EXPECT_EQ(j.state, JobState::done);
   EXPECT_EQ(j.attempts, 1u);
+}
+
+}  // namespace
+}  // namespace hashsieve::worker
+
+namespace hashsieve::worker {
+namespace {
+
+// The embedded queue behind a receive() that fails for a while, as a
+// consumer whose broker went away does.
+class OutageQueue final : public queue::JobQueue {
+ public:
+  OutageQueue(queue::JobQueue& inner, int failures) : inner_(inner), failures_(failures) {}
+  Status publish(const queue::Message& m) override { return inner_.publish(m); }
+  Status publish_batch(const std::vector<queue::Message>& m) override { return inner_.publish_batch(m); }
+  Result<std::optional<queue::Delivery>> receive(std::chrono::milliseconds wait) override {
+    if (failures_.fetch_sub(1) > 0) return Error(ErrorCode::unavailable, "AMQP consumer: the broker closed the channel");
+    return inner_.receive(wait);
+  }
+  Status ack(const queue::Delivery& d) override { return inner_.ack(d); }
+  Result<bool> retry(const queue::Delivery& d, std::chrono::milliseconds delay, const std::string& why) override {
+    return inner_.retry(d, delay, why);
+  }
+  Status dead_letter(const queue::Delivery& d, const std::string& why) override { return inner_.dead_letter(d, why); }
+  Status release(const queue::Delivery& d) override { return inner_.release(d); }
+  Status extend_lease(const queue::Delivery& d) override { return inner_.extend_lease(d); }
+  Result<queue::QueueStats> stats() override { return inner_.stats(); }
+  Result<std::vector<queue::DeadLetter>> list_dead(std::size_t limit) override { return inner_.list_dead(limit); }
+
+ private:
+  queue::JobQueue& inner_;
+  std::atomic<int> failures_;
+};
+
+// A queue that fails is reported once (not every 200 ms retry) and its
+// recovery once; the job queued meanwhile is then done.
+TEST_F(WorkerTest, QueueErrorsAreReportedOncePerOutage) {
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  OutageQueue flaky(*s.queue, 4);
+  WorkerEnvironment env = s.env();
+  env.queue = &flaky;
+  WorkerOptions o = options();
+  o.workers = 1;
+  std::mutex m;
+  std::vector<std::string> reports;
+  std::atomic<int> done{0};
+  o.on_queue_error = [&](const Error* e) {
+    std::lock_guard lock(m);
+    reports.push_back(e != nullptr ? e->message() : "recovered");
+  };
+  o.on_outcome = [&](const JobOutcome& out) {
+    if (out.state == JobState::done) ++done;
+  };
+  const auto id = enqueue_scan(*s.jobs, *s.queue, request(reference_))->job.id;
+  WorkerPool pool(env, o);
+  ASSERT_TRUE(pool.start().ok());
+  for (int i = 0; i < 1000 && done.load() < 1; ++i) std::this_thread::sleep_for(milliseconds(10));
+  pool.stop(milliseconds(5'000));
+  EXPECT_EQ(job(s, id).state, JobState::done);
+  std::lock_guard lock(m);
+  ASSERT_EQ(reports.size(), 2u) << ::testing::PrintToString(reports);
+  EXPECT_NE(reports[0].find("broker closed"), std::string::npos);
+  EXPECT_EQ(reports[1], "recovered");
 }
 
 }  // namespace

@@ -84,6 +84,11 @@ struct WorkerOptions {
   // Called (worker threads) when a job-store call failed as unavailable and
   // is repeated after `delay`; also for a start-up orphan sweep put off.
   std::function<void(const Error& error, std::chrono::milliseconds delay)> on_store_wait;
+  // Called (worker threads) when receiving from the queue fails, once per
+  // distinct error in a row (the loop retries every 200 ms), and with nullptr
+  // when receiving works again: a broker that went away is then visible in
+  // the log instead of as silent idleness.
+  std::function<void(const Error* error)> on_queue_error;
 };
 
 // The queue message of a job: key "job:<id>", body {"job_id": <id>}.
