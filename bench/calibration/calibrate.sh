@@ -11,8 +11,8 @@
 #    distinct ELF files under $NEGATIVE_ROOTS (default /usr/bin /usr/sbin
 #    /usr/lib) as negatives,
 # 4. scores every tool file against every tool file and every negative file,
-#    twice: whole files (what the scanner digests today) and the .rodata
-#    section alone (the section-aware variant),
+#    twice: whole files and the .rodata
+#    section alone (the scanner applies both rules),
 # 5. prints the Markdown tables of analyze.py for both (also saved as
 #    CACHE_DIR/run/report-whole.md and report-rodata.md),
 # 6. runs the scanner itself (bench/calibration_scan: refset build, layer
