@@ -1,7 +1,8 @@
 // libFuzzer target: decoding cached layer facts (what the store hands back to
 // the scan pipeline). The input is split at '\n' into the text fields md5,
 // sha1, sha256, crc32, tlsh, ssdeep, content_keys, then the rest is the sdbf text; the first
-// byte picks the entry kind. Decoding must fail with a parse_error or give a
+// byte picks the entry kind (bit 0x40: a .rodata size; bit 0x20: the same
+// digest texts as .rodata digests). Decoding must fail with a parse_error or give a
 // record that encodes back to the same fields.
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   f.sdbf = text.substr(pos);
   f.size = f.sdbf.size();
   f.similarity_computed = (data[0] & 0x80) != 0;
+  if ((data[0] & 0x40) != 0) f.rodata_size = f.size / 2;
+  if ((data[0] & 0x20) != 0) {
+    f.rodata_sdbf = f.sdbf;
+    f.rodata_tlsh = f.tlsh;
+    f.rodata_ssdeep = f.ssdeep;
+  }
   auto decoded = hashsieve::scan::decode_facts(f);
   if (!decoded.ok()) {
     if (decoded.error().code() != hashsieve::ErrorCode::parse_error) std::abort();

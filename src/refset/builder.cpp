@@ -10,6 +10,7 @@
 #include "deb_reader.h"
 #include "hashsieve/core/file.h"
 #include "hashsieve/digest/file_digests.h"
+#include "hashsieve/refset/section_digests.h"
 #include "hashsieve/refset/similarity_index.h"
 #include "staged_version.h"
 
@@ -53,7 +54,18 @@ void walk_dir(const fs::path& root, const fs::path& dir, std::vector<BuildEntry>
 struct HashedEntry {
   digest::FileDigests digests;
   std::vector<std::uint32_t> content_keys;
+  std::optional<SectionDigests> rodata;  // ELF files with a .rodata section
+  std::optional<std::string> rodata_warning;  // a damaged section table: no .rodata digests
 };
+
+// Names may hold any byte but newline and tab in the TLSH/ssdeep line
+// formats; the third column, the input's size, feeds the matcher's size gate.
+std::string line_name(const std::string& name) {
+  std::string safe = name;
+  std::replace(safe.begin(), safe.end(), '\n', ' ');
+  std::replace(safe.begin(), safe.end(), '\t', ' ');
+  return safe;
+}
 
 class SetWriter {
  public:
@@ -61,6 +73,11 @@ class SetWriter {
     sdbf_.open(staged.dir() / "similarity.sdbf", std::ios::binary);
     tlsh_.open(staged.dir() / "similarity.tlsh", std::ios::binary);
     ssdeep_.open(staged.dir() / "similarity.ssdeep", std::ios::binary);
+    // The .rodata digests live in files of their own, so sets built before
+    // them load unchanged (and simply have none).
+    rodata_sdbf_.open(staged.dir() / "similarity.rodata.sdbf", std::ios::binary);
+    rodata_tlsh_.open(staged.dir() / "similarity.rodata.tlsh", std::ios::binary);
+    rodata_ssdeep_.open(staged.dir() / "similarity.rodata.ssdeep", std::ios::binary);
   }
 
   // The file table (path -> package, SHA-256) for files_at_path().
@@ -100,22 +117,27 @@ class SetWriter {
       index_.add_sdbf(static_cast<std::uint32_t>(sdbf_count_), hashed.content_keys);
       ++sdbf_count_;
     }
-    // Names may hold any byte but newline and tab in these two line formats;
-    // the third column, the file's size, feeds the matcher's size gate.
-    std::string safe = name;
-    std::replace(safe.begin(), safe.end(), '\n', ' ');
-    std::replace(safe.begin(), safe.end(), '\t', ' ');
+    const std::string safe = line_name(name);
     if (d.tlsh) {
       tlsh_ << d.tlsh->to_string() << '\t' << safe << '\t' << d.size << '\n';
       index_.add_tlsh(static_cast<std::uint32_t>(tlsh_count_++), *d.tlsh);
     }
     if (d.ssdeep) ssdeep_ << *d.ssdeep << '\t' << safe << '\t' << d.size << '\n';
+    if (hashed.rodata) {
+      SectionDigests& r = *hashed.rodata;
+      for (auto& s : r.sdbf) {
+        s.set_name(name);
+        rodata_sdbf_ << digest::format_sdbf(s);
+      }
+      if (r.tlsh) rodata_tlsh_ << r.tlsh->to_string() << '\t' << safe << '\t' << r.size << '\n';
+      if (r.ssdeep) rodata_ssdeep_ << *r.ssdeep << '\t' << safe << '\t' << r.size << '\n';
+    }
     ++files_;
     return {};
   }
 
   Status close() {
-    for (auto* f : {&sdbf_, &tlsh_, &ssdeep_}) {
+    for (auto* f : {&sdbf_, &tlsh_, &ssdeep_, &rodata_sdbf_, &rodata_tlsh_, &rodata_ssdeep_}) {
       if (!f->flush()) return Error(ErrorCode::io_error, "writing similarity digests failed");
       f->close();
     }
@@ -147,7 +169,7 @@ class SetWriter {
   }
 
   StagedVersion& staged_;
-  std::ofstream sdbf_, tlsh_, ssdeep_;
+  std::ofstream sdbf_, tlsh_, ssdeep_, rodata_sdbf_, rodata_tlsh_, rodata_ssdeep_;
   SqliteStmt insert_file_;
   SimilarityIndexWriter index_;
   std::uint32_t next_label_ = 1;
@@ -166,9 +188,17 @@ Result<HashedEntry> hash_entry(const BuildEntry& e) {
     file.emplace(std::move(mapped).value());
     bytes = file->bytes();
   }
-  auto digests = digest::compute_digests(e.disk_path.empty() ? e.name : e.disk_path, bytes, digest::DigestSelection{});
+  const std::string& name = e.disk_path.empty() ? e.name : e.disk_path;
+  auto digests = digest::compute_digests(name, bytes, digest::DigestSelection{});
   if (!digests.ok()) return std::move(digests).error();
-  return HashedEntry{std::move(digests).value(), sample_content_keys(bytes)};
+  HashedEntry out{std::move(digests).value(), sample_content_keys(bytes), std::nullopt, std::nullopt};
+  auto rodata = rodata_digests(name, bytes);
+  if (rodata.ok()) {
+    out.rodata = std::move(rodata).value();
+  } else {
+    out.rodata_warning = rodata.error().message() + "; no .rodata digests for it";
+  }
+  return out;
 }
 
 std::vector<Result<HashedEntry>> hash_batch(const std::vector<BuildEntry>& batch, unsigned threads) {
@@ -208,6 +238,7 @@ Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequ
         warnings.push_back({results[i].error().message()});
         continue;
       }
+      if (results[i]->rodata_warning) warnings.push_back({*results[i]->rodata_warning});
       if (auto st = writer.add(batch[i], *results[i]); !st.ok()) return st;
     }
     batch.clear();
@@ -250,7 +281,7 @@ Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequ
   if (auto st = writer.close(); !st.ok()) return context(std::move(st).error());
   if (writer.files() == 0) return context(Error(ErrorCode::invalid_argument, "no files found to build from"));
 
-  const std::string fingerprint = sha256_hex("hashsieve-refset-build/1\n" +
+  const std::string fingerprint = sha256_hex("hashsieve-refset-build/2\n" +
                                              std::string(to_string(request.set_class)) + "\n" +
                                              writer.fingerprint_input());
   if (!request.force) {

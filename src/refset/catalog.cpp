@@ -56,9 +56,8 @@ struct SsdeepEntry {
   std::optional<std::uint64_t> size;
 };
 
-}  // namespace
-
-struct LoadedRefset::Similarity {
+// The digests of one kind of input (whole files, or their .rodata sections).
+struct DigestTable {
   std::vector<digest::Sdbf> digests;
   // Built on first brute-force use: sets with an index rarely need it.
   std::once_flag prepared_once;
@@ -66,12 +65,19 @@ struct LoadedRefset::Similarity {
   std::vector<TlshEntry> tlsh;
   std::vector<SsdeepEntry> ssdeep;
   std::map<std::uint64_t, std::vector<std::uint32_t>> ssdeep_by_block;  // block size -> entries
-  std::optional<SimilarityIndex> index;
 
   const digest::PreparedSdbfSet& prepared_set() {
     std::call_once(prepared_once, [this] { prepared.emplace(digests); });
     return *prepared;
   }
+};
+
+}  // namespace
+
+struct LoadedRefset::Similarity {
+  DigestTable whole;
+  DigestTable rodata;             // similarity.rodata.*; empty for sets built before them
+  std::optional<SimilarityIndex> index;  // whole-file digests only
 };
 
 namespace {
@@ -140,6 +146,104 @@ Status load_ssdeep_lines(const std::string& path, std::vector<SsdeepEntry>& out)
     out.push_back(std::move(entry));
   }
   return {};
+}
+
+// Whether a set's SDBF file is read: the whole-file one when the manifest
+// counts SDBF digests (then it must exist), the .rodata one when present.
+enum class SdbfFile { skip, required, if_present };
+
+// Loads <dir>/<stem>.sdbf, .tlsh and .ssdeep (the last two when present)
+// into `table`.
+Status load_table(const std::string& dir, const std::string& stem, SdbfFile sdbf, DigestTable& table) {
+  const std::string sdbf_path = dir + "/" + stem + ".sdbf";
+  std::error_code ec;
+  if (sdbf == SdbfFile::required || (sdbf == SdbfFile::if_present && fs::exists(sdbf_path, ec))) {
+    auto file = MappedFile::open(sdbf_path);
+    if (!file.ok()) return std::move(file).error();
+    const auto bytes = file->bytes();
+    auto digests = digest::parse_sdbf_lines({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
+    if (!digests.ok()) return std::move(digests).error().with_context(sdbf_path);
+    table.digests = std::move(digests).value();
+  }
+  if (auto st = load_tlsh_lines(dir + "/" + stem + ".tlsh", table.tlsh); !st.ok()) return st;
+  if (auto st = load_ssdeep_lines(dir + "/" + stem + ".ssdeep", table.ssdeep); !st.ok()) return st;
+  for (std::size_t j = 0; j < table.ssdeep.size(); ++j) {
+    table.ssdeep_by_block[ssdeep_block_size(table.ssdeep[j].digest)].push_back(static_cast<std::uint32_t>(j));
+  }
+  return {};
+}
+
+// Who the hits are from and what their algorithm names are.
+struct HitLabel {
+  const RefsetManifest& set;
+  std::string sdbf, tlsh, ssdeep;
+};
+
+void sdbf_scan_all(DigestTable& table, const digest::Sdbf& query, int min_score, const HitLabel& label,
+                   std::vector<SimilarityHit>& hits) {
+  if (table.digests.empty()) return;
+  const auto& prepared = table.prepared_set();
+  const std::vector<digest::Sdbf> one{query};
+  const digest::PreparedSdbfSet query_set(one);
+  std::vector<int> scores(table.digests.size());
+  digest::sdbf_score_row(query_set, 0, prepared, 0, scores);
+  for (std::size_t j = 0; j < scores.size(); ++j) {
+    if (scores[j] >= min_score) {
+      const auto& reference = table.digests[j];
+      hits.push_back({label.set.name, label.set.set_class, reference.name(), label.sdbf, scores[j],
+                      reference.input_size()});
+    }
+  }
+}
+
+// TLSH hits among `candidates` (every reference when null).
+void tlsh_hits(const DigestTable& table, const digest::TlshDigest& query, int max_distance,
+               const std::vector<std::uint32_t>* candidates, const HitLabel& label,
+               std::vector<SimilarityHit>& hits) {
+  auto consider = [&](std::size_t j) {
+    const auto& reference = table.tlsh[j];
+    const int distance = digest::tlsh_distance(query, reference.digest);
+    if (distance <= max_distance) {
+      hits.push_back({label.set.name, label.set.set_class, reference.name, label.tlsh, distance, reference.size});
+    }
+  };
+  if (candidates != nullptr) {
+    // At a million references each candidate's digest is a cache miss;
+    // prefetching a few ahead overlaps them (the scoring itself is ~10 ns).
+    constexpr std::size_t kAhead = 8;
+    for (std::size_t i = 0; i < candidates->size(); ++i) {
+      if (i + kAhead < candidates->size()) __builtin_prefetch(&table.tlsh[(*candidates)[i + kAhead]].digest);
+      consider((*candidates)[i]);
+    }
+  } else {
+    for (std::size_t j = 0; j < table.tlsh.size(); ++j) consider(j);
+  }
+}
+
+void ssdeep_hits(const DigestTable& table, std::string_view query, int min_score, const HitLabel& label,
+                 std::vector<SimilarityHit>& hits) {
+  const std::uint64_t bs = ssdeep_block_size(query);
+  if (bs == 0) return;
+  // fuzzy_compare scores 0 unless the block sizes are equal or one is twice
+  // the other, so only those references are compared.
+  for (const std::uint64_t b : {bs / 2, bs, bs * 2}) {
+    if (b == 0 || (b == bs / 2 && bs % 2 != 0)) continue;
+    auto it = table.ssdeep_by_block.find(b);
+    if (it == table.ssdeep_by_block.end()) continue;
+    for (const auto j : it->second) {
+      const auto& ref = table.ssdeep[j];
+      auto score = digest::ssdeep_compare(query, ref.digest);
+      if (score.ok() && *score >= min_score) {
+        hits.push_back({label.set.name, label.set.set_class, ref.name, label.ssdeep, *score, ref.size});
+      }
+    }
+  }
+}
+
+HitLabel whole_label(const RefsetManifest& m) { return {m, "sdbf", "tlsh", "ssdeep"}; }
+HitLabel rodata_label(const RefsetManifest& m) {
+  const std::string suffix(kRodataSuffix);
+  return {m, "sdbf" + suffix, "tlsh" + suffix, "ssdeep" + suffix};
 }
 
 }  // namespace
@@ -297,32 +401,24 @@ Result<LoadedRefset> RefsetCatalog::load(const std::string& name) const {
   }
   auto similarity = std::make_unique<LoadedRefset::Similarity>();
   auto in_set = [&](Error e) { return std::move(e).with_context("reference set '" + name + "'"); };
-  if (m->sdbf_count > 0) {
-    auto file = MappedFile::open(dir + "/similarity.sdbf");
-    if (!file.ok()) return in_set(std::move(file).error());
-    const auto bytes = file->bytes();
-    auto digests = digest::parse_sdbf_lines({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
-    if (!digests.ok()) return in_set(std::move(digests).error().with_context(dir + "/similarity.sdbf"));
-    similarity->digests = std::move(digests).value();
-  }
-  if (auto st = load_tlsh_lines(dir + "/similarity.tlsh", similarity->tlsh); !st.ok()) return in_set(std::move(st).error());
-  if (auto st = load_ssdeep_lines(dir + "/similarity.ssdeep", similarity->ssdeep); !st.ok()) {
+  if (auto st = load_table(dir, "similarity", m->sdbf_count > 0 ? SdbfFile::required : SdbfFile::skip, similarity->whole); !st.ok()) {
     return in_set(std::move(st).error());
   }
-  for (std::size_t j = 0; j < similarity->ssdeep.size(); ++j) {
-    similarity->ssdeep_by_block[ssdeep_block_size(similarity->ssdeep[j].digest)].push_back(static_cast<std::uint32_t>(j));
+  if (auto st = load_table(dir, "similarity.rodata", SdbfFile::if_present, similarity->rodata); !st.ok()) {
+    return in_set(std::move(st).error());
   }
   const std::string index_path = dir + "/similarity.idx";
   std::error_code ec;
   if (fs::exists(index_path, ec)) {
     auto sim = SimilarityIndex::open(index_path);
     if (!sim.ok()) return in_set(std::move(sim).error());
-    if (sim->sdbf_entries() != similarity->digests.size() || sim->tlsh_entries() != similarity->tlsh.size()) {
+    if (sim->sdbf_entries() != similarity->whole.digests.size() ||
+        sim->tlsh_entries() != similarity->whole.tlsh.size()) {
       return in_set(Error(ErrorCode::parse_error,
                           index_path + ": indexes " + std::to_string(sim->sdbf_entries()) + " SDBF and " +
                               std::to_string(sim->tlsh_entries()) + " TLSH digests, the set holds " +
-                              std::to_string(similarity->digests.size()) + " and " +
-                              std::to_string(similarity->tlsh.size())));
+                              std::to_string(similarity->whole.digests.size()) + " and " +
+                              std::to_string(similarity->whole.tlsh.size())));
     }
     similarity->index = std::move(sim).value();
   }
@@ -372,64 +468,26 @@ Result<std::optional<RefsetHit>> LoadedRefset::resolve(std::optional<std::uint32
 
 std::vector<SimilarityHit> LoadedRefset::similar(const digest::Sdbf& query, int min_score) const {
   std::vector<SimilarityHit> hits;
-  if (similarity_->digests.empty()) return hits;
-  const auto& prepared = similarity_->prepared_set();
-  const std::vector<digest::Sdbf> one{query};
-  const digest::PreparedSdbfSet query_set(one);
-  std::vector<int> scores(similarity_->digests.size());
-  digest::sdbf_score_row(query_set, 0, prepared, 0, scores);
-  for (std::size_t j = 0; j < scores.size(); ++j) {
-    if (scores[j] >= min_score) {
-      const auto& reference = similarity_->digests[j];
-      hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", scores[j], reference.input_size()});
-    }
-  }
+  sdbf_scan_all(similarity_->whole, query, min_score, whole_label(manifest_), hits);
   return hits;
 }
 
 std::vector<SimilarityHit> LoadedRefset::similar(const digest::TlshDigest& query, int max_distance) const {
   std::vector<SimilarityHit> hits;
-  auto consider = [&](std::size_t j) {
-    const auto& reference = similarity_->tlsh[j];
-    const int distance = digest::tlsh_distance(query, reference.digest);
-    if (distance <= max_distance) {
-      hits.push_back({manifest_.name, manifest_.set_class, reference.name, "tlsh", distance, reference.size});
-    }
-  };
+  const DigestTable& table = similarity_->whole;
   if (similarity_->index && max_distance <= kTlshIndexedMaxDistance) {
     std::vector<std::uint32_t> candidates;
     similarity_->index->tlsh_candidates(query, candidates);
-    // At a million references each candidate's digest is a cache miss;
-    // prefetching a few ahead overlaps them (the scoring itself is ~10 ns).
-    constexpr std::size_t kAhead = 8;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      if (i + kAhead < candidates.size()) __builtin_prefetch(&similarity_->tlsh[candidates[i + kAhead]].digest);
-      consider(candidates[i]);
-    }
+    tlsh_hits(table, query, max_distance, &candidates, whole_label(manifest_), hits);
   } else {
-    for (std::size_t j = 0; j < similarity_->tlsh.size(); ++j) consider(j);
+    tlsh_hits(table, query, max_distance, nullptr, whole_label(manifest_), hits);
   }
   return hits;
 }
 
 std::vector<SimilarityHit> LoadedRefset::similar_ssdeep(std::string_view query, int min_score) const {
   std::vector<SimilarityHit> hits;
-  const std::uint64_t bs = ssdeep_block_size(query);
-  if (bs == 0) return hits;
-  // fuzzy_compare scores 0 unless the block sizes are equal or one is twice
-  // the other, so only those references are compared.
-  for (const std::uint64_t b : {bs / 2, bs, bs * 2}) {
-    if (b == 0 || (b == bs / 2 && bs % 2 != 0)) continue;
-    auto it = similarity_->ssdeep_by_block.find(b);
-    if (it == similarity_->ssdeep_by_block.end()) continue;
-    for (const auto j : it->second) {
-      const auto& ref = similarity_->ssdeep[j];
-      auto score = digest::ssdeep_compare(query, ref.digest);
-      if (score.ok() && *score >= min_score) {
-        hits.push_back({manifest_.name, manifest_.set_class, ref.name, "ssdeep", *score, ref.size});
-      }
-    }
-  }
+  ssdeep_hits(similarity_->whole, query, min_score, whole_label(manifest_), hits);
   return hits;
 }
 
@@ -447,7 +505,7 @@ std::vector<SimilarityHit> LoadedRefset::similar(const SimilarityQuery& query,
       continue;
     }
     for (const auto j : candidates) {
-      const auto& reference = similarity_->digests[j];
+      const auto& reference = similarity_->whole.digests[j];
       const int score = digest::sdbf_score(d, reference);
       if (score >= thresholds.sdbf_min_score) {
         hits.push_back({manifest_.name, manifest_.set_class, reference.name(), "sdbf", score, reference.input_size()});
@@ -462,7 +520,22 @@ std::vector<SimilarityHit> LoadedRefset::similar(const SimilarityQuery& query,
     auto more = similar_ssdeep(*query.ssdeep, thresholds.ssdeep_min_score);
     hits.insert(hits.end(), more.begin(), more.end());
   }
+  if (query.rodata) {
+    // No index: .rodata references exist only in sets built by refset build
+    // from known-bad tools, small enough to compare with every reference.
+    DigestTable& table = similarity_->rodata;
+    const HitLabel label = rodata_label(manifest_);
+    for (const auto& d : query.rodata->sdbf) sdbf_scan_all(table, d, thresholds.rodata_sdbf_min_score, label, hits);
+    if (query.rodata->tlsh) tlsh_hits(table, *query.rodata->tlsh, thresholds.rodata_tlsh_max_distance, nullptr, label, hits);
+    if (query.rodata->ssdeep && thresholds.rodata_ssdeep_min_score >= 0) {
+      ssdeep_hits(table, *query.rodata->ssdeep, thresholds.rodata_ssdeep_min_score, label, hits);
+    }
+  }
   return hits;
+}
+
+LoadedRefset::RodataCounts LoadedRefset::rodata_references() const {
+  return {similarity_->rodata.digests.size(), similarity_->rodata.tlsh.size(), similarity_->rodata.ssdeep.size()};
 }
 
 bool LoadedRefset::has_similarity_index() const { return similarity_->index.has_value(); }
@@ -498,6 +571,10 @@ Result<SimilarityQuery> make_similarity_query(const std::string& name, std::span
   q.tlsh = digests->tlsh;
   q.ssdeep = std::move(digests->ssdeep);
   q.content_keys = sample_content_keys(data);
+  // A damaged section table is not an error of the lookup: the file is
+  // still compared by its whole-file digests, as a stripped one would be.
+  auto rodata = rodata_digests(name, data);
+  if (rodata.ok()) q.rodata = std::move(rodata).value();
   return q;
 }
 

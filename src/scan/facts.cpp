@@ -73,6 +73,7 @@ std::string hasher_versions() {
       .append(std::to_string(refset::kContentMinShift))
       .append(".")
       .append(std::to_string(refset::kContentMaxShift));
+  out.append(";").append(refset::kRodataDigestsVersion);
   out.append(";").append(kFactsFormatVersion);
   return out;
 }
@@ -98,6 +99,12 @@ store::FileFacts encode_facts(const FileRecord& r) {
     f.content_keys.append(buf, 8);
   }
   f.similarity_computed = r.similarity_computed;
+  if (r.rodata) {
+    f.rodata_size = r.rodata->size;
+    for (const auto& s : r.rodata->sdbf) f.rodata_sdbf += digest::format_sdbf(s);
+    if (r.rodata->tlsh) f.rodata_tlsh = r.rodata->tlsh->to_string();
+    if (r.rodata->ssdeep) f.rodata_ssdeep = *r.rodata->ssdeep;
+  }
   return f;
 }
 
@@ -149,6 +156,27 @@ Result<FileRecord> decode_facts(const store::FileFacts& f) {
     r.content_keys.push_back(k);
   }
   r.similarity_computed = f.similarity_computed;
+  if (f.rodata_size) {
+    refset::SectionDigests d;
+    d.size = *f.rodata_size;
+    if (!f.rodata_sdbf.empty()) {
+      auto parsed = digest::parse_sdbf_lines(f.rodata_sdbf);
+      if (!parsed.ok()) return fail(std::move(parsed).error().with_context("rodata_sdbf"));
+      d.sdbf = std::move(parsed).value();
+    }
+    if (!f.rodata_tlsh.empty()) {
+      auto t = digest::TlshDigest::parse(f.rodata_tlsh);
+      if (!t.ok()) return fail(std::move(t).error().with_context("rodata_tlsh"));
+      d.tlsh = *t;
+    }
+    if (!f.rodata_ssdeep.empty()) {
+      if (!plausible_ssdeep(f.rodata_ssdeep)) return fail(Error(ErrorCode::parse_error, "rodata_ssdeep: malformed digest"));
+      d.ssdeep = f.rodata_ssdeep;
+    }
+    r.rodata = std::move(d);
+  } else if (!f.rodata_sdbf.empty() || !f.rodata_tlsh.empty() || !f.rodata_ssdeep.empty()) {
+    return fail(Error(ErrorCode::parse_error, "rodata digests without rodata_size"));
+  }
   return r;
 }
 

@@ -1,6 +1,7 @@
 #include "hashsieve/scan/file_facts.h"
 
 #include "hashsieve/digest/file_digests.h"
+#include "hashsieve/refset/section_digests.h"
 #include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::scan {
@@ -20,6 +21,9 @@ Result<FileRecord> file_record_from_bytes(const std::string& path, std::uint32_t
   r.ssdeep = std::move(d->ssdeep);
   r.content_keys = refset::sample_content_keys(bytes);
   r.similarity_computed = true;
+  // As the layer hasher: a damaged section table means no .rodata digests.
+  auto rodata = refset::rodata_digests(path, bytes);
+  if (rodata.ok()) r.rodata = std::move(rodata).value();
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include "hashsieve/digest/sdbf_generator.h"
 #include "hashsieve/digest/sdbf_policy.h"
 #include "hashsieve/digest/ssdeep.h"
+#include "hashsieve/refset/section_digests.h"
 #include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::scan {
@@ -34,6 +35,7 @@ struct Digests {
   std::optional<std::string> ssdeep;
   std::vector<std::uint32_t> content_keys;
   bool similarity_computed = false;
+  std::optional<refset::SectionDigests> rodata;
 };
 
 void apply(FileRecord& r, Digests&& d) {
@@ -43,6 +45,7 @@ void apply(FileRecord& r, Digests&& d) {
   r.ssdeep = std::move(d.ssdeep);
   r.content_keys = std::move(d.content_keys);
   r.similarity_computed = d.similarity_computed;
+  r.rodata = std::move(d.rodata);
 }
 
 Status read_exactly(image::LayerEntries& entries, std::span<std::uint8_t> out, const std::string& path) {
@@ -130,6 +133,11 @@ class Workers {
           d.ssdeep = std::move(more->ssdeep);
           d.content_keys = refset::sample_content_keys(task.data);
           d.similarity_computed = true;
+          // A damaged ELF section table is the image's content, not a scan
+          // failure: the file keeps its whole-file digests and, like a
+          // stripped binary, gets no .rodata digests.
+          auto rodata = refset::rodata_digests(task.name, task.data);
+          if (rodata.ok()) d.rodata = std::move(rodata).value();
         }
       }
       const std::uint64_t size = task.data.size();

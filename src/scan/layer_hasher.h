@@ -33,7 +33,8 @@ struct LayerHashStats {
 
 // Reads every entry of `entries` in order (one thread) and hashes regular
 // files on `threads` workers: crypto first (MD5, SHA-1, SHA-256, CRC32 in one
-// pass), then, unless is_known, SDBF, TLSH and ssdeep. One record per entry,
+// pass), then, unless is_known, SDBF, TLSH, ssdeep and (ELF files held in
+// memory) the .rodata digests. One record per entry,
 // in tar order. Does not call entries.finish().
 Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const LayerHashOptions& options,
                                            LayerHashStats& stats);

@@ -67,22 +67,29 @@ class SimilarityMatcher final : public Matcher {
     query.tlsh = file.tlsh;
     query.ssdeep = file.ssdeep;
     query.content_keys = file.content_keys;
+    query.rodata = file.rodata;
     refset::SimilarityThresholds limits;
     limits.sdbf_min_score = thresholds_.sdbf_min_score;
     limits.tlsh_max_distance = thresholds_.tlsh_max_distance;
     limits.ssdeep_min_score = thresholds_.ssdeep_min_score;
+    limits.rodata_sdbf_min_score = thresholds_.rodata_sdbf_min_score;
+    limits.rodata_tlsh_max_distance = thresholds_.rodata_tlsh_max_distance;
+    limits.rodata_ssdeep_min_score = thresholds_.rodata_ssdeep_min_score;
     for (const refset::LoadedRefset* set : sets_) {
       // Similarity hits carry the set's class, so a known set's hits never
       // count: skipping it saves its (possibly brute-force) lookups.
       if (set->manifest().set_class == refset::ReferenceClass::known) continue;
-      // Best hit per algorithm: higher SDBF score, lower TLSH distance.
+      // Best hit per algorithm: higher SDBF/ssdeep score, lower TLSH distance.
       std::map<std::string, refset::SimilarityHit> best;
       auto keep = [&](const refset::SimilarityHit& h) {
         if (h.hit_class == refset::ReferenceClass::known) return;
-        if (h.reference_size && !sizes_within_ratio(*h.reference_size, file.size, thresholds_.max_size_ratio)) return;
+        const Rule rule = rule_of(h.algorithm);
+        if (!rule.valid) return;
+        // Each rule gates on its own sizes: the files' or their .rodata sections'.
+        const std::uint64_t size = rule.rodata ? (file.rodata ? file.rodata->size : 0) : file.size;
+        if (h.reference_size && !sizes_within_ratio(*h.reference_size, size, rule.max_size_ratio)) return;
         auto [it, fresh] = best.emplace(h.algorithm, h);
-        const bool lower_is_better = h.algorithm == "tlsh";  // sdbf and ssdeep: higher is closer
-        if (!fresh && (lower_is_better ? h.score < it->second.score : h.score > it->second.score)) it->second = h;
+        if (!fresh && (rule.lower_is_better ? h.score < it->second.score : h.score > it->second.score)) it->second = h;
       };
       for (const auto& h : set->similar(query, limits)) keep(h);
       for (const auto& [algorithm, h] : best) {
@@ -93,13 +100,43 @@ class SimilarityMatcher final : public Matcher {
         e.reference = h.reference;
         e.algorithm = algorithm;
         e.score = h.score;
-        e.threshold = algorithm == "tlsh" ? thresholds_.tlsh_max_distance
-                      : algorithm == "ssdeep" ? thresholds_.ssdeep_min_score
-                                              : thresholds_.sdbf_min_score;
+        e.threshold = rule_of(algorithm).threshold;
         out.push_back(std::move(e));
       }
     }
     return {};
+  }
+
+ private:
+  // How a hit of one algorithm is judged.
+  struct Rule {
+    bool valid = false;
+    bool rodata = false;
+    bool lower_is_better = false;  // TLSH distance; SDBF and ssdeep: higher is closer
+    int threshold = 0;
+    std::uint32_t max_size_ratio = 0;
+  };
+
+  Rule rule_of(std::string_view algorithm) const {
+    Rule r;
+    if (algorithm.ends_with(refset::kRodataSuffix)) {
+      r.rodata = true;
+      algorithm.remove_suffix(refset::kRodataSuffix.size());
+    }
+    const ScanThresholds& t = thresholds_;
+    r.max_size_ratio = r.rodata ? t.rodata_max_size_ratio : t.max_size_ratio;
+    r.valid = true;
+    if (algorithm == "sdbf") {
+      r.threshold = r.rodata ? t.rodata_sdbf_min_score : t.sdbf_min_score;
+    } else if (algorithm == "tlsh") {
+      r.threshold = r.rodata ? t.rodata_tlsh_max_distance : t.tlsh_max_distance;
+      r.lower_is_better = true;
+    } else if (algorithm == "ssdeep") {
+      r.threshold = r.rodata ? t.rodata_ssdeep_min_score : t.ssdeep_min_score;
+    } else {
+      r.valid = false;  // not an algorithm this matcher asked for
+    }
+    return r;
   }
 
  private:

@@ -73,7 +73,11 @@ Json report_json(const ImageReport& r, const JsonReportOptions& o) {
                      {"tlsh_max_distance", r.thresholds.tlsh_max_distance},
                      {"ssdeep_min_score", r.thresholds.ssdeep_min_score},
                      {"max_size_ratio", r.thresholds.max_size_ratio},
-                     {"similarity_min_bytes", r.thresholds.similarity_min_bytes}};
+                     {"similarity_min_bytes", r.thresholds.similarity_min_bytes},
+                     {"rodata_sdbf_min_score", r.thresholds.rodata_sdbf_min_score},
+                     {"rodata_tlsh_max_distance", r.thresholds.rodata_tlsh_max_distance},
+                     {"rodata_ssdeep_min_score", r.thresholds.rodata_ssdeep_min_score},
+                     {"rodata_max_size_ratio", r.thresholds.rodata_max_size_ratio}};
   j["summary"] = summary_object(r.summary);
   Json files = Json::array();
   for (const auto& f : r.files) {

@@ -1,9 +1,13 @@
 // The SQLite backend of the store: <data-dir>/store.db, WAL mode.
 //
-// Schema (version 1):
+// Schema (version 2):
 //   meta(key PRIMARY KEY, value)                       schema_version
 //   layers(id, diff_id, hasher_versions, files)        UNIQUE(diff_id, hasher_versions)
-//   layer_files(layer_id, seq, path, kind, ...)        one row per entry, tar order
+//   layer_files(layer_id, seq, path, kind, ...)        one row per entry, tar order;
+//                                                      version 2 added the nullable
+//                                                      rodata_size, rodata_sdbf,
+//                                                      rodata_tlsh, rodata_ssdeep
+//                                                      (NULL: no .rodata digests)
 //   scans(id AUTOINCREMENT, reference, image_digest, platform, scanned_at, verdict, summary_json)
 // A layer's rows are written in one IMMEDIATE transaction together with its
 // `layers` row, and readers look a layer up through `layers`, so a layer is
@@ -11,6 +15,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <iterator>
 #include <mutex>
 
 #include "hashsieve/store/store.h"
@@ -27,7 +32,7 @@ struct Finalizer {
 using Db = std::unique_ptr<sqlite3, Closer>;
 using Stmt = std::unique_ptr<sqlite3_stmt, Finalizer>;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 Error db_error(sqlite3* db, const std::string& what) {
   return Error(ErrorCode::io_error, "store: " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
@@ -73,6 +78,26 @@ constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS scans("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, reference TEXT NOT NULL, image_digest TEXT NOT NULL,"
     "  platform TEXT NOT NULL, scanned_at TEXT NOT NULL, verdict TEXT NOT NULL, summary_json TEXT NOT NULL);";
+
+// Migrations from version N-1 to N (index N-2): what a database written by an
+// older build needs. A fresh database gets kSchema (version 1) and then
+// every migration, so both paths give the same tables.
+constexpr const char* kMigrations[] = {
+    // 2: the .rodata section digests of ELF files (docs/adr/0012).
+    "ALTER TABLE layer_files ADD COLUMN rodata_size INTEGER;"
+    "ALTER TABLE layer_files ADD COLUMN rodata_sdbf TEXT;"
+    "ALTER TABLE layer_files ADD COLUMN rodata_tlsh TEXT;"
+    "ALTER TABLE layer_files ADD COLUMN rodata_ssdeep TEXT;",
+};
+static_assert(std::size(kMigrations) == static_cast<std::size_t>(kSchemaVersion - 1));
+
+void bind_optional_text(sqlite3_stmt* st, int i, const std::string& s) {
+  if (s.empty()) {
+    sqlite3_bind_null(st, i);
+  } else {
+    bind_text(st, i, s);
+  }
+}
 
 class SqliteStore final : public Store {
  public:
@@ -167,7 +192,8 @@ class SqliteStore final : public Store {
     if (!*id) return std::optional<LayerFacts>();
     auto st = prepare(db_.get(),
                       "SELECT path, kind, size, mode, link_target, md5, sha1, sha256, crc32, sdbf, tlsh, ssdeep,"
-                      " content_keys, similarity FROM layer_files WHERE layer_id = ? ORDER BY seq");
+                      " content_keys, similarity, rodata_size, rodata_sdbf, rodata_tlsh, rodata_ssdeep"
+                      " FROM layer_files WHERE layer_id = ? ORDER BY seq");
     if (!st.ok()) return std::move(st).error();
     sqlite3_bind_int64(st->get(), 1, **id);
     LayerFacts facts;
@@ -195,6 +221,16 @@ class SqliteStore final : public Store {
       f.ssdeep = column_text(st->get(), 11);
       f.content_keys = column_text(st->get(), 12);
       f.similarity_computed = sqlite3_column_int(st->get(), 13) != 0;
+      if (sqlite3_column_type(st->get(), 14) != SQLITE_NULL) {
+        const sqlite3_int64 rodata_size = sqlite3_column_int64(st->get(), 14);
+        if (rodata_size < 0) {
+          return Error(ErrorCode::parse_error, "store: layer " + key.diff_id + ": " + f.path + ": bad rodata_size");
+        }
+        f.rodata_size = static_cast<std::uint64_t>(rodata_size);
+      }
+      f.rodata_sdbf = column_text(st->get(), 15);
+      f.rodata_tlsh = column_text(st->get(), 16);
+      f.rodata_ssdeep = column_text(st->get(), 17);
       facts.files.push_back(std::move(f));
     }
     if (rc != SQLITE_DONE) return db_error(db_.get(), "reading layer " + key.diff_id);
@@ -223,13 +259,15 @@ class SqliteStore final : public Store {
     const sqlite3_int64 id = sqlite3_last_insert_rowid(db_.get());
     auto row = prepare(db_.get(),
                        "INSERT INTO layer_files(layer_id, seq, path, kind, size, mode, link_target, md5, sha1,"
-                       " sha256, crc32, sdbf, tlsh, ssdeep, content_keys, similarity)"
-                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       " sha256, crc32, sdbf, tlsh, ssdeep, content_keys, similarity,"
+                       " rodata_size, rodata_sdbf, rodata_tlsh, rodata_ssdeep)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!row.ok()) return std::move(row).error();
     sqlite3_stmt* s = row->get();
     for (std::size_t i = 0; i < facts.files.size(); ++i) {
       const FileFacts& f = facts.files[i];
-      if (f.size > static_cast<std::uint64_t>(INT64_MAX)) {
+      if (f.size > static_cast<std::uint64_t>(INT64_MAX) ||
+          (f.rodata_size && *f.rodata_size > static_cast<std::uint64_t>(INT64_MAX))) {
         return Error(ErrorCode::invalid_argument, f.path + ": size out of range");
       }
       sqlite3_reset(s);
@@ -249,6 +287,14 @@ class SqliteStore final : public Store {
       bind_text(s, 14, f.ssdeep);
       bind_text(s, 15, f.content_keys);
       sqlite3_bind_int(s, 16, f.similarity_computed ? 1 : 0);
+      if (f.rodata_size) {
+        sqlite3_bind_int64(s, 17, static_cast<sqlite3_int64>(*f.rodata_size));
+      } else {
+        sqlite3_bind_null(s, 17);
+      }
+      bind_optional_text(s, 18, f.rodata_sdbf);
+      bind_optional_text(s, 19, f.rodata_tlsh);
+      bind_optional_text(s, 20, f.rodata_ssdeep);
       if (sqlite3_step(s) != SQLITE_DONE) return db_error(db_.get(), "inserting " + f.path);
     }
     return {};
@@ -281,6 +327,41 @@ Result<FactKind> parse_fact_kind(const std::string& text) {
   return Error(ErrorCode::parse_error, "unknown entry kind '" + text + "'");
 }
 
+namespace {
+
+// Brings the schema to kSchemaVersion (inside the caller's transaction).
+// Refuses a database written by a newer schema rather than misread it.
+Status migrate(sqlite3* db, const std::string& path) {
+  auto get = prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'");
+  if (!get.ok()) return std::move(get).error();
+  int version = 1;  // a fresh database: kSchema made the version-1 tables
+  const int rc = sqlite3_step(get->get());
+  if (rc == SQLITE_ROW) {
+    const std::string v = column_text(get->get(), 0);
+    int parsed = 0;
+    for (const char c : v) parsed = (c >= '0' && c <= '9' && parsed < 1000000) ? parsed * 10 + (c - '0') : -1;
+    if (v.empty() || parsed < 1 || parsed > kSchemaVersion) {
+      return Error(ErrorCode::unsupported, "store: " + path + " has schema version " + v + ", this build reads " +
+                                               std::to_string(kSchemaVersion));
+    }
+    version = parsed;
+  } else if (rc != SQLITE_DONE) {
+    return db_error(db, "reading the schema version of " + path);
+  } else if (auto st = exec(db, "INSERT INTO meta(key, value) VALUES('schema_version', '1')"); !st.ok()) {
+    return st;
+  }
+  get.value().reset();
+  for (; version < kSchemaVersion; ++version) {
+    if (auto st = exec(db, kMigrations[version - 1]); !st.ok()) {
+      return std::move(st).error().with_context("migrating " + path + " to schema version " + std::to_string(version + 1));
+    }
+  }
+  const std::string sql = "UPDATE meta SET value = '" + std::to_string(kSchemaVersion) + "' WHERE key = 'schema_version'";
+  return exec(db, sql.c_str());
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -295,19 +376,17 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& data_dir) {
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", kSchema}) {
     if (auto st = exec(db.get(), sql); !st.ok()) return std::move(st).error().with_context(path);
   }
-  // Refuse a database written by a newer schema rather than misread it.
-  auto get = prepare(db.get(), "SELECT value FROM meta WHERE key = 'schema_version'");
-  if (!get.ok()) return std::move(get).error();
-  if (sqlite3_step(get->get()) == SQLITE_ROW) {
-    const std::string v = column_text(get->get(), 0);
-    if (v != std::to_string(kSchemaVersion)) {
-      return Error(ErrorCode::unsupported, "store: " + path + " has schema version " + v + ", this build reads " +
-                                               std::to_string(kSchemaVersion));
-    }
-  } else {
-    const std::string sql = "INSERT INTO meta(key, value) VALUES('schema_version', '" +
-                            std::to_string(kSchemaVersion) + "')";
-    if (auto st = exec(db.get(), sql.c_str()); !st.ok()) return std::move(st).error();
+  // One IMMEDIATE transaction reads the version and migrates, so two
+  // processes opening an old database at once migrate it once.
+  if (auto st = exec(db.get(), "BEGIN IMMEDIATE"); !st.ok()) return std::move(st).error().with_context(path);
+  auto migrated = migrate(db.get(), path);
+  if (!migrated.ok()) {
+    (void)exec(db.get(), "ROLLBACK");
+    return std::move(migrated).error();
+  }
+  if (auto st = exec(db.get(), "COMMIT"); !st.ok()) {
+    (void)exec(db.get(), "ROLLBACK");
+    return std::move(st).error().with_context(path);
   }
   return std::unique_ptr<Store>(new SqliteStore(std::move(db)));
 }

@@ -158,6 +158,39 @@ TEST_F(ScannerTest, CacheKeyIncludesHasherVersions) {
   EXPECT_EQ(r->stats.files_hashed, 8u);
 }
 
+// Facts cached by a build before the .rodata digests (its key lacked
+// rodata/1 and named facts/1) are not read: the layers are hashed again,
+// then the new facts are cached.
+TEST_F(ScannerTest, RodataDigestsVersionBumpRecomputesCachedFacts) {
+  const std::string now = hasher_versions();
+  ASSERT_NE(now.find(";rodata/1;"), std::string::npos) << now;
+  ASSERT_NE(now.find("facts/2"), std::string::npos) << now;
+  std::string before = now;
+  before.erase(before.find(";rodata/1"), std::string(";rodata/1").size());
+  before.replace(before.find("facts/2"), 7, "facts/1");
+  const auto sets = load_sets(data_.path(), {"bad"});
+  ScanOptions old_build;
+  old_build.hasher_versions = before;
+  struct Case {
+    std::string name;
+    ScanOptions options;
+    std::uint64_t want_hashed, want_cached;
+  };
+  const std::vector<Case> cases = {
+      {"the old build caches its facts", old_build, 2, 0},
+      {"the old build reads them", old_build, 0, 2},
+      {"this build does not read them", {}, 2, 0},
+      {"this build reads its own", {}, 0, 2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = scan(sets, c.options, store_.get());
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->stats.layers_hashed, c.want_hashed);
+    EXPECT_EQ(r->stats.layers_from_cache, c.want_cached);
+  }
+}
+
 TEST_F(ScannerTest, NoCacheHashesEveryTime) {
   const auto sets = load_sets(data_.path(), {"bad"});
   ScanOptions no_cache;

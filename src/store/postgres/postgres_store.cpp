@@ -36,7 +36,8 @@ class PostgresStore final : public Store {
     return pg::with_connection(*pool_, [&](Connection& c) -> Result<std::optional<LayerFacts>> {
       auto r = c.run("hs_get_layer",
                      "SELECT l.files, f.path, f.kind, f.size, f.mode, f.link_target, f.md5, f.sha1, f.sha256,"
-                     " f.crc32, f.sdbf, f.tlsh, f.ssdeep, f.content_keys, f.similarity"
+                     " f.crc32, f.sdbf, f.tlsh, f.ssdeep, f.content_keys, f.similarity,"
+                     " f.rodata_size, f.rodata_sdbf, f.rodata_tlsh, f.rodata_ssdeep"
                      " FROM layers l LEFT JOIN layer_files f ON f.layer_id = l.id"
                      " WHERE l.diff_id = $1 AND l.hasher_versions = $2 ORDER BY f.seq",
                      {key.diff_id, key.hasher_versions});
@@ -71,6 +72,16 @@ class PostgresStore final : public Store {
         f.ssdeep = r->text(i, 12);
         f.content_keys = r->text(i, 13);
         f.similarity_computed = r->boolean(i, 14);
+        if (!r->is_null(i, 15)) {
+          auto rodata_size = r->int64(i, 15);
+          if (!rodata_size.ok() || *rodata_size < 0) {
+            return Error(ErrorCode::parse_error, "store: layer " + key.diff_id + ": " + f.path + ": bad rodata_size");
+          }
+          f.rodata_size = static_cast<std::uint64_t>(*rodata_size);
+        }
+        f.rodata_sdbf = r->text(i, 16);  // NULL reads as ""
+        f.rodata_tlsh = r->text(i, 17);
+        f.rodata_ssdeep = r->text(i, 18);
         facts.files.push_back(std::move(f));
       }
       return std::optional<LayerFacts>(std::move(facts));
@@ -80,7 +91,8 @@ class PostgresStore final : public Store {
   Status put_layer_facts(const LayerKey& key, const LayerFacts& facts) override {
     // Encode first: a bad row fails before anything is sent.
     for (const FileFacts& f : facts.files) {
-      if (f.size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      if (f.size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+          (f.rodata_size && *f.rodata_size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
         return Error(ErrorCode::invalid_argument, f.path + ": size out of range")
             .with_context("storing facts of layer " + key.diff_id);
       }
@@ -115,10 +127,24 @@ class PostgresStore final : public Store {
         pg::copy_field(data, f.tlsh, '\t');
         pg::copy_field(data, f.ssdeep, '\t');
         pg::copy_field(data, f.content_keys, '\t');
-        data += f.similarity_computed ? "t\n" : "f\n";
+        data += f.similarity_computed ? "t\t" : "f\t";
+        // \N is COPY's NULL: no .rodata digests (or none of that algorithm).
+        auto nullable = [&](const std::string& v, char sep) {
+          if (v.empty()) {
+            data += "\\N";
+            data += sep;
+          } else {
+            pg::copy_field(data, v, sep);
+          }
+        };
+        nullable(f.rodata_size ? std::to_string(*f.rodata_size) : std::string(), '\t');
+        nullable(f.rodata_sdbf, '\t');
+        nullable(f.rodata_tlsh, '\t');
+        nullable(f.rodata_ssdeep, '\n');
       }
       if (auto st = c.copy_in("COPY layer_files(layer_id, seq, path, kind, size, mode, link_target, md5, sha1,"
-                              " sha256, crc32, sdbf, tlsh, ssdeep, content_keys, similarity) FROM STDIN",
+                              " sha256, crc32, sdbf, tlsh, ssdeep, content_keys, similarity, rodata_size, rodata_sdbf,"
+                              " rodata_tlsh, rodata_ssdeep) FROM STDIN",
                               data);
           !st.ok()) {
         return std::move(st).error();

@@ -160,7 +160,26 @@ LayerFacts sample_facts() {
   bin.ssdeep = "3:abc:def";
   bin.content_keys = "0000002a00001000";
   bin.similarity_computed = true;
+  bin.rodata_size = 1024;
+  bin.rodata_sdbf = "sdbf:03:rodata...\n";
+  bin.rodata_tlsh = "T1DEF";
+  bin.rodata_ssdeep = "3:ro:da";
   facts.files.push_back(bin);
+  // .rodata too small for SDBF and TLSH: a size and an ssdeep digest only.
+  FileFacts small = bin;
+  small.path = "usr/bin/small";
+  small.rodata_size = 100;
+  small.rodata_sdbf.clear();
+  small.rodata_tlsh.clear();
+  facts.files.push_back(small);
+  // Similarity digests but no .rodata (not an ELF file).
+  FileFacts script = bin;
+  script.path = "usr/bin/script.sh";
+  script.rodata_size.reset();
+  script.rodata_sdbf.clear();
+  script.rodata_tlsh.clear();
+  script.rodata_ssdeep.clear();
+  facts.files.push_back(script);
   facts.files.push_back(entry("etc", FactKind::directory));
   facts.files.push_back(entry("etc/old", FactKind::whiteout));
   facts.files.push_back(entry("var/cache", FactKind::opaque_whiteout));
@@ -1120,7 +1139,7 @@ TEST_F(PostgresStoreTest, MigrationsApplyOnceUnderConcurrentOpens) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 4);
   EXPECT_EQ(query("SELECT string_agg(version::text || ':' || name, ',' ORDER BY version) FROM schema_migrations"),
-            "1:0001_initial,2:0002_path_search,3:0003_containers,5:0005_byte_paths");
+            "1:0001_initial,2:0002_path_search,3:0003_containers,4:0004_rodata_digests,5:0005_byte_paths");
   EXPECT_EQ(query("SELECT count(*) FROM scan_totals"), "1");
 }
 

@@ -27,8 +27,11 @@ struct BuildRequest {
 };
 
 // The set's files: similarity.sdbf (SDBF digests named "<package>:<path>" or
-// "<path>"), similarity.tlsh and similarity.ssdeep ("<digest>\t<name>" lines),
-// the exact index, and one label per file (name = path, version = package).
+// "<path>"), similarity.tlsh and similarity.ssdeep ("<digest>\t<name>\t<size>"
+// lines), for ELF files the same of their .rodata section in
+// similarity.rodata.{sdbf,tlsh,ssdeep} (size = the section's; a damaged
+// section table is a warning and leaves that file without them), the exact
+// index, and one label per file (name = path, version = package).
 Result<ImportOutcome> build_refset(const RefsetCatalog& catalog, const BuildRequest& request);
 
 }  // namespace hashsieve::refset

@@ -11,6 +11,11 @@
 //   v<N>/similarity.tlsh   builds: "<TLSH>\t<name>" lines
 //   v<N>/similarity.ssdeep builds: "<ssdeep>\t<name>" lines
 //   v<N>/similarity.idx    builds: the similarity index (similarity_index.h)
+//   v<N>/similarity.rodata.{sdbf,tlsh,ssdeep}
+//                          builds: the same for the .rodata section of ELF
+//                          files (section_digests.h), sizes = section sizes;
+//                          sets built before them have none (no index:
+//                          .rodata lookups scan every reference)
 // A set is only ever read through `current`, so a failed or interrupted import
 // (which writes into a fresh v<N+1>) leaves the previous version in use.
 #pragma once
@@ -29,6 +34,7 @@
 #include "hashsieve/digest/tlsh.h"
 #include "hashsieve/refset/exact_index.h"
 #include "hashsieve/refset/reference_class.h"
+#include "hashsieve/refset/section_digests.h"
 #include "hashsieve/refset/similarity_index.h"
 
 namespace hashsieve::refset {
@@ -68,14 +74,18 @@ struct SimilarityHit {
   ReferenceClass hit_class = ReferenceClass::known;
   std::string reference;  // the reference digest's name
   // "sdbf" or "ssdeep" (score 0..100, higher is closer) or "tlsh" (distance,
-  // lower is closer).
+  // lower is closer); with the suffix kRodataSuffix (":.rodata") for hits of
+  // the .rodata section digests.
   std::string algorithm;
   int score = 0;
   // Size in bytes of the referenced input, for the matcher's size gate
   // (docs/detection.md). SDBF digests carry it; TLSH and ssdeep lines carry it
   // since sets built with a third "size" column; nullopt for older sets.
+  // For .rodata hits: the size of the reference's .rodata section.
   std::optional<std::uint64_t> reference_size;
 };
+
+inline constexpr std::string_view kRodataSuffix = ":.rodata";
 
 // Everything a similarity lookup needs about one query file, computed once
 // (the scan computes it while hashing the file and asks every set with it).
@@ -86,16 +96,26 @@ struct SimilarityQuery {
   // sample_content_keys(file bytes): lets sets with an index find SDBF
   // candidates without scanning. Empty = no keys: SDBF falls back to brute force.
   std::vector<std::uint32_t> content_keys;
+  // rodata_digests(file bytes) for ELF files; nullopt = no .rodata lookup.
+  std::optional<SectionDigests> rodata;
 };
 
-// Builds a SimilarityQuery from a file's bytes: SDBF, TLSH, ssdeep and the
-// content keys in one call (`name` becomes the SDBF digest name).
+// Builds a SimilarityQuery from a file's bytes: SDBF, TLSH, ssdeep, the
+// content keys and (ELF files) the .rodata digests in one call (`name`
+// becomes the SDBF digest name). A malformed ELF section table gives no
+// .rodata digests (the whole-file ones still describe the file).
 Result<SimilarityQuery> make_similarity_query(const std::string& name, std::span<const std::uint8_t> data);
 
 struct SimilarityThresholds {
   int sdbf_min_score = 21;     // hits score >= this (sdhash's customary 21)
   int tlsh_max_distance = 50;  // hits at distance <= this
   int ssdeep_min_score = 1;    // hits score >= this; < 0 skips ssdeep
+  // .rodata digests (SimilarityQuery::rodata against similarity.rodata.*):
+  // the calibrated .rodata rule's thresholds (docs/detection.md). Always a
+  // scan of every .rodata reference (there is no index for them).
+  int rodata_sdbf_min_score = 18;
+  int rodata_tlsh_max_distance = 120;
+  int rodata_ssdeep_min_score = 50;  // < 0 skips ssdeep
 };
 
 // Thresholds up to which the index is used; beyond them (a weaker SDBF score,
@@ -142,7 +162,9 @@ class LoadedRefset {
   // sdbf_min_score >= kSdbfIndexedMinScore; TLSH uses it when
   // tlsh_max_distance <= kTlshIndexedMaxDistance; otherwise they scan all
   // references (SDBF with the SIMD PreparedSdbfSet). Hits come per
-  // algorithm: SDBF (per query digest), then TLSH, then ssdeep.
+  // algorithm: SDBF (per query digest), then TLSH, then ssdeep, then the
+  // same for query.rodata against the set's .rodata references (algorithms
+  // "sdbf:.rodata", "tlsh:.rodata", "ssdeep:.rodata").
   std::vector<SimilarityHit> similar(const SimilarityQuery& query, const SimilarityThresholds& thresholds) const;
   // SDBF alone, without content keys: always a brute-force scan (this is the
   // path of sdbf imports, which have only Bloom filters). Hits >= min_score.
@@ -153,6 +175,11 @@ class LoadedRefset {
   // block size is compatible (equal, half or double); hits >= min_score.
   // A malformed query digest gives no hits.
   std::vector<SimilarityHit> similar_ssdeep(std::string_view query, int min_score) const;
+  // How many .rodata references the set holds, per algorithm.
+  struct RodataCounts {
+    std::size_t sdbf = 0, tlsh = 0, ssdeep = 0;
+  };
+  RodataCounts rodata_references() const;
   // True when the set has a similarity index (similarity.idx).
   bool has_similarity_index() const;
 

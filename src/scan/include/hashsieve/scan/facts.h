@@ -12,12 +12,13 @@
 #include "hashsieve/digest/sdbf.h"
 #include "hashsieve/digest/tlsh.h"
 #include "hashsieve/image/layer_entries.h"
+#include "hashsieve/refset/section_digests.h"
 #include "hashsieve/store/store.h"
 
 namespace hashsieve::scan {
 
 // Version of the facts encoding itself (what encode_facts writes).
-inline constexpr std::string_view kFactsFormatVersion = "facts/1";
+inline constexpr std::string_view kFactsFormatVersion = "facts/2";
 
 struct FileRecord {
   std::string path;
@@ -36,11 +37,15 @@ struct FileRecord {
   // See store::FileFacts::similarity_computed: false when the sieve skipped
   // the similarity digests because the file was known when it was hashed.
   bool similarity_computed = false;
+  // refset::rodata_digests of the bytes, for ELF files whose similarity
+  // digests were computed from memory (streamed large files have none).
+  std::optional<refset::SectionDigests> rodata;
 };
 
 // The cache-key part naming every hasher and its version, e.g.
 // "crypto/1;sdbf/sdhash-3.4;tlsh/tlsh-3.4.4-compatible/1;ssdeep/libfuzzy-2.14;
-// content-keys/64.3.6;facts/1".
+// content-keys/64.3.6;rodata/1;facts/2". Adding the .rodata digests changed
+// it (rodata/1, facts/2), so facts cached before them are recomputed.
 std::string hasher_versions();
 
 store::FileFacts encode_facts(const FileRecord& record);

@@ -50,9 +50,11 @@ std::unique_ptr<Matcher> make_exact_matcher(std::vector<const refset::LoadedRefs
 
 // SDBF, TLSH and ssdeep similarity (LoadedRefset::similar, through the
 // set's similarity index where it has one) to references of malicious or
-// suspicious class: verdict suspicious. Files smaller than
-// thresholds.similarity_min_bytes are skipped. Keeps the best hit per set and
-// algorithm.
+// suspicious class: verdict suspicious. Two rules, either suffices: the
+// whole-file digests under the whole-file size gate, and (ELF files) the
+// .rodata digests under the .rodata size gate (ScanThresholds). Files
+// smaller than thresholds.similarity_min_bytes are skipped. Keeps the best
+// hit per set and algorithm ("sdbf", ..., "sdbf:.rodata", ...).
 std::unique_ptr<Matcher> make_similarity_matcher(std::vector<const refset::LoadedRefset*> sets,
                                                  const ScanThresholds& thresholds);
 

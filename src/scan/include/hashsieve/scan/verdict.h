@@ -33,27 +33,34 @@ struct Evidence {
   std::string set;                     // reference set name
   std::string set_class;               // "known", "malicious", "suspicious" (of the hit)
   std::string reference;               // label, digest name or path in the set
-  std::string algorithm;               // "sha256", "sha1", "md5", "sdbf", "tlsh", "ssdeep", "path"
+  std::string algorithm;               // "sha256", "sha1", "md5", "sdbf", "tlsh", "ssdeep", "path",
+                                       // "sdbf:.rodata", "tlsh:.rodata", "ssdeep:.rodata"
   std::optional<int> score;            // similarity: sdbf/ssdeep score, tlsh distance
   std::optional<int> threshold;        // the threshold the score was held against
   bool operator==(const Evidence&) const = default;
 };
 
 // Similarity thresholds. Every default lives here, in one place.
-// The defaults are the whole-file rule calibrated in docs/detection.md (run
-// bench/calibration/calibrate.sh): a file is suspicious when, against a
-// reference of a malicious or suspicious set,
-//   max(size)/min(size) <= 2  AND  (sdbf >= 3  OR  tlsh <= 40  OR  ssdeep >= 36).
-// Measured on other Debian releases' builds of 15 security tools: 59.6 % of
-// other builds detected at 0.053 % false positives per negative file.
-// SDBF >= 3 lies outside the similarity index (kSdbfIndexedMinScore = 21), so
-// SDBF lookups scan every reference of the known-bad sets: fine for the small
-// sets such lists are; known-class sets are never searched (their hits
-// cannot raise a verdict).
+// The defaults are the two rules calibrated in docs/detection.md (run
+// bench/calibration/calibrate.sh). A file is suspicious when, against a
+// reference of a malicious or suspicious set, either rule holds (OR):
+//   whole files:  max(size)/min(size) <= 2  AND  (sdbf >= 3  OR  tlsh <= 40  OR  ssdeep >= 36)
+//   ELF .rodata:  max(size)/min(size) <= 4  AND  (sdbf >= 18 OR  tlsh <= 120 OR  ssdeep >= 50)
+// (the .rodata rule on the sizes and digests of both files' .rodata
+// sections; refset::rodata_digests). See docs/detection.md for the measured
+// detection and false-positive rates of the combination.
+// SDBF >= 3 lies outside the similarity index (kSdbfIndexedMinScore = 21),
+// and .rodata digests have no index, so these lookups scan every reference
+// of the known-bad sets: fine for the small sets such lists are; known-class
+// sets are never searched (their hits cannot raise a verdict).
 inline constexpr int kDefaultSdbfMinScore = 3;
 inline constexpr int kDefaultTlshMaxDistance = 40;
 inline constexpr int kDefaultSsdeepMinScore = 36;
 inline constexpr std::uint32_t kDefaultSimilarityMaxSizeRatio = 2;
+inline constexpr int kDefaultRodataSdbfMinScore = 18;
+inline constexpr int kDefaultRodataTlshMaxDistance = 120;
+inline constexpr int kDefaultRodataSsdeepMinScore = 50;
+inline constexpr std::uint32_t kDefaultRodataMaxSizeRatio = 4;
 // SDBF gives no digest below 512 bytes; TLSH and ssdeep are unreliable on
 // such small inputs too, so smaller files are matched exactly only.
 inline constexpr std::uint64_t kDefaultSimilarityMinBytes = 512;
@@ -67,6 +74,14 @@ struct ScanThresholds {
   // sets built before references carried their size pass ungated.
   std::uint32_t max_size_ratio = kDefaultSimilarityMaxSizeRatio;
   std::uint64_t similarity_min_bytes = kDefaultSimilarityMinBytes;
+  // The .rodata rule, the same way on the .rodata sections' digests and
+  // sizes (evidence algorithms "sdbf:.rodata", "tlsh:.rodata",
+  // "ssdeep:.rodata"). Thresholds out of range (sdbf/ssdeep > 100, tlsh < 0)
+  // switch a term off.
+  int rodata_sdbf_min_score = kDefaultRodataSdbfMinScore;
+  int rodata_tlsh_max_distance = kDefaultRodataTlshMaxDistance;
+  int rodata_ssdeep_min_score = kDefaultRodataSsdeepMinScore;
+  std::uint32_t rodata_max_size_ratio = kDefaultRodataMaxSizeRatio;
 };
 
 // The size gate: max(a, b) <= max_ratio * min(a, b), without overflow.

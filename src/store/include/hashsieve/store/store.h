@@ -51,6 +51,12 @@ struct FileFacts {
   // means the input was too small or too uniform for that digest). False when
   // the sieve skipped them because the file was known at hashing time.
   bool similarity_computed = false;
+  // The same digests of the file's ELF .rodata section (docs/adr/0012).
+  // rodata_size is nullopt when there are none (not ELF, no .rodata, skipped
+  // by the sieve, or facts written before they existed); the columns are
+  // nullable (SQLite schema 2, PostgreSQL migration 0004).
+  std::optional<std::uint64_t> rodata_size;
+  std::string rodata_sdbf, rodata_tlsh, rodata_ssdeep;  // as sdbf/tlsh/ssdeep
   bool operator==(const FileFacts&) const = default;
 };
 
