@@ -272,9 +272,10 @@ int run_runtime(const std::vector<std::string>& args) {
   runtime::RunnerOptions runner_options;
   runner_options.on_scan = [&](const runtime::ContainerScan& s) {
     if (a.once) return;
-    std::fprintf(stderr, "hashsieve runtime: container %s (%s): %s, %zu drifted files, %zu errors\n",
+    std::fprintf(stderr, "hashsieve runtime: container %s (%s): %s, %zu drifted files%s, %zu errors\n",
                  s.container.name.c_str(), s.container.id.substr(0, 12).c_str(),
-                 std::string(scan::to_string(s.verdict)).c_str(), s.files.size(), s.errors.size());
+                 std::string(scan::to_string(s.verdict)).c_str(), runtime::drifted_files(s),
+                 s.full ? (" of " + std::to_string(s.files.size()) + " scanned").c_str() : "", s.errors.size());
   };
 
   if (a.once) {
