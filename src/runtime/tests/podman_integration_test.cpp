@@ -263,8 +263,11 @@ TEST_F(RuntimePodmanTest, StartAndExecEventsTriggerScans) {
   };
   const std::string id = start("late", "echo hi > /tmp/hi");
   EXPECT_TRUE(wait_for(id, "unknown"));  // the start event
-  // Podman's exec event ("exec"): the runner's list interval (60 s) is far away.
+  // Podman's exec event ("exec"): the runner's list interval (60 s) is far
+  // away. The event comes as the exec starts, so the scan it triggers may
+  // run before the copy is written: a second exec comes after it.
   run(Podman::cli() + " exec late cp /opt/samples/tool.bin /tmp/dropper");
+  run(Podman::cli() + " exec late cat /tmp/dropper");
   EXPECT_TRUE(wait_for(id, "malicious"));
   stop = true;
   runner.notify();
