@@ -32,6 +32,8 @@ packages=(
   openssl
   # hashsieve runtime: its integration tests and bench/runtime start a private dockerd
   docker.io
+  # hashsieve runtime against Podman's Docker-compatible service (its integration test)
+  podman
   # the RabbitMQ queue backend (librabbitmq) and the broker its integration tests start
   librabbitmq-dev rabbitmq-server
 )

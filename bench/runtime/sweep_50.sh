@@ -6,12 +6,15 @@
 #      after its first sweep: CPU from /proc/<pid>/stat (utime + stime).
 # Needs root, dockerd, the docker CLI and a static /bin/busybox.
 # Usage: bench/runtime/sweep_50.sh [path/to/hashsieve]   (default build/release/hashsieve)
+# RUNTIME_ARGS adds options to the --once runs (RUNTIME_ARGS=--full: full
+# scans from /export); IDLE=0 skips the idle measurement.
 set -euo pipefail
 HASHSIEVE=${1:-build/release/hashsieve}
 HASHSIEVE=$(readlink -f "$HASHSIEVE")
 N=${N:-50}
 RUNS=${RUNS:-5}
 IDLE=${IDLE:-60}
+RUNTIME_ARGS=${RUNTIME_ARGS:-}
 [ "$(id -u)" -eq 0 ] || { echo "sweep_50: needs root (it starts dockerd)" >&2; exit 2; }
 command -v dockerd >/dev/null && command -v docker >/dev/null || { echo "sweep_50: dockerd/docker missing" >&2; exit 2; }
 
@@ -51,14 +54,17 @@ times=()
 for r in $(seq 1 "$RUNS"); do
   rm -rf "$WORK/hs"
   start=$(date +%s.%N)
-  "$HASHSIEVE" runtime --once --docker-host "unix://$SOCK" --data-dir "$WORK/hs" --format json --output "$WORK/report.json"
+  # shellcheck disable=SC2086 # RUNTIME_ARGS is a list of options
+  "$HASHSIEVE" runtime --once $RUNTIME_ARGS --docker-host "unix://$SOCK" --data-dir "$WORK/hs" --format json \
+    --output "$WORK/report.json"
   end=$(date +%s.%N)
   times+=("$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}')")
 done
 scanned=$(grep -c '"/tmp/drift.txt"' "$WORK/report.json" || true)
 median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "sweep of $N containers (--once): median ${median}s over $RUNS runs (${times[*]}); drifted files reported: $scanned"
+echo "sweep of $N containers (--once $RUNTIME_ARGS): median ${median}s over $RUNS runs (${times[*]}); drifted files reported: $scanned"
 
+[ "$IDLE" -gt 0 ] || exit 0
 # Idle scheduler: after its first sweep nothing is due for an hour. A fresh
 # data dir, so the first sweep scans everything (the --once runs stored a
 # schedule that says every container was just scanned).

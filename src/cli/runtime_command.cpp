@@ -40,6 +40,8 @@ constexpr const char* kRuntimeUsage =
     "                          unix://, else unix:///var/run/docker.sock; Podman:\n"
     "                          unix:///run/podman/podman.sock)\n"
     "  --once                  sweep every running container once, print a report, exit\n"
+    "  --full                  scan every file of each container (GET /export, streamed),\n"
+    "                          not only its drift\n"
     "  --data-dir DIR          reference sets and the store (as for `scan`)\n"
     "  --set NAME              match against this set (repeatable; default: every installed set)\n"
     "  --format F              table | json | sarif (--once; default: table on a terminal, else json)\n"
@@ -130,6 +132,8 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
       return kExitOk;
     } else if (a == "--once") {
       out.once = true;
+    } else if (a == "--full") {
+      out.drift.full = true;
     } else if (a == "--docker-host" || a == "--data-dir" || a == "--set" || a == "--format" || a == "--output" ||
                a == "--fail-on" || a == "--clamav-db" || a == "--clamd-socket" || a == "--yara-rules") {
       auto v = value();
@@ -268,9 +272,10 @@ int run_runtime(const std::vector<std::string>& args) {
   runtime::RunnerOptions runner_options;
   runner_options.on_scan = [&](const runtime::ContainerScan& s) {
     if (a.once) return;
-    std::fprintf(stderr, "hashsieve runtime: container %s (%s): %s, %zu drifted files, %zu errors\n",
+    std::fprintf(stderr, "hashsieve runtime: container %s (%s): %s, %zu drifted files%s, %zu errors\n",
                  s.container.name.c_str(), s.container.id.substr(0, 12).c_str(),
-                 std::string(scan::to_string(s.verdict)).c_str(), s.files.size(), s.errors.size());
+                 std::string(scan::to_string(s.verdict)).c_str(), runtime::drifted_files(s),
+                 s.full ? (" of " + std::to_string(s.files.size()) + " scanned").c_str() : "", s.errors.size());
   };
 
   if (a.once) {

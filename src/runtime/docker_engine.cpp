@@ -1,10 +1,13 @@
 // Docker Engine API client over a unix socket with libcurl. Every request is
 // one easy handle (requests are few and the socket is local); replies are
-// read into memory, bounded.
+// read into memory, bounded, except /export, which is pulled through a multi
+// handle (ExportStream) so a whole container filesystem never sits in memory.
 #include <curl/curl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -101,6 +104,124 @@ std::string engine_message(const std::vector<std::uint8_t>& body) {
   return text.substr(start, end == std::string::npos ? 200 : std::min<std::size_t>(end - start, 200));
 }
 
+// GET /export as a ByteSource: read() drives a curl multi handle until the
+// write callback has delivered bytes. The callback pauses the transfer when
+// more than kMaxBuffered bytes wait, so memory stays bounded whatever the
+// engine sends; read() resumes it once the buffer is drained.
+class ExportStream final : public image::ByteSource {
+ public:
+  static constexpr std::size_t kMaxBuffered = std::size_t{4} << 20;
+
+  ExportStream(std::string what, std::string socket) : what_(std::move(what)), socket_(std::move(socket)) {}
+  ~ExportStream() override {
+    if (multi_ != nullptr) {
+      if (easy_ != nullptr) curl_multi_remove_handle(multi_, easy_);
+      curl_multi_cleanup(multi_);
+    }
+    if (easy_ != nullptr) curl_easy_cleanup(easy_);
+  }
+  ExportStream(const ExportStream&) = delete;
+  ExportStream& operator=(const ExportStream&) = delete;
+
+  Status start(const std::string& url, const DockerEngineOptions& options) {
+    easy_ = curl_easy_init();
+    multi_ = curl_multi_init();
+    if (easy_ == nullptr || multi_ == nullptr) return Error(ErrorCode::internal, "curl init failed");
+    curl_easy_setopt(easy_, CURLOPT_UNIX_SOCKET_PATH, socket_.c_str());
+    curl_easy_setopt(easy_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    // No overall timeout (a large filesystem takes as long as it takes), but
+    // a stalled engine is given up.
+    curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy_, CURLOPT_LOW_SPEED_TIME,
+                     std::max(1L, static_cast<long>(options.stall_timeout.count() / 1000)));
+    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &ExportStream::on_data);
+    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
+    curl_multi_add_handle(multi_, easy_);
+    // Until the first bytes (or the end): then the status is known.
+    if (auto st = pump(); !st.ok()) return st;
+    curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &status_);
+    return {};
+  }
+
+  long status() const { return status_; }
+  // The whole (error) reply, bounded: for a status that is not 2xx.
+  std::vector<std::uint8_t> rest(std::size_t max_bytes) {
+    std::vector<std::uint8_t> out;
+    std::array<std::uint8_t, 16 * 1024> chunk{};
+    while (out.size() < max_bytes) {
+      auto n = read(chunk);
+      if (!n.ok() || *n == 0) break;
+      out.insert(out.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(*n));
+    }
+    return out;
+  }
+
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    if (offset_ == buffer_.size()) {
+      buffer_.clear();
+      offset_ = 0;
+      if (paused_) {
+        paused_ = false;
+        curl_easy_pause(easy_, CURLPAUSE_CONT);
+      }
+      if (auto st = pump(); !st.ok()) return std::move(st).error();
+    }
+    const std::size_t n = std::min(out.size(), buffer_.size() - offset_);
+    std::memcpy(out.data(), buffer_.data() + offset_, n);
+    offset_ += n;
+    return n;
+  }
+
+ private:
+  static size_t on_data(char* data, size_t size, size_t n, void* user) {
+    auto* self = static_cast<ExportStream*>(user);
+    const size_t bytes = size * n;
+    if (self->buffer_.size() - self->offset_ >= kMaxBuffered) {
+      self->paused_ = true;
+      return CURL_WRITEFUNC_PAUSE;  // delivered again after CURLPAUSE_CONT
+    }
+    self->buffer_.insert(self->buffer_.end(), data, data + bytes);
+    return bytes;
+  }
+
+  // Runs the transfer until bytes are buffered or it ended (an error unless it completed).
+  Status pump() {
+    while (!done_ && offset_ == buffer_.size() && !paused_) {
+      int running = 0;
+      if (curl_multi_perform(multi_, &running) != CURLM_OK) {
+        return Error(ErrorCode::unavailable, what_ + ": curl_multi_perform failed");
+      }
+      int left = 0;
+      while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+        if (m->msg == CURLMSG_DONE) {
+          done_ = true;
+          result_ = m->data.result;
+        }
+      }
+      if (!done_ && offset_ == buffer_.size()) curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    }
+    if (done_ && result_ != CURLE_OK && offset_ == buffer_.size()) {
+      // Refused, reset, cut off or stalled: the engine is (maybe only for now) not there.
+      return Error(ErrorCode::unavailable,
+                   "engine at " + socket_ + ": " + what_ + ": " + curl_easy_strerror(result_));
+    }
+    return {};
+  }
+
+  std::string what_;
+  std::string socket_;
+  CURL* easy_ = nullptr;
+  CURLM* multi_ = nullptr;
+  std::vector<std::uint8_t> buffer_;
+  std::size_t offset_ = 0;
+  bool paused_ = false;
+  bool done_ = false;
+  CURLcode result_ = CURLE_OK;
+  long status_ = 0;
+};
+
 class DockerEngine final : public Engine {
  public:
   DockerEngine(std::string socket, DockerEngineOptions options)
@@ -152,9 +273,25 @@ class DockerEngine final : public Engine {
     return std::move(r->body);
   }
 
+  Result<std::unique_ptr<image::ByteSource>> export_container(const std::string& id) override {
+    global_init();
+    const std::string what = "export of container " + id;
+    auto stream = std::make_unique<ExportStream>("GET /containers/" + id + "/export", socket_);
+    const std::string url = "http://docker/" + options_.api_version + "/containers/" + escape(id) + "/export";
+    if (auto st = stream->start(url, options_); !st.ok()) return std::move(st).error().with_context(what);
+    Reply reply;
+    reply.status = stream->status();
+    if (reply.status < 200 || reply.status >= 300) {
+      reply.body = stream->rest(64 * 1024);
+      if (auto st = check_status(reply, what); !st.ok()) return std::move(st).error();
+    }
+    return std::unique_ptr<image::ByteSource>(std::move(stream));
+  }
+
   Status watch_events(const std::function<void(const EngineEvent&)>& on_event,
                       const std::atomic<bool>& stop) override {
-    const std::string filters = R"({"type":["container"],"event":["start","exec_start"]})";
+    // Docker reports an exec as exec_start, Podman's service as exec.
+    const std::string filters = R"({"type":["container"],"event":["start","exec_start","exec"]})";
     std::function<void(std::string_view)> on_line = [&](std::string_view line) {
       if (line.empty()) return;
       auto e = parse_event(line);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <optional>
 
 #include "hashsieve/image/layer_entries.h"
 #include "hashsieve/scan/file_facts.h"
@@ -61,6 +63,32 @@ Result<std::vector<std::uint8_t>> file_from_tar(std::vector<std::uint8_t> tar, s
   return bytes;
 }
 
+// Keeps the error of the engine's stream for the caller: the tar reader
+// only passes on that reading failed.
+class RememberingSource final : public image::ByteSource {
+ public:
+  RememberingSource(std::unique_ptr<image::ByteSource> inner, std::shared_ptr<std::optional<Error>> failure)
+      : inner_(std::move(inner)), failure_(std::move(failure)) {}
+  Result<std::size_t> read(std::span<std::uint8_t> out) override {
+    auto n = inner_->read(out);
+    if (!n.ok() && !*failure_) *failure_ = n.error();
+    return n;
+  }
+
+ private:
+  std::unique_ptr<image::ByteSource> inner_;
+  std::shared_ptr<std::optional<Error>> failure_;
+};
+
+// A file's verdict is its worst evidence (unknown without, as scan::classify
+// decides); the container's its worst file's.
+void add_file(ContainerScan& out, DriftFile file) {
+  file.verdict = file.evidence.empty() ? scan::Verdict::unknown : scan::Verdict::known;
+  for (const auto& e : file.evidence) file.verdict = std::max(file.verdict, e.verdict);
+  out.verdict = std::max(out.verdict, file.verdict);
+  out.files.push_back(std::move(file));
+}
+
 }  // namespace
 
 bool is_executable(std::span<const std::uint8_t> head, std::uint32_t mode) {
@@ -101,13 +129,17 @@ Status DriftScanner::scan_file(Engine& engine, const std::string& id, DriftFile&
   if (!bytes.ok()) return std::move(bytes).error();
   file.size = bytes->size();
   file.mode = stat->permissions();
-  auto record = scan::file_record_from_bytes(file.path.substr(1), file.mode, *bytes);
+  return classify_bytes(file, *bytes, out);
+}
+
+Status DriftScanner::classify_bytes(DriftFile& file, std::span<const std::uint8_t> bytes, ContainerScan& out) const {
+  auto record = scan::file_record_from_bytes(file.path.substr(1), file.mode, bytes);
   if (!record.ok()) return std::move(record).error();
   if (record->crypto.sha256) file.sha256 = record->crypto.sha256->hex();
   auto classified = scan::classify(*record, matchers_);
   if (!classified.ok()) return std::move(classified).error().with_context(file.path);
   file.evidence = std::move(classified->evidence);
-  if (file.change == ChangeKind::added && is_executable(*bytes, file.mode)) {
+  if (file.change == ChangeKind::added && is_executable(bytes, file.mode)) {
     file.new_executable = true;
     file.evidence.push_back(drift_evidence(scan::Verdict::suspicious, "new executable"));
   }
@@ -115,7 +147,7 @@ Status DriftScanner::scan_file(Engine& engine, const std::string& id, DriftFile&
     file.evidence.push_back(drift_evidence(scan::Verdict::modified, "image file modified"));
   }
   for (const scanners::ExternalScanner* s : externals_) {
-    auto findings = s->scan_buffer(*bytes, file.path);
+    auto findings = s->scan_buffer(bytes, file.path);
     if (!findings.ok()) {
       // The file is still classified by hashes; the scanner's failure is recorded.
       out.errors.push_back({file.path, findings.error().code(), s->name() + ": " + findings.error().message()});
@@ -140,6 +172,7 @@ Result<ContainerScan> DriftScanner::scan(Engine& engine, const ContainerSummary&
   out.container = container;
   auto changes = engine.changes(container.id);
   if (!changes.ok()) return std::move(changes).error();
+  if (options_.full) return scan_full(engine, container, std::move(changes).value());
   std::sort(changes->begin(), changes->end(), [](const Change& a, const Change& b) { return a.path < b.path; });
   for (const Change& c : *changes) {
     DriftFile file;
@@ -158,12 +191,105 @@ Result<ContainerScan> DriftScanner::scan(Engine& engine, const ContainerSummary&
     } else if (file.sha256.empty()) {
       continue;  // a directory or symlink
     }
-    file.verdict = scan::Verdict::unknown;
-    for (const auto& e : file.evidence) file.verdict = std::max(file.verdict, e.verdict);
-    if (file.evidence.empty()) file.verdict = scan::Verdict::unknown;
-    out.verdict = std::max(out.verdict, file.verdict);
-    out.files.push_back(std::move(file));
+    add_file(out, std::move(file));
   }
+  return out;
+}
+
+Result<ContainerScan> DriftScanner::scan_full(Engine& engine, const ContainerSummary& container,
+                                              std::vector<Change> changes) const {
+  ContainerScan out;
+  out.container = container;
+  out.full = true;
+  const std::string short_id = container.id.substr(0, 12);
+  auto record_error = [&](const std::string& path, const Error& e) {
+    std::fprintf(stderr, "hashsieve runtime: container %s: %s\n", short_id.c_str(), e.message().c_str());
+    out.errors.push_back({path, e.code(), e.message()});
+  };
+  std::map<std::string, ChangeKind> changed;
+  for (const Change& c : changes) changed[c.path] = c.kind;
+  auto source = engine.export_container(container.id);
+  if (!source.ok()) return std::move(source).error();
+  auto failure = std::make_shared<std::optional<Error>>();
+  auto entries = image::open_tar_layer(std::make_unique<RememberingSource>(std::move(source).value(), failure), {},
+                                       options_.export_limits);
+  if (!entries.ok()) {
+    if (*failure) return std::move(**failure);
+    return std::move(entries).error().with_context("export of container " + container.id);
+  }
+  // A stream error ends the scan: the engine's own error when it was the
+  // engine (libarchive words a failed read its own way), so an engine that
+  // went away stays `unavailable` and the runner retries.
+  auto stream_error = [&](Error e) {
+    record_error("", *failure ? **failure : std::move(e).with_context("export of container " + container.id));
+  };
+  std::vector<std::uint8_t> bytes;
+  bool complete = false;
+  for (;;) {
+    auto next = (*entries)->next();
+    if (!next.ok()) {
+      stream_error(std::move(next).error());
+      break;
+    }
+    if (!next->has_value()) {
+      complete = true;
+      break;
+    }
+    const image::LayerEntry& entry = **next;
+    DriftFile file;
+    file.path = "/" + entry.path;
+    const auto change = changed.find(file.path);
+    if (entry.kind != image::EntryKind::regular) {
+      if (entry.kind == image::EntryKind::device && change != changed.end()) {
+        // Drifted FIFOs and devices are reported as in a drift scan.
+        record_error(file.path, Error(ErrorCode::unsupported,
+                                      file.path + ": skipped, a device, FIFO or socket is not scanned"));
+      } else {
+        ++out.skipped;
+      }
+      continue;
+    }
+    file.change = change != changed.end() ? change->second : ChangeKind::unchanged;
+    file.mode = entry.mode & 07777;
+    file.size = entry.size;
+    if (entry.size > options_.max_file_bytes) {
+      record_error(file.path, Error(ErrorCode::limit_exceeded, file.path + ": " + std::to_string(entry.size) +
+                                                                   " bytes, more than the limit of " +
+                                                                   std::to_string(options_.max_file_bytes) +
+                                                                   " (--max-file-bytes)"));
+      continue;  // the reader skips its content
+    }
+    bytes.resize(entry.size);
+    std::size_t got = 0;
+    bool broken = false;
+    while (got < bytes.size()) {
+      auto n = (*entries)->read(std::span(bytes).subspan(got));
+      if (!n.ok() || *n == 0) {
+        stream_error(n.ok() ? Error(ErrorCode::parse_error, file.path + ": truncated") : std::move(n).error());
+        broken = true;
+        break;
+      }
+      got += *n;
+    }
+    if (broken) break;
+    if (auto st = classify_bytes(file, bytes, out); !st.ok()) {
+      record_error(file.path, st.error());
+      continue;
+    }
+    add_file(out, std::move(file));
+  }
+  if (complete) {
+    if (auto st = (*entries)->finish(); !st.ok()) stream_error(std::move(st).error());
+  }
+  for (const Change& c : changes) {
+    if (c.kind != ChangeKind::deleted) continue;
+    DriftFile file;
+    file.path = c.path;
+    file.change = ChangeKind::deleted;
+    file.evidence.push_back(drift_evidence(scan::Verdict::modified, "deleted from the image"));
+    add_file(out, std::move(file));
+  }
+  std::sort(out.files.begin(), out.files.end(), [](const DriftFile& a, const DriftFile& b) { return a.path < b.path; });
   return out;
 }
 

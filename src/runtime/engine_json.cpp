@@ -84,6 +84,7 @@ std::string_view to_string(ChangeKind kind) {
     case ChangeKind::modified: return "modified";
     case ChangeKind::added: return "added";
     case ChangeKind::deleted: return "deleted";
+    case ChangeKind::unchanged: return "unchanged";
   }
   return "?";
 }

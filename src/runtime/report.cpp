@@ -45,12 +45,23 @@ json container_object(const ContainerScan& s) {
           {"state", s.container.state},
           {"verdict", scan::to_string(s.verdict)},
           {"image_scan", image_scan},
-          {"summary", {{"drifted_files", s.files.size()}, {"skipped", s.skipped}, {"counts", counts}}},
+          {"summary",
+           {{"drifted_files", drifted_files(s)},
+            {"full_scan", s.full},
+            {"files", s.files.size()},
+            {"skipped", s.skipped},
+            {"counts", counts}}},
           {"files", files},
           {"errors", errors}};
 }
 
 }  // namespace
+
+std::size_t drifted_files(const ContainerScan& scan) {
+  std::size_t n = 0;
+  for (const auto& f : scan.files) n += f.change != ChangeKind::unchanged ? 1 : 0;
+  return n;
+}
 
 std::string container_json(const ContainerScan& scan) { return container_object(scan).dump(); }
 

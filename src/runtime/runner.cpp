@@ -69,7 +69,7 @@ void Runner::record(ContainerScan& scan) {
   r.image_scan_id = scan.image_scan_id;
   r.scanned_at = iso_utc(clock_.now_ms());
   r.verdict = std::string(scan::to_string(scan.verdict));
-  r.drifted_files = scan.files.size();
+  r.drifted_files = drifted_files(scan);
   r.errors = scan.errors.size();
   r.result_json = container_json(scan);
   if (auto st = results_->put_container_result(r); !st.ok()) log_error("storing the result of " + r.id, st.error());
@@ -179,7 +179,9 @@ void Runner::run(const std::atomic<bool>& stop) {
       auto st = engine_.watch_events(
           [&](const EngineEvent& e) {
             const auto verb = e.verb();
-            if (e.type != "container" || e.actor_id.empty() || (verb != "start" && verb != "exec_start")) return;
+            if (e.type != "container" || e.actor_id.empty() || (verb != "start" && verb != "exec_start" && verb != "exec")) {
+              return;  // Docker: exec_start; Podman: exec
+            }
             {
               std::lock_guard lock(mutex_);
               scheduler_.on_event(e.actor_id);

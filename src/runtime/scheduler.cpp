@@ -51,7 +51,10 @@ std::vector<std::string> Scheduler::set_running(const std::vector<std::string>& 
 void Scheduler::on_event(const std::string& id) {
   Entry& e = entries_[id];
   e.state.container_id = id;
-  e.state.last_event_ms = std::max(clock_.now_ms(), e.state.last_scan_ms + 1);
+  // An event while the container is being scanned may postdate what the
+  // scan read (an exec event comes as the exec starts): it stays pending
+  // past that scan, whose last_scan_ms will be its start.
+  e.state.last_event_ms = std::max(clock_.now_ms(), (e.in_flight ? e.started_ms : e.state.last_scan_ms) + 1);
 }
 
 std::int64_t Scheduler::due_time(const Entry& e) const {
@@ -87,6 +90,7 @@ std::vector<std::string> Scheduler::take_due() {
   for (const auto& [key, id] : due) {
     if (in_flight_ >= concurrency_) break;
     entries_[id].in_flight = true;
+    entries_[id].started_ms = now;
     ++in_flight_;
     out.push_back(id);
   }
@@ -105,7 +109,8 @@ void Scheduler::finished(const std::string& id, bool ok, std::chrono::millisecon
   e.in_flight = false;
   --in_flight_;
   const std::int64_t now = clock_.now_ms();
-  e.state.last_scan_ms = now;
+  // The scan saw the container as it was when it started.
+  e.state.last_scan_ms = e.started_ms;
   e.state.failures = ok ? 0 : e.state.failures + 1;
   e.next_due_ms = now + jittered_interval();
 }

@@ -57,6 +57,7 @@ TEST_F(RuntimeCli, BadArgumentsAndUnreachableEngines) {
       {"runtime --once --docker-host unix://" + dir_ + "/missing.sock" + data, 1, "missing.sock: No such file"},
       {"runtime --once --docker-host unix://" + dir_ + data, 1, "not a socket"},
       {"runtime --once --docker-host unix://" + dead + data, 1, "dead.sock"},
+      {"runtime --once --full --docker-host unix://" + dead + data, 1, "dead.sock"},
       {"runtime --once --set nosuchset --docker-host unix://" + dead + data, 1, "nosuchset"},
       {"runtime --once --yara-rules " + dir_ + "/norules --docker-host unix://" + dead + data, 1, "YARA"},
   };

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include "hashsieve/runtime/runner.h"
 #include "hashsieve/scanners/clamav.h"
 #include "hashsieve/store/container_store.h"
+#include "engine_harness.h"
 #include "scan_fixture.h"
 
 namespace hashsieve::runtime {
@@ -34,34 +36,11 @@ namespace fs = std::filesystem;
 using scan::Verdict;
 using scan::testing::Bytes;
 
-std::string eicar() { return std::string("X5O!P%@AP[4\\PZX54(P^)7CC)7}$") + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"; }
-
-std::string find_program(const std::string& name) {
-  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
-    const std::string p = std::string(dir) + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
-// Runs a shell command; returns its exit status and stdout.
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  std::array<char, 4096> buf{};
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-void write_file(const fs::path& p, const std::string& data, fs::perms perms = fs::perms(0644)) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << data;
-  fs::permissions(p, perms);
-}
-
-std::string as_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
+using testing::as_string;
+using testing::eicar;
+using testing::find_program;
+using testing::run;
+using testing::write_file;
 
 class Dockerd : public ::testing::Environment {
  public:
@@ -376,6 +355,149 @@ TEST_F(RuntimeDockerTest, MissingSocketIsAClearError) {
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("docker socket " + Dockerd::socket + ": Permission denied"), std::string::npos) << out;
   fs::remove_all(open_dir);
+}
+
+TEST_F(RuntimeDockerTest, FullScanReadsTheWholeFilesystemFromExport) {
+  // Drift only: nothing bad was written. The image itself ships the bad tool.
+  start("quiet", "echo hello > /tmp/hello.txt && printf XXXX | dd of=/opt/app bs=1 seek=100 conv=notrunc");
+  auto list = engine_->list_containers();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  DriftScanner drift(sets_, nullptr, {clamav_.get()}, DriftOptions{});
+  auto drifted = drift.scan(*engine_, (*list)[0]);
+  ASSERT_TRUE(drifted.ok()) << drifted.error().message();
+  EXPECT_EQ(drifted->verdict, Verdict::modified);
+  EXPECT_EQ(file(*drifted, "/opt/samples/tool.bin"), nullptr);
+
+  DriftOptions options;
+  options.full = true;
+  options.max_file_bytes = 1 << 20;  // busybox (about 2 MB) is over it: a recorded limit
+  DriftScanner full(sets_, nullptr, {clamav_.get()}, options);
+  auto got = full.scan(*engine_, (*list)[0]);
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_TRUE(got->full);
+  struct Case {
+    std::string path;
+    ChangeKind change;
+    Verdict want;
+  };
+  const Case cases[] = {
+      {"/opt/samples/tool.bin", ChangeKind::unchanged, Verdict::malicious},  // the "bad" set
+      {"/opt/samples/eicar.dat", ChangeKind::unchanged, Verdict::malicious},  // the set and ClamAV
+      {"/opt/app", ChangeKind::modified, Verdict::modified},
+      {"/tmp/hello.txt", ChangeKind::added, Verdict::unknown},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.path);
+    const DriftFile* f = file(*got, c.path);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->change, c.change);
+    EXPECT_EQ(f->verdict, c.want);
+    EXPECT_EQ(f->sha256.size(), 64u);
+  }
+  EXPECT_EQ(got->verdict, Verdict::malicious);
+  ASSERT_EQ(got->errors.size(), 1u);
+  EXPECT_EQ(got->errors[0].path, "/bin/busybox");
+  EXPECT_EQ(got->errors[0].code, ErrorCode::limit_exceeded);
+  EXPECT_GT(got->skipped, 10u);  // the busybox symlinks, directories
+
+  // The CLI: --full in the JSON report, busybox hashed within the default limit.
+  const std::string bin = std::string(HASHSIEVE_BINARY_DIR) + "/hashsieve";
+  auto [rc, out] = run(bin + " runtime --once --full --docker-host unix://" + Dockerd::socket + " --data-dir " +
+                       data_ + " --format json --fail-on malicious --output " + data_ + "/full.json");
+  EXPECT_EQ(rc, 4) << out;
+  std::ifstream in(data_ + "/full.json");
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  ASSERT_EQ(j["containers"].size(), 1u);
+  const auto& c = j["containers"][0];
+  EXPECT_EQ(c["verdict"], "malicious");
+  EXPECT_EQ(c["summary"]["full_scan"], true);
+  EXPECT_EQ(c["summary"]["drifted_files"], 3);  // hello.txt, app and the test's .ready
+  EXPECT_TRUE(c["errors"].empty()) << c["errors"].dump();
+  bool busybox = false;
+  for (const auto& f : c["files"]) busybox = busybox || (f["path"] == "/bin/busybox" && f["change"] == "unchanged");
+  EXPECT_TRUE(busybox);
+}
+
+// Restarts the engine while a sweep is in progress: the containers the sweep
+// had not finished get a recorded error and a retry, the sweep itself ends,
+// and the next tick (also of a new scheduler restored from the store)
+// brings their verdicts.
+TEST_F(RuntimeDockerTest, EngineRestartInTheMiddleOfASweep) {
+  // Enough drift per container (80 requests, each a mount of the container
+  // with vfs) that the engine stops while the sweep is still going.
+  const std::string many = "i=0; while [ $i -lt 40 ]; do echo $i > /tmp/f$i; i=$((i+1)); done";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(start("sweep" + std::to_string(i), "cp /opt/samples/tool.bin /tmp/dropper && " + many,
+                        "--restart always --stop-timeout 1"));
+  }
+  auto results = store::open_sqlite_container_store(data_);
+  ASSERT_TRUE(results.ok());
+  ManualClock clock(1'800'000'000'000);
+  SchedulerOptions so;
+  so.max_concurrency = 1;  // one container after the other
+  Scheduler scheduler(so, clock, 4);
+  DriftScanner drift(sets_, nullptr, {}, DriftOptions{});
+  std::thread stopper;
+  RunnerOptions ro;
+  ro.on_scan = [&](const ContainerScan&) {
+    // After the first container: the engine goes away while the sweep goes on.
+    if (!stopper.joinable()) stopper = std::thread([] { Dockerd::stop(); });
+  };
+  Runner runner(*engine_, drift, scheduler, clock, results->get(), nullptr, ro);
+  auto sweep = runner.tick();
+  ASSERT_TRUE(stopper.joinable());
+  stopper.join();
+  EXPECT_TRUE(sweep.errors.empty());  // the list was read before the engine went away
+  ASSERT_EQ(sweep.scans.size(), 4u);  // every container was attempted
+  EXPECT_TRUE(sweep.scans[0].errors.empty());
+  EXPECT_EQ(sweep.scans[0].verdict, Verdict::malicious);
+  std::vector<std::string> interrupted;
+  for (const auto& s : sweep.scans) {
+    bool unavailable = false;
+    for (const auto& e : s.errors) unavailable = unavailable || e.code == ErrorCode::unavailable;
+    if (!unavailable) continue;
+    interrupted.push_back(s.container.id);
+    auto state = scheduler.state(s.container.id);
+    ASSERT_TRUE(state.has_value());
+    EXPECT_EQ(state->failures, 1u);
+  }
+  // The last container cannot have been reached before the engine stopped.
+  ASSERT_FALSE(interrupted.empty());
+  EXPECT_EQ(interrupted.back(), sweep.scans.back().container.id);
+
+  ASSERT_TRUE(Dockerd::start()) << Dockerd::skip_reason;
+  for (int i = 0; i < 200; ++i) {
+    auto l = engine_->list_containers();
+    if (l.ok() && l->size() == ids.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // A new scheduler (as after a restart of the scanner) carries on from the store.
+  Scheduler restored(so, clock, 5);
+  Runner again(*engine_, drift, restored, clock, results->get(), nullptr);
+  ASSERT_TRUE(again.restore().ok());
+  for (const auto& id : interrupted) {
+    SCOPED_TRACE(id);
+    ASSERT_TRUE(restored.state(id).has_value());
+    EXPECT_EQ(restored.state(id)->failures, 1u);
+  }
+  // The retry is min_interval (30 s) after the failure; the completed container is not due for an hour.
+  clock.advance(std::chrono::seconds(31));
+  auto next = again.tick();
+  EXPECT_TRUE(next.errors.empty());
+  ASSERT_EQ(next.scans.size(), interrupted.size());
+  for (const auto& s : next.scans) {
+    SCOPED_TRACE(s.container.name);
+    EXPECT_NE(std::find(interrupted.begin(), interrupted.end(), s.container.id), interrupted.end());
+    EXPECT_TRUE(s.errors.empty()) << s.errors[0].message;
+    EXPECT_EQ(s.verdict, Verdict::malicious);
+    EXPECT_EQ(restored.state(s.container.id)->failures, 0u);
+    auto stored = (*results)->get_container_result(s.container.id);
+    ASSERT_TRUE(stored.ok() && stored->has_value());
+    EXPECT_EQ((*stored)->verdict, "malicious");
+  }
 }
 
 // Last: restarts the engine. Containers come back with their restart policy.

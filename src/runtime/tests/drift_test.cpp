@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_engine.h"
+#include "hashsieve/runtime/report.h"
 #include "scan_fixture.h"
 
 namespace hashsieve::runtime {
@@ -12,6 +13,7 @@ using scan::Verdict;
 using scan::testing::Contents;
 using scan::testing::TempDir;
 using testing::Bytes;
+using testing::FakeFile;
 using testing::FakeEngine;
 
 const scan::Evidence* find_evidence(const DriftFile& f, const std::string& set) {
@@ -144,6 +146,124 @@ TEST_F(DriftTest, EngineDownEndsTheContainerScan) {
   EXPECT_EQ(got->errors[0].code, ErrorCode::unavailable);
   auto gone = drift.scan(engine_, {"nope", "", "", "", ""});
   ASSERT_FALSE(gone.ok());
+}
+
+void add_image_file(FakeEngine& engine, const std::string& id, const std::string& path, Bytes data,
+                    std::uint32_t mode = 0644) {
+  FakeFile f;
+  f.stat.name = path.substr(path.rfind('/') + 1);
+  f.stat.size = data.size();
+  f.stat.mode = mode;
+  f.data = std::move(data);
+  engine.containers[id].image_files[path] = std::move(f);
+}
+
+TEST_F(DriftTest, FullScanClassifiesEveryFileOfTheExport) {
+  Bytes elf = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+  elf.resize(3000, 7);
+  add_image_file(engine_, "c1", "/usr/bin/ls", contents_.ls, 0755);
+  add_image_file(engine_, "c1", "/usr/bin/cat", contents_.cat, 0755);
+  add_image_file(engine_, "c1", "/opt/app/evil", contents_.evil);  // shipped in the image: no drift
+  add_image_file(engine_, "c1", "/opt/app/data.bin", contents_.random);
+  add_image_file(engine_, "c1", "/opt/app/huge", Bytes(50000, 9));
+  add_image_file(engine_, "c1", "/etc/passwd", contents_.tiny);
+  engine_.add_file("c1", "/usr/bin/cat", ChangeKind::modified, contents_.cat_patched, 0755);
+  engine_.add_file("c1", "/tmp/tool", ChangeKind::added, elf, 0755);
+  engine_.add_file("c1", "/tmp/fifo", ChangeKind::added, {});
+  engine_.containers["c1"].files["/tmp/fifo"].stat.mode = PathStat::kModeNamedPipe | 0644;
+  engine_.containers["c1"].changes.push_back({"/etc/passwd", ChangeKind::deleted});
+  auto paths = scan::testing::distro_paths(contents_);
+  DriftOptions options;
+  options.full = true;
+  options.max_file_bytes = 45000;
+  DriftScanner drift(sets_, &paths, {}, options);
+  auto got = drift.scan(engine_, engine_.containers["c1"].summary);
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(engine_.exports, 1);
+  EXPECT_EQ(engine_.archives, 0);  // nothing fetched file by file
+  EXPECT_TRUE(got->full);
+  struct Case {
+    std::string path;
+    ChangeKind change;
+    Verdict want;
+  };
+  const Case cases[] = {
+      {"/etc/passwd", ChangeKind::deleted, Verdict::modified},
+      {"/opt/app/data.bin", ChangeKind::unchanged, Verdict::unknown},
+      {"/opt/app/evil", ChangeKind::unchanged, Verdict::malicious},
+      {"/tmp/tool", ChangeKind::added, Verdict::suspicious},
+      {"/usr/bin/cat", ChangeKind::modified, Verdict::modified},
+      {"/usr/bin/ls", ChangeKind::unchanged, Verdict::known},
+  };
+  ASSERT_EQ(got->files.size(), std::size(cases));
+  for (std::size_t i = 0; i < std::size(cases); ++i) {
+    SCOPED_TRACE(cases[i].path);
+    EXPECT_EQ(got->files[i].path, cases[i].path);
+    EXPECT_EQ(got->files[i].change, cases[i].change);
+    EXPECT_EQ(got->files[i].verdict, cases[i].want);
+  }
+  EXPECT_EQ(got->files[2].sha256, scan::testing::sha256_of(contents_.evil).hex());
+  EXPECT_EQ(got->verdict, Verdict::malicious);
+  // The FIFO in the drift and the file over the limit are recorded errors.
+  struct Fault {
+    std::string path;
+    ErrorCode code;
+  };
+  const Fault faults[] = {{"/opt/app/huge", ErrorCode::limit_exceeded}, {"/tmp/fifo", ErrorCode::unsupported}};
+  ASSERT_EQ(got->errors.size(), std::size(faults));
+  for (std::size_t i = 0; i < std::size(faults); ++i) {
+    SCOPED_TRACE(faults[i].path);
+    EXPECT_EQ(got->errors[i].path, faults[i].path);
+    EXPECT_EQ(got->errors[i].code, faults[i].code);
+  }
+  EXPECT_EQ(got->skipped, 1u);  // the directory tmp/
+  EXPECT_EQ(drifted_files(*got), 3u);
+
+  // The same container without --full sees only the drift: not the image's evil file.
+  DriftScanner drift_only(sets_, &paths, {}, DriftOptions{});
+  auto drifted = drift_only.scan(engine_, engine_.containers["c1"].summary);
+  ASSERT_TRUE(drifted.ok());
+  EXPECT_EQ(drifted->verdict, Verdict::suspicious);
+  EXPECT_FALSE(drifted->full);
+}
+
+TEST_F(DriftTest, FullScanStreamFaultsAreRecorded) {
+  struct Case {
+    std::string name;
+    std::string bad_path;      // an image file with this path ("" none)
+    std::size_t fail_at;       // the stream fails after this many bytes
+    ErrorCode want;
+  };
+  const Case cases[] = {
+      {"engine stops mid-export", "", 2048 + 512, ErrorCode::unavailable},
+      {"path escapes the root", "/../../escape", SIZE_MAX, ErrorCode::invalid_argument},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeEngine engine;
+    engine.add_container("c1", "web");
+    add_image_file(engine, "c1", "/a", contents_.random);
+    add_image_file(engine, "c1", "/b", contents_.evil);
+    if (!c.bad_path.empty()) add_image_file(engine, "c1", c.bad_path, contents_.tiny);
+    engine.export_fail_at = c.fail_at;
+    DriftOptions options;
+    options.full = true;
+    DriftScanner drift(sets_, nullptr, {}, options);
+    auto got = drift.scan(engine, engine.containers["c1"].summary);
+    ASSERT_TRUE(got.ok()) << got.error().message();
+    ASSERT_EQ(got->errors.size(), 1u);
+    EXPECT_EQ(got->errors[0].code, c.want) << got->errors[0].message;
+    EXPECT_EQ(got->errors[0].path, "");
+    EXPECT_LE(got->files.size(), 1u);  // what came before the fault
+  }
+  // An engine that is down before the export: the container's scan fails.
+  engine_.down = true;
+  DriftOptions options;
+  options.full = true;
+  DriftScanner drift(sets_, nullptr, {}, options);
+  auto down = drift.scan(engine_, engine_.containers["c1"].summary);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().code(), ErrorCode::unavailable);
 }
 
 TEST(IsExecutable, ElfOrScriptWithExecBit) {

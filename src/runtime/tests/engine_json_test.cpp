@@ -106,6 +106,13 @@ TEST(ParsePathStat, DecodesTheBase64Header) {
   EXPECT_EQ(s->size, 5u);
   EXPECT_TRUE(s->is_regular());
   EXPECT_EQ(s->permissions(), 0644u);
+  // Podman's service names a regular file's own path as its linkTarget: the
+  // mode decides, not the link target.
+  auto podman = parse_path_stat(encode(
+      R"({"name":"x","size":3,"mode":420,"mtime":"2026-11-23T02:37:21.585216577Z","isDir":false,"linkTarget":"/tmp/x"})"));
+  ASSERT_TRUE(podman.ok()) << podman.error().message();
+  EXPECT_TRUE(podman->is_regular());
+  EXPECT_FALSE(podman->is_symlink());
   struct Case {
     std::string name;
     std::uint32_t mode;
@@ -139,6 +146,11 @@ TEST(ParseEvent, ReadsContainerEvents) {
   EXPECT_EQ(e->verb(), "exec_start");
   EXPECT_EQ(e->actor_id, "abc");
   EXPECT_EQ(e->time_nano, 1000);
+  // Podman's service: an exec is "exec", with no command appended.
+  auto podman = parse_event(
+      R"({"status":"exec","id":"abc","from":"localhost/hsbox:it","Type":"container","Action":"exec","Actor":{"ID":"abc","Attributes":{"containerExitCode":"0","name":"t2","podId":""}},"scope":"local","time":1,"timeNano":1000})");
+  ASSERT_TRUE(podman.ok()) << podman.error().message();
+  EXPECT_EQ(podman->verb(), "exec");
   EXPECT_FALSE(parse_event("nope").ok());
   EXPECT_FALSE(parse_event(R"({"Type":"container","Actor":{"ID":"a/b"}})").ok());
   EXPECT_FALSE(parse_event(R"({"Type":1})").ok());

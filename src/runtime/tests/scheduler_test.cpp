@@ -49,6 +49,26 @@ TEST(Scheduler, NeverScannedFirstThenEventsThenOverdue) {
   EXPECT_TRUE(s.take_due().empty());
 }
 
+TEST(Scheduler, AnEventDuringAScanBringsAnotherScan) {
+  ManualClock clock(kStart);
+  Scheduler s(options(), clock, 3);
+  s.set_running({"a"});
+  finish_all(s, s.take_due());
+  clock.advance(hours(2));
+  ASSERT_EQ(s.take_due(), std::vector<std::string>{"a"});  // the sweep's scan starts
+  clock.advance(seconds(5));
+  s.on_event("a");  // e.g. an exec that writes after the scan read the container
+  clock.advance(seconds(5));
+  s.finished("a", true, seconds(10));
+  EXPECT_EQ(s.state("a")->last_scan_ms, kStart + milliseconds(hours(2)).count());  // the scan's start
+  EXPECT_TRUE(s.take_due().empty());  // not within min_interval of that scan
+  clock.advance(seconds(20));
+  EXPECT_EQ(s.take_due(), std::vector<std::string>{"a"});
+  s.finished("a", true, milliseconds(5));
+  clock.advance(minutes(5));
+  EXPECT_TRUE(s.take_due().empty());  // the event is consumed now
+}
+
 TEST(Scheduler, EventsRespectTheMinimumInterval) {
   ManualClock clock(kStart);
   Scheduler s(options(), clock, 2);

@@ -9,6 +9,12 @@
 //                                     YARA                     suspicious
 // Similarity to known-bad references comes from the similarity matcher, as
 // in an image scan. A file's verdict is its worst evidence, unknown without.
+//
+// A full scan (DriftOptions::full) reads the container's whole filesystem
+// from GET /export instead, streamed through the image module's tar reader
+// (its limits and path confinement), and hashes and classifies every regular
+// file as an image scan would; /changes still marks which of them drifted
+// (the drift evidence above) and lists the deleted ones.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "hashsieve/core/result.h"
+#include "hashsieve/image/layer_entries.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/runtime/engine.h"
 #include "hashsieve/scan/matcher.h"
@@ -31,11 +38,16 @@ struct DriftOptions {
   // Larger drifted files are not fetched: a recorded limit_exceeded error.
   std::uint64_t max_file_bytes = std::uint64_t{64} << 20;
   scan::ScanThresholds thresholds;
+  // Scan every file of the container from /export, not only the drift.
+  bool full = false;
+  // Limits of the export tar in a full scan (max_file_bytes above still
+  // decides which files are hashed: larger ones are recorded errors).
+  image::ArchiveLimits export_limits;
 };
 
 struct DriftFile {
   std::string path;  // absolute, as /changes reports it
-  ChangeKind change = ChangeKind::added;
+  ChangeKind change = ChangeKind::added;  // unchanged: an undrifted file of a full scan
   std::uint64_t size = 0;
   std::uint32_t mode = 0;  // permission bits
   std::string sha256;      // hex; "" for deleted files
@@ -53,9 +65,10 @@ struct DriftError {
 
 struct ContainerScan {
   ContainerSummary container;
-  std::vector<DriftFile> files;     // sorted by path
+  std::vector<DriftFile> files;     // sorted by path (a full scan: every regular file too)
   std::vector<DriftError> errors;
-  std::uint64_t skipped = 0;        // directories and symlinks among the changes (not content)
+  std::uint64_t skipped = 0;        // directories, symlinks, hard links (and, in a full scan, devices) not read
+  bool full = false;                // a full scan from /export
   scan::Verdict verdict = scan::Verdict::known;  // worst file verdict; known without drift
   // The image's scan (store::ScanRecord) when one is stored; 0 = image not scanned.
   std::int64_t image_scan_id = 0;
@@ -78,6 +91,10 @@ class DriftScanner {
 
  private:
   Status scan_file(Engine& engine, const std::string& id, DriftFile& file, ContainerScan& out) const;
+  // Digests, matchers, drift evidence and third-party scanners for one file's bytes.
+  Status classify_bytes(DriftFile& file, std::span<const std::uint8_t> bytes, ContainerScan& out) const;
+  Result<ContainerScan> scan_full(Engine& engine, const ContainerSummary& container,
+                                  std::vector<Change> changes) const;
 
   std::vector<const scanners::ExternalScanner*> externals_;
   DriftOptions options_;

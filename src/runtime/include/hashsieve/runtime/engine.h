@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hashsieve/core/result.h"
+#include "hashsieve/image/layer_entries.h"
 #include "hashsieve/runtime/engine_json.h"
 
 namespace hashsieve::runtime {
@@ -37,7 +38,13 @@ class Engine {
   // limit_exceeded (the transfer is cut off there).
   virtual Result<std::vector<std::uint8_t>> archive(const std::string& id, const std::string& path,
                                                     std::uint64_t max_bytes) = 0;
-  // Follows GET /events for container start and exec_start events, calling
+  // GET /containers/{id}/export: a tar of the container's whole filesystem,
+  // as a pull stream (never held in memory). The reply's status is checked
+  // before this returns; a failure while reading (the engine stopped) is
+  // unavailable from ByteSource::read.
+  virtual Result<std::unique_ptr<image::ByteSource>> export_container(const std::string& id) = 0;
+  // Follows GET /events for container start and exec events (Docker's
+  // exec_start, Podman's exec), calling
   // on_event for each, until `stop` becomes true (checked at least once a
   // second) or the stream fails (an error; ok when stopped).
   virtual Status watch_events(const std::function<void(const EngineEvent&)>& on_event,
@@ -49,6 +56,8 @@ struct DockerEngineOptions {
   std::string api_version = "v1.41";
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};  // per request (not the event stream)
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
+  // A streamed export that moves no byte for this long is given up (unavailable).
+  std::chrono::milliseconds stall_timeout{std::chrono::seconds(60)};
 };
 
 // Checks the socket (exists: not_found; is a socket; may be opened:

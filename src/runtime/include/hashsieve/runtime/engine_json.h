@@ -38,7 +38,9 @@ struct ContainerInspect {
 Result<ContainerInspect> parse_container_inspect(std::string_view json);
 
 // Kind 0 Modified, 1 Added, 2 Deleted.
-enum class ChangeKind : std::uint8_t { modified = 0, added = 1, deleted = 2 };
+// unchanged is never in /changes: a file of a full (export) scan that is
+// not part of the drift.
+enum class ChangeKind : std::uint8_t { modified = 0, added = 1, deleted = 2, unchanged = 3 };
 std::string_view to_string(ChangeKind kind);
 
 struct Change {

@@ -13,6 +13,9 @@ namespace hashsieve::runtime {
 
 inline constexpr int kRuntimeReportSchemaVersion = 1;
 
+// Files of the scan that are drift (all but a full scan's unchanged ones).
+std::size_t drifted_files(const ContainerScan& scan);
+
 // One container's entry (also what the store keeps as result_json).
 std::string container_json(const ContainerScan& scan);
 
@@ -22,7 +25,8 @@ std::string write_runtime_json(const std::vector<ContainerScan>& scans, const st
                                const std::string& scanned_at);
 
 // One ImageReport per container: reference "container NAME (ID12) of IMAGE",
-// one FileFinding per drifted file (deleted ones included, without digest).
+// one FileFinding per drifted file (deleted ones included, without digest;
+// a full scan: every file).
 std::vector<scan::ImageReport> to_image_reports(const std::vector<ContainerScan>& scans);
 
 }  // namespace hashsieve::runtime

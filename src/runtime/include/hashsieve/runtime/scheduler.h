@@ -7,7 +7,9 @@
 //     next due time jittered by up to +-jitter of the interval so a fleet of
 //     containers does not come due at the same instant;
 //   - a start or exec event makes the container due at once, but never
-//     sooner than min_interval after its previous scan;
+//     sooner than min_interval after its previous scan; an event during a
+//     scan is not consumed by it (the scan may have read the container
+//     before the event's effects), so it brings another scan;
 //   - order: never scanned first, then event-driven, then the most overdue;
 //   - a failed scan is retried after min_interval * 2^(failures-1), capped at
 //     the sweep interval;
@@ -89,6 +91,7 @@ class Scheduler {
     store::ScheduleState state;
     std::int64_t next_due_ms = 0;
     bool in_flight = false;
+    std::int64_t started_ms = 0;  // of the scan in flight
   };
   std::int64_t due_time(const Entry& e) const;
   int priority(const Entry& e) const;
