@@ -271,12 +271,13 @@ class RuntimeThread {
   }
   // Returns once the runner has finished its current tick and stored it.
   void stop() {
+    // The flag first: a runner woken by notify() must see it.
+    stop_flag_.store(true);
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
       if (runner_ != nullptr) runner_->notify();
     }
-    stop_flag_.store(true);
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
