@@ -23,8 +23,8 @@
 #include "hashsieve/runtime/engine.h"
 #include "hashsieve/runtime/runner.h"
 #include "hashsieve/runtime/scheduler.h"
-#include "hashsieve/scan/verdict.h"
 #include "hashsieve/scan/matcher.h"
+#include "hashsieve/scan/verdict.h"
 #include "hashsieve/service/crawler.h"
 #include "hashsieve/service/enqueuer.h"
 #include "hashsieve/service/group_committer.h"
@@ -244,7 +244,6 @@ class SweepThread {
   bool stopping_ = false;
   std::thread thread_;
 };
-
 
 // The runtime scanner inside serve: the loop of `hashsieve runtime` without
 // --once (runtime::Runner::run) on its own thread. An engine that cannot be
