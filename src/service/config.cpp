@@ -139,8 +139,8 @@ Option runtime_option(std::string key, std::string help,
           [apply = std::move(apply)](ServiceConfig& c, const RawValue& v) { return apply(c.runtime, v); }};
 }
 
-Option runtime_milliseconds(std::string key, std::string help, std::chrono::milliseconds runtime::SchedulerOptions::*field,
-                            long long lo, long long hi) {
+Option runtime_seconds(std::string key, std::string help,
+                       std::chrono::milliseconds runtime::SchedulerOptions::*field, long long lo, long long hi) {
   return runtime_option(std::move(key), std::move(help), [field, lo, hi](RuntimeConfig& r, const RawValue& v) -> Status {
     auto n = integer(v, lo, hi);
     if (!n) return std::move(n).error();
@@ -207,9 +207,9 @@ const std::vector<Option>& options() {
                        r.engine.host = *s;
                        return {};
                      }),
-      runtime_milliseconds("runtime.interval_seconds", "seconds between full sweeps of the running containers",
+      runtime_seconds("runtime.interval_seconds", "seconds between full sweeps of the running containers",
                            &runtime::SchedulerOptions::sweep_interval, 1, 366LL * 86400),
-      runtime_milliseconds("runtime.min_interval_seconds", "minimum seconds between two scans of one container",
+      runtime_seconds("runtime.min_interval_seconds", "minimum seconds between two scans of one container",
                            &runtime::SchedulerOptions::min_interval, 1, 366LL * 86400),
       runtime_option("runtime.jitter", "sweep jitter as a fraction of the interval, 0..0.5",
                      [](RuntimeConfig& r, const RawValue& v) -> Status {
