@@ -19,9 +19,10 @@ constexpr const char* kServeUsage =
     "\n"
     "Runs the registry service: webhook POST /v1/registry/events, catalog\n"
     "crawler, scan workers, REST API (/v1/images, /v1/jobs, /v1/scans,\n"
-    "/v1/refsets), /healthz, /readyz, /metrics. Every option of FILE can also\n"
-    "be set as HASHSIEVE_<KEY> (see docs/service.md). SIGTERM/SIGINT stop it\n"
-    "gracefully.\n"
+    "/v1/refsets, /v1/containers), /healthz, /readyz, /metrics; with\n"
+    "runtime.enabled also the running-container scanner. Every option of\n"
+    "FILE can also be set as HASHSIEVE_<KEY> (see docs/service.md).\n"
+    "SIGTERM/SIGINT stop it gracefully.\n"
     "\n"
     "options:\n"
     "  --config FILE   YAML configuration (default: environment only)\n";

@@ -197,7 +197,8 @@ void Runner::run(const std::atomic<bool>& stop) {
     }
   });
   while (!stop.load()) {
-    tick();
+    const TickResult result = tick();
+    if (options_.on_tick) options_.on_tick(result);
     std::unique_lock lock(mutex_);
     auto wait = options_.list_interval;
     if (auto next = scheduler_.next_due_ms()) {

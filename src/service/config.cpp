@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <optional>
 
 #include "hashsieve/core/file.h"
@@ -130,6 +131,24 @@ Option list_option(std::string key, std::string help, std::vector<std::string> S
           }};
 }
 
+// A runtime option: `apply` converts and checks the raw value into the
+// RuntimeConfig (its error text is prefixed with the origin, naming the key).
+Option runtime_option(std::string key, std::string help,
+                      std::function<Status(RuntimeConfig&, const RawValue&)> apply) {
+  return {{key, env_name(key), std::move(help)},
+          [apply = std::move(apply)](ServiceConfig& c, const RawValue& v) { return apply(c.runtime, v); }};
+}
+
+Option runtime_seconds(std::string key, std::string help,
+                       std::chrono::milliseconds runtime::SchedulerOptions::*field, long long lo, long long hi) {
+  return runtime_option(std::move(key), std::move(help), [field, lo, hi](RuntimeConfig& r, const RawValue& v) -> Status {
+    auto n = integer(v, lo, hi);
+    if (!n) return std::move(n).error();
+    r.schedule.*field = std::chrono::seconds(*n);
+    return {};
+  });
+}
+
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       string_option("data_dir", "data directory: store.db, queue.db, refsets/ (required)", &ServiceConfig::data_dir),
@@ -171,6 +190,61 @@ const std::vector<Option>& options() {
                  "age of an unfinished, untouched job before the sweep publishes it again (idle queue only)",
                  &ServiceConfig::sweep, &SweepConfig::stale_after, 60, 30 * 86400),
       list_option("refsets", "reference sets to match (empty = all installed)", &ServiceConfig::refsets),
+      runtime_option("runtime.enabled", "scan the running containers of runtime.docker_host (hashsieve runtime)",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto b = boolean(v);
+                       if (!b) return std::move(b).error();
+                       r.enabled = *b;
+                       return {};
+                     }),
+      runtime_option("runtime.docker_host", "container engine socket, unix://PATH",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto s = scalar(v);
+                       if (!s) return std::move(s).error();
+                       if (!s->starts_with("unix://") || s->size() == 7) {
+                         return Error(ErrorCode::invalid_argument, v.origin + ": '" + *s + "' is not unix://PATH");
+                       }
+                       r.engine.host = *s;
+                       return {};
+                     }),
+      runtime_seconds("runtime.interval_seconds", "seconds between full sweeps of the running containers",
+                           &runtime::SchedulerOptions::sweep_interval, 1, 366LL * 86400),
+      runtime_seconds("runtime.min_interval_seconds", "minimum seconds between two scans of one container",
+                           &runtime::SchedulerOptions::min_interval, 1, 366LL * 86400),
+      runtime_option("runtime.jitter", "sweep jitter as a fraction of the interval, 0..0.5",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto s = scalar(v);
+                       if (!s) return std::move(s).error();
+                       char* end = nullptr;
+                       errno = 0;
+                       const double f = std::strtod(s->c_str(), &end);
+                       if (s->empty() || *end != '\0' || errno != 0 || !(f >= 0 && f <= 0.5)) {
+                         return Error(ErrorCode::invalid_argument, v.origin + ": '" + *s + "' is not a number 0..0.5");
+                       }
+                       r.schedule.jitter = f;
+                       return {};
+                     }),
+      runtime_option("runtime.concurrency", "containers scanned at once",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto n = integer(v, 1, 64);
+                       if (!n) return std::move(n).error();
+                       r.schedule.max_concurrency = static_cast<unsigned>(*n);
+                       return {};
+                     }),
+      runtime_option("runtime.max_file_bytes", "larger drifted files are not fetched (recorded as errors)",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto n = integer(v, 1, std::numeric_limits<long long>::max());
+                       if (!n) return std::move(n).error();
+                       r.drift.max_file_bytes = static_cast<std::uint64_t>(*n);
+                       return {};
+                     }),
+      runtime_option("runtime.full", "scan every file of each container (GET /export), not only its drift",
+                     [](RuntimeConfig& r, const RawValue& v) -> Status {
+                       auto b = boolean(v);
+                       if (!b) return std::move(b).error();
+                       r.drift.full = *b;
+                       return {};
+                     }),
   };
   return kOptions;
 }

@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "hashsieve/core/clock.h"
@@ -16,11 +19,17 @@
 #include "hashsieve/queue/job_queue.h"
 #include "hashsieve/queue/open_queue.h"
 #include "hashsieve/refset/catalog.h"
+#include "hashsieve/runtime/drift.h"
+#include "hashsieve/runtime/engine.h"
+#include "hashsieve/runtime/runner.h"
+#include "hashsieve/runtime/scheduler.h"
 #include "hashsieve/scan/matcher.h"
+#include "hashsieve/scan/verdict.h"
 #include "hashsieve/service/crawler.h"
 #include "hashsieve/service/enqueuer.h"
 #include "hashsieve/service/group_committer.h"
 #include "hashsieve/service/notifications.h"
+#include "hashsieve/store/container_store.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/open_store.h"
 #include "hashsieve/store/store.h"
@@ -115,6 +124,18 @@ json image_summary_json(const store::ImageResult& r) {
               {"refset_fingerprint", r.refset_fingerprint},
               {"bytes_hashed", r.bytes_hashed},
               {"duration_ms", r.duration_ms}};
+}
+
+json container_summary_json(const store::ContainerRecord& r) {
+  return json{{"id", r.id},
+              {"name", r.name},
+              {"image", r.image},
+              {"image_id", r.image_id},
+              {"image_scan_id", r.image_scan_id},
+              {"scanned_at", r.scanned_at},
+              {"verdict", r.verdict},
+              {"drifted_files", r.drifted_files},
+              {"errors", r.errors}};
 }
 
 // "since"/"until": milliseconds since the epoch or an RFC 3339 UTC time
@@ -224,12 +245,93 @@ class SweepThread {
   std::thread thread_;
 };
 
+// The runtime scanner inside serve: the loop of `hashsieve runtime` without
+// --once (runtime::Runner::run) on its own thread. An engine that cannot be
+// reached is retried every connect_retry; once connected, the runner itself
+// records and retries engine failures. Results go to the container store.
+class RuntimeThread {
+ public:
+  struct Hooks {
+    std::function<void(const Error&)> on_connect_error;
+    std::function<void()> on_connected;
+    runtime::RunnerOptions runner;
+  };
+  RuntimeThread(RuntimeConfig config, const std::vector<refset::LoadedRefset>& sets, const scan::PathIndex* paths,
+                store::ContainerStore& results, store::Store* image_scans, Hooks hooks)
+      : config_(std::move(config)),
+        drift_(sets, paths, {}, config_.drift),
+        results_(results),
+        image_scans_(image_scans),
+        hooks_(std::move(hooks)) {}
+  ~RuntimeThread() { stop(); }
+
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
+  // Returns once the runner has finished its current tick and stored it.
+  void stop() {
+    // The flag first: a runner woken by notify() must see it.
+    stop_flag_.store(true);
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+      if (runner_ != nullptr) runner_->notify();
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    while (!stop_flag_.load()) {
+      auto engine = runtime::connect_docker_engine(config_.engine);
+      if (!engine) {
+        hooks_.on_connect_error(engine.error());
+        std::unique_lock lock(mutex_);
+        wake_.wait_for(lock, config_.connect_retry, [this] { return stopping_; });
+        continue;
+      }
+      hooks_.on_connected();
+      runtime::Scheduler scheduler(config_.schedule, clock_, std::random_device{}());
+      runtime::Runner runner(**engine, drift_, scheduler, clock_, &results_, image_scans_, hooks_.runner);
+      if (auto st = runner.restore(); !st) {
+        log_line("runtime: warning: " + st.error().message() + "; starting with an empty schedule");
+      }
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        runner_ = &runner;
+      }
+      runner.run(stop_flag_);
+      std::lock_guard lock(mutex_);
+      runner_ = nullptr;
+      return;
+    }
+  }
+
+  RuntimeConfig config_;
+  runtime::DriftScanner drift_;
+  runtime::SystemClock clock_;
+  store::ContainerStore& results_;
+  store::Store* image_scans_;
+  Hooks hooks_;
+  std::atomic<bool> stop_flag_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  runtime::Runner* runner_ = nullptr;  // while run() runs, for notify()
+  std::thread thread_;
+};
+
 struct Service::Impl {
   ServiceConfig config;
   MetricsRegistry metrics;
   std::unique_ptr<store::JobStore> jobs;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<queue::JobQueue> queue;
+  // Running-container results (always <data_dir>/store.db: written by the
+  // runtime below or by `hashsieve runtime` on the same data dir).
+  std::unique_ptr<store::ContainerStore> containers;
   std::vector<refset::LoadedRefset> sets;
   std::vector<refset::RefsetManifest> set_manifests;
   std::unique_ptr<scan::PathIndex> paths;
@@ -238,6 +340,7 @@ struct Service::Impl {
   std::unique_ptr<SweepThread> sweeper;
   std::unique_ptr<worker::WorkerPool> workers;
   std::unique_ptr<CrawlerThread> crawler;
+  std::unique_ptr<RuntimeThread> runtime_scanner;  // runtime.enabled
   httplib::Server server;
   std::thread server_thread;
   int port = -1;
@@ -270,6 +373,9 @@ struct Service::Impl {
   void handle_job(const httplib::Request& req, httplib::Response& res);
   void handle_scan(const httplib::Request& req, httplib::Response& res);
   void handle_refsets(const httplib::Request& req, httplib::Response& res);
+  void handle_list_containers(const httplib::Request& req, httplib::Response& res);
+  void handle_container(const httplib::Request& req, httplib::Response& res);
+  std::unique_ptr<RuntimeThread> make_runtime();
   void handle_ready(const httplib::Request& req, httplib::Response& res);
   void register_metrics();
 };
@@ -300,6 +406,18 @@ void Service::Impl::register_metrics() {
       metrics.gauge("hashsieve_queue_depth", "queue messages not yet finished (ready + in flight + delayed)")
           .set(static_cast<double>(st->depth()));
       metrics.gauge("hashsieve_queue_dead_letters", "dead-lettered queue messages").set(static_cast<double>(st->dead));
+    }
+    // Every verdict is set (0 included) so a verdict no container has any
+    // more drops to 0 instead of keeping its last count.
+    if (auto rows = containers->list_container_results(std::numeric_limits<std::size_t>::max()); rows.ok()) {
+      std::map<std::string, std::size_t> by_verdict;
+      for (auto v : scan::kAllVerdicts) by_verdict[std::string(scan::to_string(v))] = 0;
+      for (const auto& r : *rows) ++by_verdict[r.verdict];
+      for (const auto& [verdict, n] : by_verdict) {
+        metrics.gauge("hashsieve_containers", "running containers by verdict of their latest result",
+                      {{"verdict", verdict}})
+            .set(static_cast<double>(n));
+      }
     }
     if (auto v = jobs->count_images_by_verdict(); v.ok()) {
       for (const auto& [verdict, n] : *v) {
@@ -489,6 +607,92 @@ void Service::Impl::handle_refsets(const httplib::Request&, httplib::Response& r
   send_json(res, 200, out);
 }
 
+void Service::Impl::handle_list_containers(const httplib::Request& req, httplib::Response& res) {
+  const std::string verdict = req.get_param_value("verdict");
+  if (!verdict.empty() && !scan::parse_verdict(verdict).ok()) {
+    return send_error(res, 400, "invalid_argument", "verdict must be known, unknown, modified, suspicious or malicious");
+  }
+  const auto limit = parse_limit(req, 50);
+  if (!limit) return send_error(res, 400, "invalid_argument", "limit must be 1.." + std::to_string(kMaxPageSize));
+  std::size_t offset = 0;
+  if (req.has_param("cursor")) {
+    // cursor = the offset of the next page in the (filtered) newest-first list.
+    const std::string c = req.get_param_value("cursor");
+    if (c.empty() || c.size() > 9 || c.find_first_not_of("0123456789") != std::string::npos) {
+      return send_error(res, 400, "invalid_argument", "malformed cursor");
+    }
+    offset = static_cast<std::size_t>(std::stoul(c));
+  }
+  // One row per running container of one host: the whole list is small, so
+  // the verdict filter and the page are cut here rather than in the store.
+  auto rows = containers->list_container_results(std::numeric_limits<std::size_t>::max());
+  if (!rows) return send_failure(res, rows.error());
+  json out{{"containers", json::array()}};
+  std::size_t seen = 0;
+  for (const auto& r : *rows) {
+    if (!verdict.empty() && r.verdict != verdict) continue;
+    if (seen++ < offset) continue;
+    if (out["containers"].size() == *limit) {
+      out["next_cursor"] = std::to_string(offset + *limit);
+      break;
+    }
+    out["containers"].push_back(container_summary_json(r));
+  }
+  send_json(res, 200, out);
+}
+
+void Service::Impl::handle_container(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  auto record = containers->get_container_result(id);
+  if (!record) return send_failure(res, record.error());
+  if (!*record) return send_error(res, 404, "not_found", "no result for container " + id);
+  // The runtime report's entry for the container, as `hashsieve runtime` writes it.
+  json out = parse_embedded((*record)->result_json);
+  if (out.is_object() && !out.contains("scanned_at")) out["scanned_at"] = (*record)->scanned_at;
+  send_json(res, 200, out);
+}
+
+std::unique_ptr<RuntimeThread> Service::Impl::make_runtime() {
+  RuntimeThread::Hooks hooks;
+  Gauge* engine_up = &metrics.gauge("hashsieve_runtime_engine_up", "1 while the container engine answers");
+  hooks.on_connect_error = [this, engine_up](const Error& e) {
+    engine_up->set(0);
+    metrics.counter("hashsieve_runtime_errors_total", "runtime scanner failures by kind", {{"kind", "engine"}}).add();
+    log_line("runtime: " + e.message() + " (retrying in " + std::to_string(config.runtime.connect_retry.count()) +
+             " ms)");
+  };
+  hooks.on_connected = [this, engine_up] {
+    engine_up->set(1);
+    log_line("runtime: watching " + config.runtime.engine.host);
+  };
+  hooks.runner.on_tick = [this, engine_up](const runtime::TickResult& t) {
+    const bool ok = t.errors.empty();
+    engine_up->set(ok ? 1 : 0);
+    metrics.counter("hashsieve_runtime_sweeps_total", "runtime scanner ticks by result", {{"result", ok ? "ok" : "error"}})
+        .add();
+    if (!ok) {
+      metrics.counter("hashsieve_runtime_errors_total", "runtime scanner failures by kind", {{"kind", "engine"}}).add();
+    }
+  };
+  hooks.runner.on_scan = [this](const runtime::ContainerScan& scan) {
+    metrics
+        .counter("hashsieve_runtime_scans_total", "container scans by verdict",
+                 {{"verdict", std::string(scan::to_string(scan.verdict))}})
+        .add();
+    metrics.counter("hashsieve_runtime_errors_total", "runtime scanner failures by kind", {{"kind", "container"}})
+        .add(scan.errors.size());
+  };
+  // Registered up front so /metrics shows the series before the first event.
+  for (const char* kind : {"engine", "container"}) {
+    metrics.counter("hashsieve_runtime_errors_total", "runtime scanner failures by kind", {{"kind", kind}});
+  }
+  for (const char* result : {"ok", "error"}) {
+    metrics.counter("hashsieve_runtime_sweeps_total", "runtime scanner ticks by result", {{"result", result}});
+  }
+  return std::make_unique<RuntimeThread>(config.runtime, sets, paths.get(), *containers, store.get(),
+                                         std::move(hooks));
+}
+
 void Service::Impl::handle_ready(const httplib::Request&, httplib::Response& res) {
   if (!ready.load()) return send_error(res, 503, "unavailable", "starting or stopping");
   auto st = queue->stats();
@@ -520,6 +724,8 @@ void Service::Impl::register_routes() {
   server.Get(R"(/v1/jobs/(\d+))", guarded(&Impl::handle_job, true));
   server.Post("/v1/scans", guarded(&Impl::handle_scan, true));
   server.Get("/v1/refsets", guarded(&Impl::handle_refsets, true));
+  server.Get("/v1/containers", guarded(&Impl::handle_list_containers, true));
+  server.Get(R"(/v1/containers/([0-9A-Za-z_.-]{1,128}))", guarded(&Impl::handle_container, true));
   server.Get("/readyz", guarded(&Impl::handle_ready, false));
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
@@ -570,6 +776,9 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
     s.jobs = std::move(stores->jobs);
     s.store = std::move(stores->store);
   }
+  auto containers = store::open_sqlite_container_store(s.config.data_dir);
+  if (!containers) return std::move(containers).error().with_context("opening the container store");
+  s.containers = std::move(*containers);
   queue::QueueOptions queue_options;
   queue_options.durability = s.config.storage.fsync ? queue::Durability::fsync : queue::Durability::process_crash;
   queue::RabbitMqOptions rabbit;
@@ -677,6 +886,7 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
           for (const auto& w : r->warnings) log_line("crawl warning: " + w.message);
         });
   }
+  if (s.config.runtime.enabled) s.runtime_scanner = s.make_runtime();
   s.register_routes();
   return service;
 }
@@ -706,6 +916,7 @@ Status Service::start() {
   }
   if (s.crawler) s.crawler->start();
   s.sweeper->start();
+  if (s.runtime_scanner) s.runtime_scanner->start();
   s.running = true;
   s.server_thread = std::thread([&s] { s.server.listen_after_bind(); });
   // httplib's stop() does nothing until the listen loop has started, so a
@@ -724,6 +935,9 @@ void Service::stop() {
   s.server.stop();  // closes the listener; handlers in progress finish first
   if (s.server_thread.joinable()) s.server_thread.join();
   if (s.crawler) s.crawler->stop();
+  // Waits for the tick in progress (its results are stored), before the
+  // stores close with the Impl.
+  if (s.runtime_scanner) s.runtime_scanner->stop();
   // Every handler has answered and the crawler is done: nothing submits any
   // more. stop() still commits whatever was accepted (none is left behind).
   s.committer->stop();

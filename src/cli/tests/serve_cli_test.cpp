@@ -29,6 +29,8 @@ TEST(ServeCliTest, BadArgumentsAndConfigurations) {
       {"unknown key", "$HASHSIEVE serve --config unknown.yaml", 2, "unknown key 'listen.prot'"},
       {"no api token", "$HASHSIEVE serve --config noapi.yaml", 2, "api.tokens"},
       {"bad env value", "HASHSIEVE_LISTEN_PORT=abc $HASHSIEVE serve --config noapi.yaml", 2, "HASHSIEVE_LISTEN_PORT"},
+      {"runtime over TCP", "HASHSIEVE_RUNTIME_DOCKER_HOST=tcp://h:2375 $HASHSIEVE serve --config noapi.yaml", 2,
+       "HASHSIEVE_RUNTIME_DOCKER_HOST"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -53,6 +55,26 @@ TEST(ServeCliTest, StopsGracefullyOnSigterm) {
   EXPECT_NE(r.out.find("exit=0"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.err.find("SIGTERM received, shutting down"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stopped:"), std::string::npos) << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ServeCliTest, RuntimeWithoutAnEngineStillServesAndStops) {
+  const auto dir = std::filesystem::temp_directory_path() / ("hashsieve_serve_rt_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  // runtime.enabled against a socket that does not exist: serve starts,
+  // logs the engine error (and retries), and still stops on SIGTERM.
+  const auto r = run_in(dir.string(),
+                        "{ HASHSIEVE_DATA_DIR=data HASHSIEVE_WEBHOOK_TOKEN=x HASHSIEVE_API_TOKENS=t "
+                        "HASHSIEVE_LISTEN_PORT=0 HASHSIEVE_CRAWLER_ENABLED=false HASHSIEVE_WORKERS_COUNT=0 "
+                        "HASHSIEVE_RUNTIME_ENABLED=true HASHSIEVE_RUNTIME_DOCKER_HOST=unix://$PWD/none.sock "
+                        "$HASHSIEVE serve 2>serve.err & pid=$!; "
+                        "for i in $(seq 100); do grep -q 'runtime:' serve.err 2>/dev/null && "
+                        "grep -q listening serve.err && break; sleep 0.1; done; "
+                        "kill -TERM $pid; wait $pid; echo exit=$?; cat serve.err >&2; }");
+  EXPECT_NE(r.out.find("exit=0"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("none.sock"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("retrying"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stopped"), std::string::npos) << r.err;
   std::filesystem::remove_all(dir);
 }
 

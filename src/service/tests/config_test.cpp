@@ -29,6 +29,45 @@ TEST(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->sweep.stale_after, std::chrono::seconds(3600));
 }
 
+TEST(ConfigTest, RuntimeDefaultsAreTheRuntimeModules) {
+  auto c = parse_config(kMinimal, {});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_FALSE(c->runtime.enabled);
+  const runtime::DockerEngineOptions engine;
+  const runtime::SchedulerOptions schedule;
+  const runtime::DriftOptions drift;
+  EXPECT_EQ(c->runtime.engine.host, engine.host);
+  EXPECT_EQ(c->runtime.schedule.sweep_interval, schedule.sweep_interval);
+  EXPECT_EQ(c->runtime.schedule.min_interval, schedule.min_interval);
+  EXPECT_EQ(c->runtime.schedule.jitter, schedule.jitter);
+  EXPECT_EQ(c->runtime.schedule.max_concurrency, schedule.max_concurrency);
+  EXPECT_EQ(c->runtime.drift.max_file_bytes, drift.max_file_bytes);
+  EXPECT_EQ(c->runtime.drift.full, drift.full);
+}
+
+TEST(ConfigTest, RuntimeSectionFromFileAndEnvironment) {
+  const std::string yaml = std::string(kMinimal) +
+                           "runtime:\n"
+                           "  enabled: true\n"
+                           "  docker_host: unix:///run/podman/podman.sock\n"
+                           "  interval_seconds: 600\n"
+                           "  min_interval_seconds: 10\n"
+                           "  jitter: 0.25\n"
+                           "  concurrency: 4\n"
+                           "  max_file_bytes: 1048576\n"
+                           "  full: true\n";
+  auto c = parse_config(yaml, {{"HASHSIEVE_RUNTIME_CONCURRENCY", "8"}});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_TRUE(c->runtime.enabled);
+  EXPECT_EQ(c->runtime.engine.host, "unix:///run/podman/podman.sock");
+  EXPECT_EQ(c->runtime.schedule.sweep_interval, std::chrono::minutes(10));
+  EXPECT_EQ(c->runtime.schedule.min_interval, std::chrono::seconds(10));
+  EXPECT_EQ(c->runtime.schedule.jitter, 0.25);
+  EXPECT_EQ(c->runtime.schedule.max_concurrency, 8u);  // the environment wins
+  EXPECT_EQ(c->runtime.drift.max_file_bytes, 1048576u);
+  EXPECT_TRUE(c->runtime.drift.full);
+}
+
 TEST(ConfigTest, QueueStoreAndFrontEndSettings) {
   const std::string yaml = std::string(kMinimal) +
                            "queue: amqp://u:p@127.0.0.1:5672/%2f\n"
@@ -145,6 +184,27 @@ TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
       {"no api token", "data_dir: /d\nwebhook: {token: x}\n", {}, "api.tokens"},
       {"invalid yaml", "data_dir: [unclosed\n", {}, "invalid YAML"},
       {"top level list", "- a\n- b\n", {}, "top level"},
+      {"runtime enabled not a boolean", std::string(kMinimal) + "runtime: {enabled: sometimes}\n", {},
+       "runtime.enabled"},
+      {"runtime docker host over TCP", std::string(kMinimal) + "runtime: {docker_host: 'tcp://h:2375'}\n", {},
+       "runtime.docker_host"},
+      {"runtime docker host without a path", kMinimal, {{"HASHSIEVE_RUNTIME_DOCKER_HOST", "unix://"}},
+       "HASHSIEVE_RUNTIME_DOCKER_HOST"},
+      {"runtime interval zero", std::string(kMinimal) + "runtime: {interval_seconds: 0}\n", {},
+       "runtime.interval_seconds"},
+      {"runtime min interval not a number", kMinimal, {{"HASHSIEVE_RUNTIME_MIN_INTERVAL_SECONDS", "1m"}},
+       "HASHSIEVE_RUNTIME_MIN_INTERVAL_SECONDS"},
+      {"runtime jitter too large", std::string(kMinimal) + "runtime: {jitter: 0.6}\n", {}, "runtime.jitter"},
+      {"runtime jitter not a number", std::string(kMinimal) + "runtime: {jitter: lots}\n", {}, "runtime.jitter"},
+      {"runtime concurrency zero", std::string(kMinimal) + "runtime: {concurrency: 0}\n", {},
+       "runtime.concurrency"},
+      {"runtime concurrency too large", kMinimal, {{"HASHSIEVE_RUNTIME_CONCURRENCY", "65"}},
+       "HASHSIEVE_RUNTIME_CONCURRENCY"},
+      {"runtime max file bytes zero", std::string(kMinimal) + "runtime: {max_file_bytes: 0}\n", {},
+       "runtime.max_file_bytes"},
+      {"runtime full not a boolean", kMinimal, {{"HASHSIEVE_RUNTIME_FULL", "export"}}, "HASHSIEVE_RUNTIME_FULL"},
+      {"runtime unknown key", std::string(kMinimal) + "runtime: {docker_hosts: x}\n", {},
+       "unknown key 'runtime.docker_hosts'"},
       {"list for scalar", std::string(kMinimal) + "listen: {address: [a, b]}\n", {}, "expected one value"},
   };
   for (const auto& c : cases) {

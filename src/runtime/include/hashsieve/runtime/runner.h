@@ -34,6 +34,8 @@ struct RunnerOptions {
   std::chrono::milliseconds event_retry{std::chrono::seconds(5)};
   // Called after each container scan (on the ticking thread), e.g. to log it.
   std::function<void(const ContainerScan&)> on_scan;
+  // Called by run() after each tick (e.g. sweep metrics in `serve`).
+  std::function<void(const TickResult&)> on_tick;
 };
 
 class Runner {

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "hashsieve/core/result.h"
+#include "hashsieve/runtime/drift.h"
+#include "hashsieve/runtime/engine.h"
+#include "hashsieve/runtime/scheduler.h"
 
 namespace hashsieve::service {
 
@@ -61,6 +64,17 @@ struct StorageConfig {
   bool fsync = true;
 };
 
+// The runtime scanner inside serve (`hashsieve runtime` without --once):
+// the runtime module's own option structs, so the defaults are theirs.
+struct RuntimeConfig {
+  bool enabled = false;
+  runtime::DockerEngineOptions engine;   // runtime.docker_host
+  runtime::SchedulerOptions schedule;    // interval, min interval, jitter, concurrency
+  runtime::DriftOptions drift;           // full, max file bytes
+  // Wait between attempts to reach an engine that did not answer.
+  std::chrono::milliseconds connect_retry{std::chrono::seconds(10)};
+};
+
 struct ServiceConfig {
   std::string data_dir;  // store.db, queue.db, refsets/; required
   std::string queue;     // "" / "embedded": <data_dir>/queue.db; "amqp://...": RabbitMQ
@@ -74,6 +88,7 @@ struct ServiceConfig {
   WorkersConfig workers;
   SweepConfig sweep;
   std::vector<std::string> refsets;  // reference sets to match; empty = every installed set
+  RuntimeConfig runtime;
 };
 
 // One documented option: its dotted key and environment variable.

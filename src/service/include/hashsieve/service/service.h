@@ -7,13 +7,17 @@
 //   POST /v1/scans ---------------------------------------^                  v
 //   WorkerPool (N threads) --scan--> store.db <-- GET /v1/images, /v1/jobs
 //
+// runtime.enabled: a thread runs the runtime scanner's loop
+// (runtime::Runner, as `hashsieve runtime`) into the container store, read
+// by GET /v1/containers.
+//
 // Every enqueue (webhook, crawler, POST /v1/scans) goes through one
 // GroupCommitter (group_committer.h, ADR 0017); a sweep thread runs
 // worker::sweep_queue every sweep.interval.
 //
 // start() returns once the listener is bound; stop() is the graceful
 // shutdown: close the listener (requests in progress are answered), stop
-// the crawler, let the committer commit what it accepted, stop the sweep,
+// the crawler and the runtime scanner (after its tick in progress), let the committer commit what it accepted, stop the sweep,
 // drain the workers within the configured deadline (unfinished jobs are
 // released back to the queue).
 #pragma once

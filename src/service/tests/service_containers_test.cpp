@@ -1,0 +1,372 @@
+// hashsieve serve and running containers: GET /v1/containers and
+// /v1/containers/{id} over results put into the container store directly,
+// the container metrics, and the runtime scanner inside serve (against an
+// engine socket that does not exist, and against a fake engine on a unix
+// socket).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "hashsieve/service/service.h"
+#include "hashsieve/store/container_store.h"
+
+namespace hashsieve::service {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "hashsieve-service-containers-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+ServiceConfig test_config(const std::string& data_dir) {
+  ServiceConfig c;
+  c.data_dir = data_dir;
+  c.listen.port = 0;
+  c.listen.threads = 4;
+  c.webhook.token = "Bearer hook";
+  c.api_tokens = {"api"};
+  c.crawler.enabled = false;
+  c.workers.count = 0;
+  c.storage.fsync = false;
+  return c;
+}
+
+store::ContainerRecord record(int i, const std::string& verdict) {
+  store::ContainerRecord r;
+  char id[65];
+  std::snprintf(id, sizeof id, "%02d%062x", i, i);
+  r.id = id;
+  r.name = "c" + std::to_string(i);
+  r.image = "busybox:1";
+  r.image_id = "sha256:ff";
+  // Newest first: a higher i is newer.
+  r.scanned_at = "2026-11-22T10:00:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + "Z";
+  r.verdict = verdict;
+  r.drifted_files = static_cast<std::uint64_t>(i);
+  r.result_json = nlohmann::json{{"id", r.id}, {"name", r.name}, {"verdict", verdict}, {"files", nlohmann::json::array()}}
+                      .dump();
+  return r;
+}
+
+struct Running {
+  TempDir dir;
+  std::unique_ptr<Service> svc;
+  std::unique_ptr<httplib::Client> client;
+
+  void start(ServiceConfig config) {
+    auto s = Service::create(std::move(config));
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    svc = std::move(s).value();
+    auto st = svc->start();
+    ASSERT_TRUE(st.ok()) << st.error().message();
+    client = std::make_unique<httplib::Client>("127.0.0.1", svc->port());
+    client->set_read_timeout(10, 0);
+  }
+  httplib::Result get(const std::string& path, bool token = true) {
+    httplib::Headers h;
+    if (token) h.emplace("Authorization", "Bearer api");
+    return client->Get(path.c_str(), h);
+  }
+};
+
+void put(const std::string& data_dir, const std::vector<store::ContainerRecord>& records) {
+  auto containers = store::open_sqlite_container_store(data_dir);
+  ASSERT_TRUE(containers.ok()) << containers.error().message();
+  for (const auto& r : records) ASSERT_TRUE((*containers)->put_container_result(r).ok());
+}
+
+TEST(ServiceContainersTest, RoutesNeedTheBearerToken) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  put(r.dir.path(), {record(1, "known")});
+  for (const std::string& path : std::vector<std::string>{"/v1/containers", "/v1/containers/" + record(1, "known").id}) {
+    SCOPED_TRACE(path);
+    auto res = r.get(path, false);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401);
+  }
+}
+
+TEST(ServiceContainersTest, OneContainerByIdOrPrefix) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  const auto rec = record(3, "malicious");
+  put(r.dir.path(), {rec, record(4, "known")});
+  struct Case {
+    std::string name;
+    std::string id;
+    int want_status;
+    std::string want_code;  // of the error
+  };
+  const std::vector<Case> cases = {
+      {"full id", rec.id, 200, ""},
+      {"unique prefix", rec.id.substr(0, 8), 200, ""},
+      {"unknown id", std::string(64, 'e'), 404, "not_found"},
+      {"unknown prefix", "eeee", 404, "not_found"},
+      {"too short a prefix", rec.id.substr(0, 2), 400, "invalid_argument"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto res = r.get("/v1/containers/" + c.id);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, c.want_status) << res->body;
+    const auto body = nlohmann::json::parse(res->body);
+    if (c.want_status != 200) {
+      EXPECT_EQ(body["error"]["code"], c.want_code);
+      continue;
+    }
+    // The runtime report's entry, plus when it was scanned.
+    auto want = nlohmann::json::parse(rec.result_json);
+    want["scanned_at"] = rec.scanned_at;
+    EXPECT_EQ(body, want);
+  }
+}
+
+TEST(ServiceContainersTest, ListPagesAndFiltersByVerdict) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  std::vector<store::ContainerRecord> records;
+  for (int i = 1; i <= 5; ++i) records.push_back(record(i, i % 2 == 0 ? "malicious" : "known"));
+  put(r.dir.path(), records);
+
+  // Every page of two, newest first, following next_cursor.
+  std::vector<std::string> names;
+  std::string path = "/v1/containers?limit=2";
+  for (int page = 0; page < 5 && !path.empty(); ++page) {
+    auto res = r.get(path);
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200) << res->body;
+    const auto body = nlohmann::json::parse(res->body);
+    EXPECT_LE(body["containers"].size(), 2u);
+    for (const auto& c : body["containers"]) names.push_back(c["name"]);
+    path = body.contains("next_cursor") ? "/v1/containers?limit=2&cursor=" + body["next_cursor"].get<std::string>() : "";
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"c5", "c4", "c3", "c2", "c1"}));
+
+  auto res = r.get("/v1/containers?verdict=malicious");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const auto body = nlohmann::json::parse(res->body);
+  ASSERT_EQ(body["containers"].size(), 2u);
+  EXPECT_EQ(body["containers"][0]["name"], "c4");
+  EXPECT_EQ(body["containers"][0]["verdict"], "malicious");
+  EXPECT_EQ(body["containers"][0]["drifted_files"], 4);
+  EXPECT_EQ(body["containers"][0]["scanned_at"], "2026-11-22T10:00:04Z");
+  EXPECT_FALSE(body.contains("next_cursor"));
+}
+
+TEST(ServiceContainersTest, BadListParametersAre400) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  struct Case {
+    std::string name;
+    std::string query;
+    std::string want;
+  };
+  const std::vector<Case> cases = {
+      {"limit zero", "limit=0", "limit"},
+      {"limit too large", "limit=501", "limit"},
+      {"unknown verdict", "verdict=evil", "verdict"},
+      {"cursor not a number", "cursor=x1", "cursor"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto res = r.get("/v1/containers?" + c.query);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_NE(res->body.find(c.want), std::string::npos) << res->body;
+  }
+}
+
+TEST(ServiceContainersTest, MetricsCountContainersByVerdict) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  put(r.dir.path(), {record(1, "malicious"), record(2, "known"), record(3, "known")});
+  auto res = r.client->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("hashsieve_containers{verdict=\"malicious\"} 1\n"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("hashsieve_containers{verdict=\"known\"} 2\n"), std::string::npos);
+  EXPECT_NE(res->body.find("hashsieve_containers{verdict=\"suspicious\"} 0\n"), std::string::npos);
+}
+
+// A series' value in the /metrics text (-1 when absent). Sample lines only:
+// the "# HELP name ..." line starts with the name too.
+double metric(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(ServiceContainersTest, UnreachableEngineDoesNotStopServe) {
+  Running r;
+  auto config = test_config(r.dir.path());
+  config.runtime.enabled = true;
+  config.runtime.engine.host = "unix://" + r.dir.path() + "/no-such-engine.sock";
+  config.runtime.connect_retry = milliseconds(50);
+  r.start(config);
+  auto health = r.client->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  // The failed connections are recorded and retried.
+  double errors = -1;
+  for (int i = 0; i < 200 && errors < 2; ++i) {
+    auto res = r.client->Get("/metrics");
+    ASSERT_TRUE(res);
+    errors = metric(res->body, "hashsieve_runtime_errors_total{kind=\"engine\"}");
+    if (errors < 2) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_GE(errors, 2);
+  auto res = r.client->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(metric(res->body, "hashsieve_runtime_engine_up"), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  r.svc->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+// A minimal Docker Engine API on a unix socket: one running container with
+// no drift; every other request (the event stream included) is a 500. One
+// request per connection (Connection: close).
+class FakeEngine {
+ public:
+  explicit FakeEngine(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(fd_, 16) == 0;
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeEngine() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  bool ok() const { return ok_; }
+  static constexpr const char* kId = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+
+ private:
+  static std::string answer(const std::string& target) {
+    static const std::regex kVersioned(R"(^/v[0-9.]+(/.*)$)");
+    std::smatch m;
+    const std::string path = std::regex_match(target, m, kVersioned) ? m[1].str() : target;
+    const std::string id = kId;
+    if (path == "/_ping") return reply(200, "OK");
+    if (path.starts_with("/containers/json")) {
+      return reply(200, R"([{"Id":")" + id +
+                            R"(","Names":["/web"],"Image":"busybox:1","ImageID":"sha256:ff","State":"running"}])");
+    }
+    if (path == "/containers/" + id + "/json") {
+      return reply(200, R"({"Id":")" + id +
+                            R"(","Name":"/web","Image":"sha256:ff","Config":{"Image":"busybox:1"},"State":{"Running":true,"Pid":1}})");
+    }
+    if (path == "/containers/" + id + "/changes") return reply(200, "null");
+    return reply(500, R"({"message":"not in this fake"})");
+  }
+  static std::string reply(int status, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") +
+           "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  void serve() {
+    while (!stop_) {
+      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        request.append(buf, static_cast<std::size_t>(n));
+      }
+      const auto sp1 = request.find(' ');
+      const auto sp2 = request.find(' ', sp1 + 1);
+      if (sp1 != std::string::npos && sp2 != std::string::npos) {
+        const std::string out = answer(request.substr(sp1 + 1, sp2 - sp1 - 1));
+        std::size_t off = 0;
+        while (off < out.size()) {
+          const ssize_t n = ::send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+          if (n <= 0) break;
+          off += static_cast<std::size_t>(n);
+        }
+      }
+      ::close(c);
+    }
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(ServiceContainersTest, RuntimeResultsReachTheApiWithinATick) {
+  Running r;
+  const std::string socket = r.dir.path() + "/engine.sock";
+  FakeEngine engine(socket);
+  ASSERT_TRUE(engine.ok());
+  auto config = test_config(r.dir.path());
+  config.runtime.enabled = true;
+  config.runtime.engine.host = "unix://" + socket;
+  r.start(config);
+  std::optional<nlohmann::json> body;
+  for (int i = 0; i < 250 && !body; ++i) {
+    auto res = r.get("/v1/containers");
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 200);
+    auto j = nlohmann::json::parse(res->body);
+    if (!j["containers"].empty()) {
+      body = j;
+    } else {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  ASSERT_TRUE(body) << "no container result within 5 s";
+  ASSERT_EQ((*body)["containers"].size(), 1u);
+  EXPECT_EQ((*body)["containers"][0]["id"], FakeEngine::kId);
+  EXPECT_EQ((*body)["containers"][0]["name"], "web");
+  EXPECT_EQ((*body)["containers"][0]["verdict"], "known");
+  auto one = r.get("/v1/containers/" + std::string(FakeEngine::kId));
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(one->body)["name"], "web");
+  // The scan is counted right after it is stored.
+  std::string text;
+  for (int i = 0; i < 250; ++i) {
+    auto metrics = r.client->Get("/metrics");
+    ASSERT_TRUE(metrics);
+    text = metrics->body;
+    if (metric(text, "hashsieve_runtime_scans_total{verdict=\"known\"}") >= 1) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(metric(text, "hashsieve_runtime_scans_total{verdict=\"known\"}"), 1);
+  EXPECT_EQ(metric(text, "hashsieve_runtime_engine_up"), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  r.svc->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace hashsieve::service
