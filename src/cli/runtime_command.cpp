@@ -23,8 +23,7 @@
 #include "hashsieve/runtime/runner.h"
 #include "hashsieve/runtime/scheduler.h"
 #include "hashsieve/scan/report.h"
-#include "hashsieve/scanners/clamav.h"
-#include "hashsieve/scanners/yara.h"
+#include "hashsieve/scanners/scanner_set.h"
 #include "hashsieve/store/container_store.h"
 #include "hashsieve/store/store.h"
 
@@ -112,9 +111,7 @@ struct RuntimeArgs {
   std::optional<scan::Verdict> fail_on;
   runtime::SchedulerOptions schedule;
   runtime::DriftOptions drift;
-  std::vector<std::string> clamav_dbs;
-  std::string clamd_socket;
-  std::string yara_rules;
+  scanners::ScannerConfig externals;
 };
 
 std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out) {
@@ -156,9 +153,9 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
         }
         out.fail_on = *verdict;
       }
-      if (a == "--clamav-db") out.clamav_dbs.push_back(*v);
-      if (a == "--clamd-socket") out.clamd_socket = *v;
-      if (a == "--yara-rules") out.yara_rules = *v;
+      if (a == "--clamav-db") out.externals.clamav_dbs.push_back(*v);
+      if (a == "--clamd-socket") out.externals.clamd_socket = *v;
+      if (a == "--yara-rules") out.externals.yara_rules = *v;
     } else if (a == "--interval" || a == "--min-interval") {
       auto v = value();
       auto d = v ? parse_duration(*v) : std::nullopt;
@@ -184,7 +181,7 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
       return usage_error("unknown argument '" + a + "'");
     }
   }
-  if (!out.clamav_dbs.empty() && !out.clamd_socket.empty()) {
+  if (!out.externals.clamav_dbs.empty() && !out.externals.clamd_socket.empty()) {
     return usage_error("--clamav-db excludes --clamd-socket (pick one ClamAV path)");
   }
   if (!out.once && (!out.format.empty() || !out.output.empty() || out.fail_on)) {
@@ -219,36 +216,11 @@ int run_runtime(const std::vector<std::string>& args) {
   }
   const auto paths = scan::make_refset_path_index(sets);
 
-  std::vector<std::unique_ptr<scanners::ExternalScanner>> externals;
-  scanners::ScanLimits limits;
-  limits.max_bytes = a.drift.max_file_bytes;
-  if (!a.clamav_dbs.empty()) {
-    scanners::ClamavOptions o;
-    o.database_paths = a.clamav_dbs;
-    o.limits = limits;
-    auto s = scanners::open_clamav(o);
-    if (!s.ok()) return failure(std::move(s).error().with_context("ClamAV"));
-    externals.push_back(std::move(s).value());
-  }
-  if (!a.clamd_socket.empty()) {
-    scanners::ClamdOptions o;
-    o.socket_path = a.clamd_socket;
-    o.limits = limits;
-    auto s = scanners::connect_clamd(o);
-    if (!s.ok()) return failure(std::move(s).error().with_context("clamd"));
-    externals.push_back(std::move(s).value());
-  }
-  if (!a.yara_rules.empty()) {
-    scanners::YaraOptions o;
-    o.rules_dir = a.yara_rules;
-    o.limits = limits;
-    auto s = scanners::open_yara(o);
-    if (!s.ok()) return failure(std::move(s).error().with_context("YARA"));
-    for (const auto& w : s->warnings) std::fprintf(stderr, "hashsieve runtime: YARA warning: %s\n", w.message.c_str());
-    externals.push_back(std::move(s->value));
-  }
-  std::vector<const scanners::ExternalScanner*> external_ptrs;
-  for (const auto& e : externals) external_ptrs.push_back(e.get());
+  a.externals.limits.max_bytes = a.drift.max_file_bytes;
+  auto externals = scanners::open_scanners(a.externals);
+  if (!externals.ok()) return failure(externals.error());
+  for (const auto& w : externals->warnings) std::fprintf(stderr, "hashsieve runtime: warning: %s\n", w.message.c_str());
+  const std::vector<const scanners::ExternalScanner*> external_ptrs = externals->pointers();
 
   auto engine = runtime::connect_docker_engine(a.engine);
   if (!engine.ok()) return failure(engine.error());
