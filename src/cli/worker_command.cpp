@@ -39,7 +39,7 @@ constexpr const char* kWorkerUsage =
     "workers.count, registry.*. Stops on SIGTERM/SIGINT, releasing unfinished\n"
     "jobs within workers.stop_deadline_seconds. A store that is unavailable\n"
     "(PostgreSQL down or restarting) is waited for with backoff, at start-up\n"
-    "and during jobs, never a reason to exit.\n"
+    "and during jobs, never a reason to exit; so is a broker (RabbitMQ).\n"
     "\n"
     "options:\n"
     "  --config FILE        YAML configuration (default: environment only)\n"
@@ -52,6 +52,28 @@ void log_line(const std::string& line) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
   std::fprintf(stderr, "%s hashsieve worker: %s\n", stamp, line.c_str());
+}
+
+// Calls `open` until it succeeds or fails with anything but unavailable,
+// waiting 100 ms doubling to 5 s between attempts; a SIGTERM or SIGINT
+// (blocked in `stop_signals`) during a wait sets `stopped` and ends it.
+template <typename Open>
+auto open_waiting_out_outages(const std::string& what, const sigset_t& stop_signals, bool& stopped, Open open)
+    -> decltype(open()) {
+  auto opened = open();
+  for (long wait_ms = 100; !opened && opened.error().code() == ErrorCode::unavailable;
+       wait_ms = std::min(wait_ms * 2, 5000L)) {
+    log_line(what + " unavailable, retrying in " + std::to_string(wait_ms) + " ms: " + opened.error().message());
+    const timespec pause{wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &pause);
+    if (sig == SIGTERM || sig == SIGINT) {
+      log_line("stopped while waiting for the " + what);
+      stopped = true;
+      return opened;
+    }
+    opened = open();
+  }
+  return opened;
 }
 
 // The sets a worker matches with, and what identifies them on disk.
@@ -148,29 +170,25 @@ int run_worker(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // A store that is not there yet (PostgreSQL starting or restarting) is
-  // waited for, with backoff, until a stop signal: a worker started during
-  // an outage must not exit (ADR 0018). Any other error is a configuration
-  // problem and fails at once.
-  auto stores = store::open_store(config->store.empty() ? config->data_dir : config->store);
-  for (long wait_ms = 100; !stores && stores.error().code() == ErrorCode::unavailable;
-       wait_ms = std::min(wait_ms * 2, 5000L)) {
-    log_line("job store unavailable, retrying in " + std::to_string(wait_ms) + " ms: " + stores.error().message());
-    const timespec pause{wait_ms / 1000, (wait_ms % 1000) * 1000000L};
-    const int sig = sigtimedwait(&stop_signals, nullptr, &pause);
-    if (sig == SIGTERM || sig == SIGINT) {
-      log_line("stopped while waiting for the job store");
-      return kExitOk;
-    }
-    stores = store::open_store(config->store.empty() ? config->data_dir : config->store);
-  }
+  // A store or broker that is not there yet (PostgreSQL or RabbitMQ starting
+  // or restarting) is waited for, with backoff, until a stop signal: a worker
+  // started during an outage must not exit (ADR 0018). Any other error is a
+  // configuration problem and fails at once.
+  bool stopped = false;
+  auto stores = open_waiting_out_outages(
+      "job store", stop_signals, stopped,
+      [&] { return store::open_store(config->store.empty() ? config->data_dir : config->store); });
+  if (stopped) return kExitOk;
   if (!stores) {
     std::fprintf(stderr, "hashsieve worker: opening the job store: %s\n", stores.error().message().c_str());
     return kExitFailure;
   }
   queue::RabbitMqOptions rabbit;
   rabbit.prefetch = static_cast<std::uint16_t>(config->workers.count);  // one delivery per worker thread
-  auto queue = queue::open_queue(config->queue, config->data_dir, {}, rabbit);
+  auto queue = open_waiting_out_outages("job queue", stop_signals, stopped, [&] {
+    return queue::open_queue(config->queue, config->data_dir, {}, rabbit);
+  });
+  if (stopped) return kExitOk;
   if (!queue) {
     std::fprintf(stderr, "hashsieve worker: opening the job queue: %s\n", queue.error().message().c_str());
     return kExitFailure;

@@ -321,6 +321,36 @@ TEST_F(ScaleOutTest, WorkersStartedWhilePostgresIsDownWaitForItAndServe) {
   for (auto& w : workers_) EXPECT_TRUE(w.alive()) << logs();
 }
 
+// The broker's counterpart of the test above: a worker process started
+// while RabbitMQ is down waits for it (logging each retry) instead of
+// exiting, and serves once the broker is back.
+TEST_F(ScaleOutTest, WorkersStartedWhileTheBrokerIsDownWaitForItAndServe) {
+  drain(open_queue());
+  g_broker->stop();
+  start_workers(2);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::vector<bool> alive;
+  for (auto& w : workers_) alive.push_back(w.alive());
+  const std::string restarted = g_broker->start();  // before any assertion: later tests need the broker
+  ASSERT_EQ(restarted, "");
+  for (std::size_t i = 0; i < alive.size(); ++i) EXPECT_TRUE(alive[i]) << "worker " << i + 1 << "\n" << logs();
+  EXPECT_NE(logs().find("job queue unavailable, retrying"), std::string::npos) << logs();
+  // This test's own publisher lost its connection with the broker: retry
+  // the enqueue as a front end does; a row whose publish failed is
+  // published by the orphan sweep.
+  const std::string ref = write_image("broker-late", 2000, 500);
+  Result<worker::Enqueued> e = Error(ErrorCode::unavailable, "not tried");
+  for (int i = 0; i < 50 && !e.ok(); ++i) {
+    e = worker::enqueue_scan(*stores_.jobs, *queue_, {"team/broker-late", ref, "", store::JobSource::api, false});
+    if (!e.ok()) std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_TRUE(e.ok()) << e.error().message();
+  const std::int64_t id = e->job.id;
+  EXPECT_EQ(wait_finished(1, std::chrono::seconds(60)), 1u) << logs();
+  EXPECT_EQ(job(id).state, JobState::done);
+  for (auto& w : workers_) EXPECT_TRUE(w.alive()) << logs();
+}
+
 TEST_F(ScaleOutTest, PoisonMessageGoesToTheDeadLetterQueueAndWorkersStayUp) {
   drain(open_queue());
   start_workers(2);
