@@ -34,12 +34,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using scan::Verdict;
-using scan::testing::Bytes;
 
-using testing::as_string;
 using testing::eicar;
 using testing::find_program;
 using testing::run;
+using testing::start_container;
+using testing::TestRootfs;
+using testing::build_bad_set;
+using testing::write_test_rootfs;
 using testing::write_file;
 
 class Dockerd : public ::testing::Environment {
@@ -71,20 +73,10 @@ class Dockerd : public ::testing::Environment {
     if (!start()) return;
     // The image: busybox, samples the containers copy, and a binary they modify.
     const fs::path root = fs::path(dir) / "rootfs";
-    fs::create_directories(root / "bin");
-    fs::create_directories(root / "tmp");
-    fs::copy_file("/bin/busybox", root / "bin/busybox");
-    for (const char* tool : {"sh", "cp", "sleep", "dd", "printf", "mkfifo", "mknod", "echo", "cat", "true"}) {
-      fs::create_symlink("busybox", root / "bin" / tool);
-    }
-    tool_bin = as_string(scan::testing::random_bytes(8192, 77));
-    Bytes app = scan::testing::random_bytes(4096, 78);
-    const Bytes elf = {0x7f, 'E', 'L', 'F'};
-    std::copy(elf.begin(), elf.end(), app.begin());
-    app_bin = as_string(app);
-    write_file(root / "opt/samples/eicar.dat", eicar());
-    write_file(root / "opt/samples/tool.bin", tool_bin);
-    write_file(root / "opt/app", app_bin, fs::perms(0755));
+    const TestRootfs files = write_test_rootfs(
+        root, {"sh", "cp", "sleep", "dd", "printf", "mkfifo", "mknod", "echo", "cat", "true"}, true);
+    tool_bin = files.tool_bin;
+    app_bin = files.app_bin;
     auto [rc, out] = run("tar -C " + root.string() + " -cf " + dir + "/rootfs.tar . && " + cli() + " import " + dir +
                          "/rootfs.tar hsbox:it");
     if (rc != 0) skip_reason = "docker import failed: " + out;
@@ -147,16 +139,7 @@ class RuntimeDockerTest : public ::testing::Test {
     if (!Dockerd::skip_reason.empty()) GTEST_SKIP() << "docker unavailable: " << Dockerd::skip_reason;
     data_ = tmp_.path();
     // "bad": the reference bad binary and the EICAR file (malicious).
-    write_file(fs::path(data_) / "src/bad/tool.bin", Dockerd::tool_bin);
-    write_file(fs::path(data_) / "src/bad/eicar.com", eicar());
-    auto catalog = refset::RefsetCatalog::open(data_);
-    ASSERT_TRUE(catalog.ok());
-    refset::BuildRequest req;
-    req.name = "bad";
-    req.set_class = refset::ReferenceClass::malicious;
-    req.paths = {data_ + "/src/bad"};
-    ASSERT_TRUE(refset::build_refset(*catalog, req).ok());
-    sets_ = scan::testing::load_sets(data_, {"bad"});
+    sets_ = build_bad_set(data_, {{"tool.bin", Dockerd::tool_bin}, {"eicar.com", eicar()}});
     // A ClamAV database with the EICAR file's hash.
     auto md5 = run("printf '%s' '" + eicar() + "' | md5sum");
     write_file(fs::path(data_) / "clamav/eicar.hdb",
@@ -176,14 +159,7 @@ class RuntimeDockerTest : public ::testing::Test {
 
   // Starts a container running `script` then sleeping; waits until the script is done.
   std::string start(const std::string& name, const std::string& script, const std::string& extra = "") {
-    auto [rc, out] = run(Dockerd::cli() + " run -d --network none " + extra + " --name " + name +
-                         " hsbox:it /bin/sh -c '" + script + " && echo done > /tmp/.ready; sleep 100000'");
-    EXPECT_EQ(rc, 0) << out;
-    for (int i = 0; i < 100; ++i) {
-      if (run(Dockerd::cli() + " exec " + name + " cat /tmp/.ready").first == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return out.substr(0, out.find('\n'));
+    return start_container(Dockerd::cli(), "--network none " + extra, name, script);
   }
 
   const ContainerScan* find(const TickResult& t, const std::string& name) {

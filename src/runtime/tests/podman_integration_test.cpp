@@ -34,9 +34,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using scan::Verdict;
-using testing::as_string;
 using testing::find_program;
 using testing::run;
+using testing::start_container;
+using testing::TestRootfs;
+using testing::build_bad_set;
+using testing::write_test_rootfs;
 using testing::write_file;
 
 class Podman : public ::testing::Environment {
@@ -65,18 +68,9 @@ class Podman : public ::testing::Environment {
     dir = ::mkdtemp(tmpl.data());
     socket = dir + "/podman.sock";
     const fs::path root = fs::path(dir) / "rootfs";
-    fs::create_directories(root / "bin");
-    fs::create_directories(root / "tmp");
-    fs::copy_file("/bin/busybox", root / "bin/busybox");
-    for (const char* tool : {"sh", "cp", "sleep", "dd", "printf", "echo", "cat"}) {
-      fs::create_symlink("busybox", root / "bin" / tool);
-    }
-    tool_bin = as_string(scan::testing::random_bytes(8192, 77));
-    scan::testing::Bytes app = scan::testing::random_bytes(4096, 78);
-    app[0] = 0x7f, app[1] = 'E', app[2] = 'L', app[3] = 'F';
-    app_bin = as_string(app);
-    write_file(root / "opt/samples/tool.bin", tool_bin);
-    write_file(root / "opt/app", app_bin, fs::perms(0755));
+    const TestRootfs files = write_test_rootfs(root, {"sh", "cp", "sleep", "dd", "printf", "echo", "cat"}, false);
+    tool_bin = files.tool_bin;
+    app_bin = files.app_bin;
     auto [rc, out] = run("tar -C " + root.string() + " -cf " + dir + "/rootfs.tar . && " + cli() + " import " + dir +
                          "/rootfs.tar hsbox:it");
     if (rc != 0) {
@@ -143,15 +137,7 @@ class RuntimePodmanTest : public ::testing::Test {
   void SetUp() override {
     if (!Podman::skip_reason.empty()) GTEST_SKIP() << "podman unavailable: " << Podman::skip_reason;
     data_ = tmp_.path();
-    write_file(fs::path(data_) / "src/bad/tool.bin", Podman::tool_bin);
-    auto catalog = refset::RefsetCatalog::open(data_);
-    ASSERT_TRUE(catalog.ok());
-    refset::BuildRequest req;
-    req.name = "bad";
-    req.set_class = refset::ReferenceClass::malicious;
-    req.paths = {data_ + "/src/bad"};
-    ASSERT_TRUE(refset::build_refset(*catalog, req).ok());
-    sets_ = scan::testing::load_sets(data_, {"bad"});
+    sets_ = build_bad_set(data_, {{"tool.bin", Podman::tool_bin}});
     auto engine = connect_docker_engine({"unix://" + Podman::socket});
     ASSERT_TRUE(engine.ok()) << engine.error().message();
     engine_ = std::move(engine).value();
@@ -162,16 +148,7 @@ class RuntimePodmanTest : public ::testing::Test {
 
   // Starts a container running `script` then sleeping; waits until the script is done.
   std::string start(const std::string& name, const std::string& script) {
-    auto [rc, out] = run(Podman::cli() + " run -d " + Podman::kRunFlags + " --name " + name + " hsbox:it /bin/sh -c '" +
-                         script + " && echo done > /tmp/.ready; sleep 100000'");
-    EXPECT_EQ(rc, 0) << out;
-    for (int i = 0; i < 100; ++i) {
-      if (run(Podman::cli() + " exec " + name + " cat /tmp/.ready").first == 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    // The last line: podman may print image notes first.
-    out.erase(out.find_last_not_of('\n') + 1);
-    return out.substr(out.rfind('\n') + 1);
+    return start_container(Podman::cli(), Podman::kRunFlags, name, script);
   }
 
   scan::testing::TempDir tmp_;
