@@ -527,7 +527,13 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
 // this loop, one 32-position rank block (or one eighth of one) after each
 // full evaluation, kept 4 K positions ahead, so that the out-of-order core
 // would overlap the rank pass's vector work with this serial chain: 5-18 %
-// more CPU time over the mix, not less.
+// more CPU time over the mix, not less. Nor (2026-11-23) two scan chains
+// interleaved in this loop on regions of 64 KiB and more: the true one from
+// 0 and a speculative one from the middle, which the true one met on
+// average 300 positions past the middle (after a full evaluation the scan
+// depends on its position alone), its points before the meeting taken back
+// by a replay: exact, but 3 % more time in this pass, not less, so the
+// chain's latency is not what bounds it.
 HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                               std::uint8_t* score) {
   if (len <= kSdbfWindow) {
