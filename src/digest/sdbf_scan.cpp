@@ -424,6 +424,8 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 // mp - i = min(f - i + run[f - base], 63). run[] is found by doubling, like
 // the keys, and read per window with a 128-entry byte permute (f lies
 // within 95 positions of the vector's first window).
+// (Its six passes stay in memory: done in registers like the keys they
+// measured the same, 2026-11-23.)
 struct FeTiles {
   KeyTiles keys;
   alignas(64) std::uint8_t run[kKeyTile + 256];
