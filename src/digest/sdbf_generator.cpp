@@ -10,7 +10,6 @@
 #include <cstring>
 #include <new>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "sdbf_scan.h"
@@ -115,7 +114,6 @@ class ScratchArray {
 };
 
 }  // namespace
-
 
 struct SdbfGenerator::Scratch {
   ScratchArray<std::uint16_t> rank;
