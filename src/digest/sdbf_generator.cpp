@@ -2,9 +2,13 @@
 // score passes, SHA-1 of each selected 64-byte window, Bloom-filter insertion.
 #include "hashsieve/digest/sdbf_generator.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -40,21 +44,90 @@ inline bool bloom_insert(std::uint64_t* filter, const std::uint8_t* digest) {
   return added != 0;
 }
 
+// A scratch array in its own anonymous mapping, on transparent huge pages
+// where the kernel allows them. The per-position arrays of a large region
+// are tens of MB: on 4 KiB pages their first use costs one page fault per
+// 4 KiB (≈ 14,000 for a 16 MiB file), on 2 MiB pages a few dozen. The
+// contents start undefined (callers write before they read), so growing
+// does not clear memory that the passes overwrite anyway.
+template <typename T>
+class ScratchArray {
+ public:
+  ScratchArray() = default;
+  ScratchArray(const ScratchArray&) = delete;
+  ScratchArray& operator=(const ScratchArray&) = delete;
+  ~ScratchArray() { release(); }
+
+  std::size_t size() const { return size_; }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  T& operator[](std::size_t k) { return data_[k]; }
+  const T& operator[](std::size_t k) const { return data_[k]; }
+
+  // Makes room for n elements; old contents are not kept.
+  void reset(std::size_t n) {
+    release();
+    if (n == 0) return;
+    const std::size_t want = n * sizeof(T);
+    if (want < kHuge) {
+      // Small (block mode, small files): from the heap. A huge page would
+      // clear far more memory than is used, and page-aligned arrays (rank,
+      // score and candidates all at the same offset in a page) made block
+      // mode 8 % slower than heap ones, side by side (2026-11-23).
+      data_ = new T[n];
+      mapped_ = 0;
+    } else {
+      const std::size_t bytes = (want + kHuge - 1) / kHuge * kHuge;
+      // Over-map by one huge page so that the array can start on a 2 MiB
+      // boundary (THP only backs aligned 2 MiB ranges), then unmap the rest.
+      const auto addr = reinterpret_cast<std::uintptr_t>(map(bytes + kHuge));
+      const std::uintptr_t aligned = (addr + kHuge - 1) / kHuge * kHuge;
+      if (aligned > addr) ::munmap(reinterpret_cast<void*>(addr), aligned - addr);
+      ::munmap(reinterpret_cast<void*>(aligned + bytes), kHuge - (aligned - addr));
+      ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // best effort
+      data_ = reinterpret_cast<T*>(aligned);
+      mapped_ = bytes;
+    }
+    size_ = n;
+  }
+  void release() {
+    if (mapped_ != 0) {
+      ::munmap(data_, mapped_);
+    } else {
+      delete[] data_;
+    }
+    data_ = nullptr;
+    size_ = 0;
+    mapped_ = 0;
+  }
+
+ private:
+  static constexpr std::size_t kHuge = std::size_t{2} << 20;
+  static void* map(std::size_t bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+  }
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t mapped_ = 0;
+};
+
 }  // namespace
 
 struct SdbfGenerator::Scratch {
-  std::vector<std::uint16_t> rank;
-  std::vector<std::uint8_t> score;
-  std::vector<std::uint32_t> cand;
+  ScratchArray<std::uint16_t> rank;
+  ScratchArray<std::uint8_t> score;
+  ScratchArray<std::uint32_t> cand;
   std::vector<std::unique_ptr<Scratch>> helpers;  // per extra block-mode thread
 
   // Frees buffers grown past `max_len` positions (a 32 MiB stream chunk
   // needs about 100 MB of scratch, not worth keeping in a thread-local).
   void trim(std::size_t max_len) {
     if (rank.size() > max_len) {
-      rank = {};
-      score = {};
-      cand = {};
+      rank.release();
+      score.release();
+      cand.release();
     }
     for (auto& h : helpers) h->trim(max_len);
   }
@@ -66,12 +139,12 @@ struct SdbfGenerator::Scratch {
       // Geometric growth: a run over many files of rising size reallocates
       // (and page-faults fresh memory) only a few times.
       const std::size_t cap = std::max(len, 2 * rank.size());
-      rank.resize(cap);
-      score.resize(cap);
+      rank.reset(cap);
+      score.reset(cap);
       // Every scan iteration adds at most one point to one score, so at most
       // len / 15 positions reach the lowest threshold in use (15); the
       // portable selection writes one slot past the last hit.
-      cand.resize(cap / 8 + 64);
+      cand.reset(cap / 8 + 64);
     }
     sdbf_ranks(buf, len, rank.data());
     sdbf_scores(rank.data(), len, score.data());
@@ -243,8 +316,15 @@ std::optional<Sdbf> SdbfGenerator::block(std::string name, std::span<const std::
 }
 
 namespace {
-// Scratch kept by the free functions' thread-local generators between calls.
-constexpr std::size_t kKeepScratchPositions = std::size_t{4} << 20;
+// Scratch kept by the free functions' thread-local generators between calls:
+// enough for a whole stream-mode chunk, so that a run over many files maps
+// and faults in its scratch once per thread rather than once per large file.
+// The pages kept are those the largest region so far touched (3.5 bytes per
+// position: 56 MB after a 16 MiB file). With 4 M positions kept, each file
+// over 4 MiB mapped its arrays afresh: 5-6 % more CPU time for
+// `hashsieve digest -p 1` over the mix; peak RSS 69 vs 71 MB at -p 1,
+// 93 vs 90 MB at -p 2 (2026-11-23, docs/performance.md).
+constexpr std::size_t kKeepScratchPositions = kStreamChunk;
 }  // namespace
 
 void SdbfGenerator::trim_scratch(std::size_t max_positions) { scratch_->trim(max_positions); }

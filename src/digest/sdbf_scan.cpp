@@ -95,8 +95,48 @@ struct KeyTiles {
   std::size_t lo = 0, hi = 0;  // keys[] hold windows [lo, hi)
 };
 
+// Lanes k+S of the pair (a, b) (a first): the 16-bit lane shift that the
+// doubling step with stride S needs, with cheap in-register alignments.
+// (The all-ones maskz forms only avoid a GCC 12 false -Wmaybe-uninitialized
+// in the plain intrinsics; they compile to the same instructions.)
+template <int S>
+HS_AVX512_TARGET inline __m512i words_ahead(__m512i a, __m512i b) {
+  if constexpr (S == 1) {
+    // a's 128-bit lanes moved down by one, b's first lane entering; then a
+    // 2-byte shift within each 128-bit lane pair.
+    return _mm512_alignr_epi8(_mm512_maskz_alignr_epi64(0xFF, b, a, 2), a, 2);
+  } else if constexpr (S == 2) {
+    return _mm512_maskz_alignr_epi32(0xFFFF, b, a, 1);
+  } else if constexpr (S == 4) {
+    return _mm512_maskz_alignr_epi64(0xFF, b, a, 1);
+  } else if constexpr (S == 8) {
+    return _mm512_maskz_alignr_epi64(0xFF, b, a, 2);
+  } else if constexpr (S == 16) {
+    return _mm512_maskz_alignr_epi64(0xFF, b, a, 4);
+  } else {
+    static_assert(S == 32);
+    return b;
+  }
+}
+
+// One doubling step: for each lane, the first minimum of the interval
+// starting there (l) and of the adjacent one starting S lanes later (r);
+// l wins ties, since only the rank bits take part in the comparison.
+template <int S>
+HS_AVX512_TARGET inline __m512i key_step(__m512i l, __m512i next) {
+  const __m512i rank_bits = _mm512_set1_epi16(static_cast<short>(0xFFC0));
+  const __m512i r = words_ahead<S>(l, next);
+  return _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(r, _mm512_and_si512(l, rank_bits)), l, r);
+}
+
+// The six doubling steps run in registers: level t+1 of vector w needs
+// level t of vectors w and w+1, so each level lags the one below by one
+// vector and the whole tile is one pass over the ranks that stores only the
+// result. (Six passes over a key array in memory, each a load, an unaligned
+// load and a store per vector, measured 6 % more time in the popularity
+// scan alone, side by side, 2026-11-23.)
 HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_t end,
-                                           std::size_t base, KeyTiles& t) {
+                                               std::size_t base, KeyTiles& t) {
   const std::size_t n = std::min(kKeyTile, end - base);
   const std::size_t m = n + kSdbfWindow - 1;  // ranks base .. base+m-1 (< len)
   const __m512i one = _mm512_set1_epi16(1);
@@ -104,29 +144,33 @@ HS_AVX512_TARGET inline void fill_key_tile(const std::uint16_t* rank, std::size_
   const __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
                                         15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   const __m512i lane_hi = _mm512_add_epi16(lane, _mm512_set1_epi16(32));
-  for (std::size_t j = 0; j < m; j += 32) {
-    const __mmask32 lm = m - j >= 32 ? ~__mmask32{0} : (__mmask32{1} << (m - j)) - 1;
-    const __m512i r = _mm512_maskz_loadu_epi16(lm, rank + base + j);
-    const __m512i v = _mm512_slli_epi16(_mm512_min_epu16(_mm512_sub_epi16(r, one), cap), 6);
-    // base is a multiple of 64, so the position mod 64 is (j & 32) + lane.
-    _mm512_store_si512(t.keys + j, _mm512_or_si512(v, (j & 32) != 0 ? lane_hi : lane));
-  }
-  // Defined padding past the last input for the shifted loads below.
   const __m512i pad = _mm512_set1_epi16(-1);
-  _mm512_storeu_si512(t.keys + m, pad);
-  _mm512_storeu_si512(t.keys + m + 32, pad);
-  const __m512i rank_bits = _mm512_set1_epi16(static_cast<short>(0xFFC0));
-  std::size_t valid = m;
-  for (std::size_t s = 1; s < kSdbfWindow; s *= 2) {
-    valid -= s;
-    // In place, ascending: keys[j+s..] is read before it is overwritten.
-    for (std::size_t j = 0; j < valid; j += 32) {
-      const __m512i l = _mm512_load_si512(t.keys + j);
-      const __m512i r = _mm512_loadu_si512(t.keys + j + s);
-      // r's rank < l's rank  <=>  r < (l with its position bits cleared).
-      const __mmask32 take_r = _mm512_cmplt_epu16_mask(r, _mm512_and_si512(l, rank_bits));
-      _mm512_store_si512(t.keys + j, _mm512_mask_blend_epi16(take_r, l, r));
+  const std::size_t out_vectors = (n + 31) / 32;
+  __m512i p0 = pad, p1 = pad, p2 = pad, p3 = pad, p4 = pad, p5 = pad;
+  for (std::size_t u = 0; u < out_vectors + 6; ++u) {
+    const std::size_t j = 32 * u;
+    __m512i x0 = pad;
+    if (j < m) {
+      const __mmask32 lm = m - j >= 32 ? ~__mmask32{0} : (__mmask32{1} << (m - j)) - 1;
+      const __m512i r = _mm512_maskz_loadu_epi16(lm, rank + base + j);
+      const __m512i v = _mm512_slli_epi16(_mm512_min_epu16(_mm512_sub_epi16(r, one), cap), 6);
+      // base is a multiple of 64, so the position mod 64 is (j & 32) + lane.
+      x0 = _mm512_or_si512(v, (j & 32) != 0 ? lane_hi : lane);
     }
+    // x_t = level t of vector u - t; p_t = level t of vector u - t - 1.
+    const __m512i x1 = key_step<1>(p0, x0);
+    const __m512i x2 = key_step<2>(p1, x1);
+    const __m512i x3 = key_step<4>(p2, x2);
+    const __m512i x4 = key_step<8>(p3, x3);
+    const __m512i x5 = key_step<16>(p4, x4);
+    const __m512i x6 = key_step<32>(p5, x5);
+    p0 = x0;
+    p1 = x1;
+    p2 = x2;
+    p3 = x3;
+    p4 = x4;
+    p5 = x5;
+    if (u >= 6) _mm512_store_si512(t.keys + 32 * (u - 6), x6);
   }
   t.lo = base;
   t.hi = base + n;
@@ -380,6 +424,8 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 // mp - i = min(f - i + run[f - base], 63). run[] is found by doubling, like
 // the keys, and read per window with a 128-entry byte permute (f lies
 // within 95 positions of the vector's first window).
+// (Its six passes stay in memory: done in registers like the keys they
+// measured the same, 2026-11-23.)
 struct FeTiles {
   KeyTiles keys;
   alignas(64) std::uint8_t run[kKeyTile + 256];
@@ -466,6 +512,30 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
 // full evaluation, kept 4 K positions ahead, so that the out-of-order core
 // would overlap the rank pass's vector work with this serial chain: 5-18 %
 // more CPU time over the mix, not less.
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with the
+// cheap slide done 32 steps at a time on compare masks (no data-dependent
+// branch per step, whose mispredictions dominated) and the full evaluation
+// read from the FeTiles tables. 32-step batches rather than 64: segments
+// between full evaluations average about 7 steps, and one compare per batch
+// is a shorter chain than two plus a mask merge.
+// Measured and not kept (CPU time on the mix, side by side): 64-step
+// batches; a branch-free clamp of mp - i (the compiler's early exit when
+// the minimum sat alone at the window start predicts well); folding the
+// "probe equal to mr before mp" cap into the stop mask; writing the points
+// of a batch with compress/expand and a masked store instead of the rare
+// per-hit loop; tiles of 1024 or 4096 windows; skipping run-length doubling
+// passes once no run grows (runs are long in most tiles). Also measured and
+// not kept (2026-11-23, docs/performance.md): running the rank pass inside
+// this loop, one 32-position rank block (or one eighth of one) after each
+// full evaluation, kept 4 K positions ahead, so that the out-of-order core
+// would overlap the rank pass's vector work with this serial chain: 5-18 %
+// more CPU time over the mix, not less. Nor (2026-11-23) two scan chains
+// interleaved in this loop on regions of 64 KiB and more: the true one from
+// 0 and a speculative one from the middle, which the true one met on
+// average 300 positions past the middle (after a full evaluation the scan
+// depends on its position alone), its points before the meeting taken back
+// by a replay: exact, but 3 % more time in this pass, not less, so the
+// chain's latency is not what bounds it.
 HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                               std::uint8_t* score) {
   if (len <= kSdbfWindow) {
