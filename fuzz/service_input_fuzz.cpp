@@ -30,6 +30,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (config.ok() && (config->data_dir.empty() || config->api_tokens.empty() || config->webhook.token.empty())) {
     std::abort();  // validation let an incomplete configuration through
   }
+  if (config.ok()) {
+    const auto& sc = config->scanners;
+    // One ClamAV path; image scans only with a scanner to run.
+    if (!sc.engines.clamav_dbs.empty() && !sc.engines.clamd_socket.empty()) std::abort();
+    if (sc.image_scans && sc.engines.empty()) std::abort();
+    if (sc.engines.limits.max_bytes == 0) std::abort();
+  }
   if (auto next = image::parse_next_link(input); next && (next->empty() || next->front() != '/')) std::abort();
   return 0;
 }

@@ -22,6 +22,7 @@
 #include "hashsieve/queue/open_queue.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/scan/matcher.h"
+#include "hashsieve/scanners/scanner_set.h"
 #include "hashsieve/service/config.h"
 #include "hashsieve/store/open_store.h"
 #include "hashsieve/worker/worker_pool.h"
@@ -36,8 +37,10 @@ constexpr const char* kWorkerUsage =
     "serves no HTTP. Uses the same configuration as `serve` (webhook and API\n"
     "options are ignored): data_dir (reference sets, may be a shared path),\n"
     "queue (embedded or amqp://...), store (empty or postgres://...),\n"
-    "workers.count, registry.*. Stops on SIGTERM/SIGINT, releasing unfinished\n"
-    "jobs within workers.stop_deadline_seconds. A store that is unavailable\n"
+    "workers.count, registry.*, scanners.* (opened with scanners.image_scans;\n"
+    "one that cannot be opened stops the worker at start-up). Stops on\n"
+    "SIGTERM/SIGINT, releasing unfinished jobs within\n"
+    "workers.stop_deadline_seconds. A store that is unavailable\n"
     "(PostgreSQL down or restarting) is waited for with backoff, at start-up\n"
     "and during jobs, never a reason to exit; so is a broker (RabbitMQ).\n"
     "\n"
@@ -162,6 +165,25 @@ int run_worker(const std::vector<std::string>& args) {
   if (config->workers.count < 1) {
     std::fprintf(stderr, "hashsieve worker: workers.count must be at least 1\n");
     return kExitUsage;
+  }
+  // The third-party scanners (scanners:) are opened only for image scans, the
+  // one use a worker has for them; opening them here makes a missing rules
+  // directory or an unreachable clamd fail at start-up, not in every job.
+  scanners::ScannerSet external_scanners;
+  if (config->scanners.image_scans) {
+    auto opened = scanners::open_scanners(config->scanners.engines);
+    if (!opened) {
+      std::fprintf(stderr, "hashsieve worker: opening the third-party scanners (scanners:): %s\n",
+                   opened.error().message().c_str());
+      return kExitFailure;
+    }
+    external_scanners = std::move(*opened);
+    for (const auto& w : external_scanners.warnings) log_line("scanners: warning: " + w.message);
+    for (const auto& s : external_scanners.scanners) {
+      log_line("scanner " + s->name() + " " + s->version() + " (" + s->signature_version() + ")");
+    }
+  } else if (!config->scanners.engines.empty()) {
+    log_line("scanners configured but scanners.image_scans is false: this worker does not run them");
   }
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

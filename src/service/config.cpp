@@ -149,6 +149,24 @@ Option runtime_seconds(std::string key, std::string help,
   });
 }
 
+// A scanners option: `apply` converts and checks the raw value into the
+// ScannersConfig (its error text is prefixed with the origin, naming the key).
+Option scanners_option(std::string key, std::string help,
+                       std::function<Status(ScannersConfig&, const RawValue&)> apply) {
+  return {{key, env_name(key), std::move(help)},
+          [apply = std::move(apply)](ServiceConfig& c, const RawValue& v) { return apply(c.scanners, v); }};
+}
+
+// A filesystem path for a scanner: one value; "" leaves the scanner off.
+Result<std::string> scanner_path(const RawValue& v) {
+  auto s = scalar(v);
+  if (!s) return std::move(s).error();
+  if (s->find("://") != std::string::npos) {
+    return Error(ErrorCode::invalid_argument, v.origin + ": '" + *s + "' is not a filesystem path");
+  }
+  return *s;
+}
+
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       string_option("data_dir", "data directory: store.db, queue.db, refsets/ (required)", &ServiceConfig::data_dir),
@@ -245,6 +263,54 @@ const std::vector<Option>& options() {
                        r.drift.full = *b;
                        return {};
                      }),
+      scanners_option("scanners.clamav_db",
+                      "ClamAV database files or directories for libclamav (excludes scanners.clamd_socket)",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        std::vector<std::string> paths = list(v);
+                        for (const auto& p : paths) {
+                          if (p.find("://") != std::string::npos) {
+                            return Error(ErrorCode::invalid_argument,
+                                         v.origin + ": '" + p + "' is not a filesystem path");
+                          }
+                        }
+                        c.engines.clamav_dbs = std::move(paths);
+                        return {};
+                      }),
+      scanners_option("scanners.clamd_socket", "unix socket of a running clamd (INSTREAM)",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        auto p = scanner_path(v);
+                        if (!p) return std::move(p).error();
+                        c.engines.clamd_socket = *p;
+                        return {};
+                      }),
+      scanners_option("scanners.yara_rules", "directory of YARA rules (*.yar, *.yara) for libyara",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        auto p = scanner_path(v);
+                        if (!p) return std::move(p).error();
+                        c.engines.yara_rules = *p;
+                        return {};
+                      }),
+      scanners_option("scanners.max_file_bytes", "larger inputs are not handed to the scanners (recorded as errors)",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        auto n = integer(v, 1, std::numeric_limits<long long>::max());
+                        if (!n) return std::move(n).error();
+                        c.engines.limits.max_bytes = static_cast<std::uint64_t>(*n);
+                        return {};
+                      }),
+      scanners_option("scanners.timeout_seconds", "wall-clock budget of one scanner on one file",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        auto n = integer(v, 1, 3600);
+                        if (!n) return std::move(n).error();
+                        c.engines.limits.timeout = std::chrono::seconds(*n);
+                        return {};
+                      }),
+      scanners_option("scanners.image_scans", "also run the scanners on an image's unknown files during image scans",
+                      [](ScannersConfig& c, const RawValue& v) -> Status {
+                        auto b = boolean(v);
+                        if (!b) return std::move(b).error();
+                        c.image_scans = *b;
+                        return {};
+                      }),
   };
   return kOptions;
 }
@@ -275,6 +341,22 @@ Status flatten(const YAML::Node& node, const std::string& prefix, std::map<std::
     return Error(ErrorCode::parse_error, "config key " + prefix + ": unsupported YAML node");
   }
   out[prefix] = std::move(v);
+  return {};
+}
+
+// Combinations no single key can check; the paths themselves are checked
+// when the scanners are opened (scanners::open_scanners).
+Status validate_scanners(const ScannersConfig& c) {
+  if (!c.engines.clamav_dbs.empty() && !c.engines.clamd_socket.empty()) {
+    return Error(ErrorCode::invalid_argument,
+                 "config: scanners.clamav_db and scanners.clamd_socket are both set: pick one ClamAV path "
+                 "(libclamav or clamd)");
+  }
+  if (c.image_scans && c.engines.empty()) {
+    return Error(ErrorCode::invalid_argument,
+                 "config: scanners.image_scans is true but no scanner is configured (scanners.clamav_db, "
+                 "scanners.clamd_socket or scanners.yara_rules)");
+  }
   return {};
 }
 
@@ -332,6 +414,7 @@ Result<ServiceConfig> parse_config(const std::string& yaml_text, const std::map<
   if (config.data_dir.empty()) {
     return Error(ErrorCode::invalid_argument, "config: data_dir is required (or HASHSIEVE_DATA_DIR)");
   }
+  if (auto st = validate_scanners(config.scanners); !st) return std::move(st).error();
   if (use == ConfigUse::worker) return config;
   if (config.webhook.token.empty()) {
     return Error(ErrorCode::invalid_argument, "config: webhook.token is required (or HASHSIEVE_WEBHOOK_TOKEN)");

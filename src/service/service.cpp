@@ -25,6 +25,7 @@
 #include "hashsieve/runtime/scheduler.h"
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/scan/verdict.h"
+#include "hashsieve/scanners/scanner_set.h"
 #include "hashsieve/service/crawler.h"
 #include "hashsieve/service/enqueuer.h"
 #include "hashsieve/service/group_committer.h"
@@ -256,10 +257,12 @@ class RuntimeThread {
     std::function<void()> on_connected;
     runtime::RunnerOptions runner;
   };
+  // `externals` (the scanners of the scanners: section) must outlive the thread.
   RuntimeThread(RuntimeConfig config, const std::vector<refset::LoadedRefset>& sets, const scan::PathIndex* paths,
-                store::ContainerStore& results, store::Store* image_scans, Hooks hooks)
+                std::vector<const scanners::ExternalScanner*> externals, store::ContainerStore& results,
+                store::Store* image_scans, Hooks hooks)
       : config_(std::move(config)),
-        drift_(sets, paths, {}, config_.drift),
+        drift_(sets, paths, std::move(externals), config_.drift),
         results_(results),
         image_scans_(image_scans),
         hooks_(std::move(hooks)) {}
@@ -335,6 +338,9 @@ struct Service::Impl {
   std::vector<refset::LoadedRefset> sets;
   std::vector<refset::RefsetManifest> set_manifests;
   std::unique_ptr<scan::PathIndex> paths;
+  // The third-party scanners (scanners:), opened once in create(); declared
+  // before the runtime thread that uses them, so they outlive it.
+  scanners::ScannerSet external_scanners;
   std::unique_ptr<GroupCommitter> committer;
   std::unique_ptr<StoreEnqueuer> enqueuer;
   std::unique_ptr<SweepThread> sweeper;
@@ -376,6 +382,8 @@ struct Service::Impl {
   void handle_list_containers(const httplib::Request& req, httplib::Response& res);
   void handle_container(const httplib::Request& req, httplib::Response& res);
   std::unique_ptr<RuntimeThread> make_runtime();
+  Status open_external_scanners();
+  Counter& scanner_errors(const std::string& name);
   void handle_ready(const httplib::Request& req, httplib::Response& res);
   void register_metrics();
 };
@@ -681,6 +689,13 @@ std::unique_ptr<RuntimeThread> Service::Impl::make_runtime() {
         .add();
     metrics.counter("hashsieve_runtime_errors_total", "runtime scanner failures by kind", {{"kind", "container"}})
         .add(scan.errors.size());
+    // A third-party scanner's failure on a file is recorded as
+    // "<scanner name>: ..." (runtime::DriftScanner::classify_bytes).
+    for (const auto& e : scan.errors) {
+      for (const auto& s : external_scanners.scanners) {
+        if (e.message.starts_with(s->name() + ": ")) scanner_errors(s->name()).add();
+      }
+    }
   };
   // Registered up front so /metrics shows the series before the first event.
   for (const char* kind : {"engine", "container"}) {
@@ -689,8 +704,40 @@ std::unique_ptr<RuntimeThread> Service::Impl::make_runtime() {
   for (const char* result : {"ok", "error"}) {
     metrics.counter("hashsieve_runtime_sweeps_total", "runtime scanner ticks by result", {{"result", result}});
   }
-  return std::make_unique<RuntimeThread>(config.runtime, sets, paths.get(), *containers, store.get(),
-                                         std::move(hooks));
+  return std::make_unique<RuntimeThread>(config.runtime, sets, paths.get(), external_scanners.pointers(),
+                                         *containers, store.get(), std::move(hooks));
+}
+
+Counter& Service::Impl::scanner_errors(const std::string& name) {
+  return metrics.counter("hashsieve_scanner_errors_total", "files a third-party scanner failed on, by scanner",
+                         {{"name", name}});
+}
+
+// Fails on the first scanner that cannot be opened (a missing rules
+// directory, a clamd that does not answer): a scanner the operator asked for
+// is never silently left out (ADR 0024).
+Status Service::Impl::open_external_scanners() {
+  auto opened = scanners::open_scanners(config.scanners.engines);
+  if (!opened) return std::move(opened).error().with_context("opening the third-party scanners (scanners:)");
+  external_scanners = std::move(*opened);
+  for (const auto& w : external_scanners.warnings) log_line("scanners: warning: " + w.message);
+  for (const auto& s : external_scanners.scanners) {
+    metrics
+        .gauge("hashsieve_scanner_info", "a configured third-party scanner: engine and signature versions",
+               {{"name", s->name()}, {"version", s->version()}, {"signature_version", s->signature_version()}})
+        .set(1);
+    scanner_errors(s->name());  // the series shows before the first error
+    log_line("scanner " + s->name() + " " + s->version() + " (" + s->signature_version() + ")");
+  }
+  if (!external_scanners.scanners.empty()) {
+    std::vector<std::string> uses;
+    if (config.runtime.enabled) uses.emplace_back("drifted files of running containers");
+    if (config.scanners.image_scans) uses.emplace_back("unknown files of images (scanners.image_scans)");
+    std::string text = uses.empty() ? "nothing: neither runtime.enabled nor scanners.image_scans is set" : uses[0];
+    if (uses.size() > 1) text += " and " + uses[1];
+    log_line("scanners run on " + text);
+  }
+  return {};
 }
 
 void Service::Impl::handle_ready(const httplib::Request&, httplib::Response& res) {
@@ -755,6 +802,9 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   std::unique_ptr<Service> service(new Service());
   Impl& s = *service->impl_;
   s.config = std::move(config);
+  // First: a scanner that cannot be opened is a configuration error, found
+  // before anything is created on disk.
+  if (auto st = s.open_external_scanners(); !st) return std::move(st).error();
   std::error_code ec;
   std::filesystem::create_directories(s.config.data_dir, ec);
   if (ec) return Error(ErrorCode::io_error, "creating data dir " + s.config.data_dir + ": " + ec.message());

@@ -41,6 +41,49 @@ TEST(ServeCliTest, BadArgumentsAndConfigurations) {
   std::filesystem::remove_all(dir);
 }
 
+// A scanner of the scanners: section that cannot be opened stops serve (and
+// a worker with scanners.image_scans) at start-up, naming the scanner and
+// the path; a bad combination of scanner options is a configuration error.
+TEST(ServeCliTest, ScannerMisconfigurationStopsAtStartup) {
+  const auto dir = std::filesystem::temp_directory_path() / ("hashsieve_serve_scanners_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string env = "HASHSIEVE_DATA_DIR=data HASHSIEVE_WEBHOOK_TOKEN=x HASHSIEVE_API_TOKENS=t "
+                          "HASHSIEVE_LISTEN_PORT=0 HASHSIEVE_CRAWLER_ENABLED=false HASHSIEVE_WORKERS_COUNT=1 ";
+  struct Case {
+    std::string name;
+    std::string command;
+    int want_exit;
+    std::vector<std::string> want_err;
+  };
+  const std::vector<Case> cases = {
+      {"serve: missing YARA rules directory",
+       env + "HASHSIEVE_SCANNERS_YARA_RULES=$PWD/no-rules $HASHSIEVE serve", 1,
+       {"hashsieve serve: ", "YARA", (dir / "no-rules").string()}},
+      {"serve: clamd not running", env + "HASHSIEVE_SCANNERS_CLAMD_SOCKET=$PWD/no-clamd.sock $HASHSIEVE serve", 1,
+       {"clamd", (dir / "no-clamd.sock").string()}},
+      {"serve: both ClamAV paths",
+       env + "HASHSIEVE_SCANNERS_CLAMAV_DB=$PWD/db HASHSIEVE_SCANNERS_CLAMD_SOCKET=$PWD/c.sock $HASHSIEVE serve", 2,
+       {"pick one ClamAV path"}},
+      {"serve: image scans without a scanner", env + "HASHSIEVE_SCANNERS_IMAGE_SCANS=true $HASHSIEVE serve", 2,
+       {"scanners.image_scans"}},
+      {"worker: missing YARA rules directory with image scans",
+       env + "HASHSIEVE_SCANNERS_YARA_RULES=$PWD/no-rules HASHSIEVE_SCANNERS_IMAGE_SCANS=true $HASHSIEVE worker", 1,
+       {"hashsieve worker: ", "YARA", (dir / "no-rules").string()}},
+      {"worker: both ClamAV paths",
+       env + "HASHSIEVE_SCANNERS_CLAMAV_DB=$PWD/db HASHSIEVE_SCANNERS_CLAMD_SOCKET=$PWD/c.sock $HASHSIEVE worker", 2,
+       {"pick one ClamAV path"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto r = run_in(dir.string(), c.command);
+    EXPECT_EQ(r.exit_code, c.want_exit) << r.err;
+    for (const auto& w : c.want_err) EXPECT_NE(r.err.find(w), std::string::npos) << r.err;
+    // serve stopped before creating anything.
+    if (c.command.ends_with("serve")) EXPECT_FALSE(std::filesystem::exists(dir / "data")) << r.err;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ServeCliTest, StopsGracefullyOnSigterm) {
   const auto dir = std::filesystem::temp_directory_path() / ("hashsieve_serve_sig_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -68,6 +68,73 @@ TEST(ConfigTest, RuntimeSectionFromFileAndEnvironment) {
   EXPECT_TRUE(c->runtime.drift.full);
 }
 
+TEST(ConfigTest, ScannersSectionFromFileAndEnvironment) {
+  const scanners::ScanLimits default_limits;
+  struct Want {
+    std::vector<std::string> clamav_dbs;
+    std::string clamd_socket;
+    std::string yara_rules;
+    std::uint64_t max_bytes;
+    std::chrono::milliseconds timeout;
+    bool image_scans;
+  };
+  struct Case {
+    std::string name;
+    std::string yaml;  // appended to kMinimal
+    std::map<std::string, std::string> env;
+    Want want;
+  };
+  const std::vector<Case> cases = {
+      {"absent: nothing configured", "", {}, {{}, "", "", default_limits.max_bytes, default_limits.timeout, false}},
+      {"libclamav and YARA from the file",
+       "scanners:\n"
+       "  clamav_db: [/var/lib/clamav/main.cvd, /var/lib/clamav/daily.cvd]\n"
+       "  yara_rules: /etc/hashsieve/yara\n"
+       "  max_file_bytes: 1048576\n"
+       "  timeout_seconds: 30\n"
+       "  image_scans: true\n",
+       {},
+       {{"/var/lib/clamav/main.cvd", "/var/lib/clamav/daily.cvd"},
+        "",
+        "/etc/hashsieve/yara",
+        1048576,
+        std::chrono::seconds(30),
+        true}},
+      {"one database as a scalar", "scanners: {clamav_db: /db}\n", {},
+       {{"/db"}, "", "", default_limits.max_bytes, default_limits.timeout, false}},
+      {"clamd from the environment",
+       "",
+       {{"HASHSIEVE_SCANNERS_CLAMD_SOCKET", "/run/clamav/clamd.ctl"},
+        {"HASHSIEVE_SCANNERS_IMAGE_SCANS", "yes"},
+        {"HASHSIEVE_SCANNERS_MAX_FILE_BYTES", "4096"}},
+       {{}, "/run/clamav/clamd.ctl", "", 4096, default_limits.timeout, true}},
+      {"databases comma-separated in the environment", "", {{"HASHSIEVE_SCANNERS_CLAMAV_DB", "/a.cvd,/b.cld"}},
+       {{"/a.cvd", "/b.cld"}, "", "", default_limits.max_bytes, default_limits.timeout, false}},
+      {"the environment wins over the file",
+       "scanners: {yara_rules: /file/rules, image_scans: true}\n",
+       {{"HASHSIEVE_SCANNERS_YARA_RULES", "/env/rules"}, {"HASHSIEVE_SCANNERS_IMAGE_SCANS", "false"}},
+       {{}, "", "/env/rules", default_limits.max_bytes, default_limits.timeout, false}},
+      {"the environment replaces a ClamAV path of the file",
+       "scanners: {clamav_db: [/db]}\n",
+       {{"HASHSIEVE_SCANNERS_CLAMAV_DB", ""}, {"HASHSIEVE_SCANNERS_CLAMD_SOCKET", "/clamd.sock"}},
+       {{}, "/clamd.sock", "", default_limits.max_bytes, default_limits.timeout, false}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    for (auto use : {ConfigUse::serve, ConfigUse::worker}) {
+      auto r = parse_config(std::string(kMinimal) + c.yaml, c.env, use);
+      ASSERT_TRUE(r.ok()) << r.error().message();
+      const auto& e = r->scanners.engines;
+      EXPECT_EQ(e.clamav_dbs, c.want.clamav_dbs);
+      EXPECT_EQ(e.clamd_socket, c.want.clamd_socket);
+      EXPECT_EQ(e.yara_rules, c.want.yara_rules);
+      EXPECT_EQ(e.limits.max_bytes, c.want.max_bytes);
+      EXPECT_EQ(e.limits.timeout, c.want.timeout);
+      EXPECT_EQ(r->scanners.image_scans, c.want.image_scans);
+    }
+  }
+}
+
 TEST(ConfigTest, QueueStoreAndFrontEndSettings) {
   const std::string yaml = std::string(kMinimal) +
                            "queue: amqp://u:p@127.0.0.1:5672/%2f\n"
@@ -206,6 +273,28 @@ TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
       {"runtime unknown key", std::string(kMinimal) + "runtime: {docker_hosts: x}\n", {},
        "unknown key 'runtime.docker_hosts'"},
       {"list for scalar", std::string(kMinimal) + "listen: {address: [a, b]}\n", {}, "expected one value"},
+      {"scanners: both ClamAV paths", std::string(kMinimal) + "scanners: {clamav_db: [/db], clamd_socket: /s}\n", {},
+       "scanners.clamav_db and scanners.clamd_socket are both set"},
+      {"scanners: both ClamAV paths, one from the environment", std::string(kMinimal) + "scanners: {clamav_db: /db}\n",
+       {{"HASHSIEVE_SCANNERS_CLAMD_SOCKET", "/run/clamd.ctl"}}, "pick one ClamAV path"},
+      {"scanners: image scans without a scanner", std::string(kMinimal) + "scanners: {image_scans: true}\n", {},
+       "scanners.image_scans is true but no scanner is configured"},
+      {"scanners: image scans not a boolean", kMinimal, {{"HASHSIEVE_SCANNERS_IMAGE_SCANS", "sometimes"}},
+       "HASHSIEVE_SCANNERS_IMAGE_SCANS"},
+      {"scanners: max file bytes zero", std::string(kMinimal) + "scanners: {max_file_bytes: 0}\n", {},
+       "scanners.max_file_bytes"},
+      {"scanners: max file bytes not a number", kMinimal, {{"HASHSIEVE_SCANNERS_MAX_FILE_BYTES", "64M"}},
+       "HASHSIEVE_SCANNERS_MAX_FILE_BYTES"},
+      {"scanners: timeout zero", std::string(kMinimal) + "scanners: {timeout_seconds: 0}\n", {},
+       "scanners.timeout_seconds"},
+      {"scanners: clamd over TCP", std::string(kMinimal) + "scanners: {clamd_socket: 'tcp://h:3310'}\n", {},
+       "scanners.clamd_socket: 'tcp://h:3310' is not a filesystem path"},
+      {"scanners: database URL", kMinimal, {{"HASHSIEVE_SCANNERS_CLAMAV_DB", "https://db/main.cvd"}},
+       "HASHSIEVE_SCANNERS_CLAMAV_DB"},
+      {"scanners: two rules directories", std::string(kMinimal) + "scanners: {yara_rules: [/a, /b]}\n", {},
+       "scanners.yara_rules: expected one value"},
+      {"scanners: unknown key", std::string(kMinimal) + "scanners: {clamav_dbs: [/db]}\n", {},
+       "unknown key 'scanners.clamav_dbs'"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -213,6 +302,12 @@ TEST(ConfigTest, BadInputIsAnErrorNamingTheProblem) {
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().message().find(c.want), std::string::npos) << r.error().message();
   }
+}
+
+TEST(ConfigTest, WorkerUseChecksTheScannersToo) {
+  auto r = parse_config("data_dir: /d\nscanners: {clamav_db: [/db], clamd_socket: /s}\n", {}, ConfigUse::worker);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("pick one ClamAV path"), std::string::npos) << r.error().message();
 }
 
 TEST(ConfigTest, MissingFileIsAnError) {

@@ -12,10 +12,15 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
 
+#include "fake_engine.h"  // src/runtime/tests: the ustar writer
 #include "hashsieve/service/service.h"
 #include "hashsieve/store/container_store.h"
 
@@ -244,12 +249,39 @@ TEST(ServiceContainersTest, UnreachableEngineDoesNotStopServe) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
-// A minimal Docker Engine API on a unix socket: one running container with
-// no drift; every other request (the event stream included) is a 500. One
+std::string base64(const std::string& in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(in[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
+std::string percent_decode(const std::string& in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// A minimal Docker Engine API on a unix socket: one running container whose
+// drift is the files given (added regular files: /changes, HEAD and GET
+// /archive); every other request (the event stream included) is a 500. One
 // request per connection (Connection: close).
 class FakeEngine {
  public:
-  explicit FakeEngine(std::string path) : path_(std::move(path)) {
+  using Files = std::map<std::string, std::string>;  // absolute path -> content
+  explicit FakeEngine(std::string path, Files drift = {}) : path_(std::move(path)), drift_(std::move(drift)) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -267,11 +299,34 @@ class FakeEngine {
   static constexpr const char* kId = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
 
  private:
-  static std::string answer(const std::string& target) {
+  std::string answer(const std::string& method, const std::string& target) const {
     static const std::regex kVersioned(R"(^/v[0-9.]+(/.*)$)");
     std::smatch m;
     const std::string path = std::regex_match(target, m, kVersioned) ? m[1].str() : target;
     const std::string id = kId;
+    const std::string archive = "/containers/" + id + "/archive?path=";
+    if (path.starts_with(archive)) {
+      const auto file = drift_.find(percent_decode(path.substr(archive.size())));
+      if (file == drift_.end()) return reply(404, R"({"message":"no such file"})");
+      const std::string name = file->first.substr(file->first.rfind('/') + 1);
+      if (method == "HEAD") {
+        const nlohmann::json stat = {{"name", name},
+                                     {"size", file->second.size()},
+                                     {"mode", 0644},
+                                     {"mtime", "2026-11-23T00:00:00Z"},
+                                     {"linkTarget", ""}};
+        return reply(200, "", "X-Docker-Container-Path-Stat: " + base64(stat.dump()) + "\r\n");
+      }
+      const auto tar = runtime::testing::tar_of(name, runtime::testing::Bytes(file->second.begin(), file->second.end()),
+                                                0644);
+      return reply(200, std::string(tar.begin(), tar.end()), "", "application/x-tar");
+    }
+    if (path == "/containers/" + id + "/changes") {
+      if (drift_.empty()) return reply(200, "null");
+      nlohmann::json changes = nlohmann::json::array();
+      for (const auto& [p, content] : drift_) changes.push_back({{"Path", p}, {"Kind", 1}});
+      return reply(200, changes.dump());
+    }
     if (path == "/_ping") return reply(200, "OK");
     if (path.starts_with("/containers/json")) {
       return reply(200, R"([{"Id":")" + id +
@@ -281,12 +336,12 @@ class FakeEngine {
       return reply(200, R"({"Id":")" + id +
                             R"(","Name":"/web","Image":"sha256:ff","Config":{"Image":"busybox:1"},"State":{"Running":true,"Pid":1}})");
     }
-    if (path == "/containers/" + id + "/changes") return reply(200, "null");
     return reply(500, R"({"message":"not in this fake"})");
   }
-  static std::string reply(int status, const std::string& body) {
-    return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") +
-           "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+  static std::string reply(int status, const std::string& body, const std::string& extra_headers = "",
+                           const std::string& content_type = "application/json") {
+    return "HTTP/1.1 " + std::to_string(status) + (status == 200 ? " OK" : " Error") + "\r\nContent-Type: " +
+           content_type + "\r\n" + extra_headers + "Connection: close\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
   }
   void serve() {
@@ -303,7 +358,7 @@ class FakeEngine {
       const auto sp1 = request.find(' ');
       const auto sp2 = request.find(' ', sp1 + 1);
       if (sp1 != std::string::npos && sp2 != std::string::npos) {
-        const std::string out = answer(request.substr(sp1 + 1, sp2 - sp1 - 1));
+        const std::string out = answer(request.substr(0, sp1), request.substr(sp1 + 1, sp2 - sp1 - 1));
         std::size_t off = 0;
         while (off < out.size()) {
           const ssize_t n = ::send(c, out.data() + off, out.size() - off, MSG_NOSIGNAL);
@@ -316,6 +371,7 @@ class FakeEngine {
   }
 
   std::string path_;
+  Files drift_;
   int fd_ = -1;
   bool ok_ = false;
   std::atomic<bool> stop_{false};
@@ -366,6 +422,120 @@ TEST(ServiceContainersTest, RuntimeResultsReachTheApiWithinATick) {
   const auto t0 = std::chrono::steady_clock::now();
   r.svc->stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+// serve's runtime with a YARA rules directory (scanners.yara_rules): a
+// drifted file matching a rule carries the rule as evidence in GET
+// /v1/containers/{id} within a tick; a drifted file over
+// scanners.max_file_bytes is a recorded "yara: ..." error, counted per
+// scanner; the scanner's versions are in /metrics.
+TEST(ServiceContainersTest, YaraFindingsOfDriftedFilesReachTheApi) {
+  Running r;
+  const std::string rules = r.dir.path() + "/rules";
+  fs::create_directories(rules);
+  std::ofstream(rules + "/marker.yar")
+      << "rule HashsieveTestMarker : test\n{\n  strings:\n    $m = \"HASHSIEVE-YARA-MARKER\"\n"
+         "  condition:\n    $m\n}\n";
+  const std::string socket = r.dir.path() + "/engine.sock";
+  FakeEngine engine(socket, {{"/tmp/dropper.sh", "#!/bin/sh\necho HASHSIEVE-YARA-MARKER\n"},
+                             {"/tmp/big.bin", std::string(8192, 'x')},
+                             {"/tmp/notes.txt", "nothing to see here\n"}});
+  ASSERT_TRUE(engine.ok());
+  auto config = test_config(r.dir.path());
+  config.runtime.enabled = true;
+  config.runtime.engine.host = "unix://" + socket;
+  config.scanners.engines.yara_rules = rules;
+  config.scanners.engines.limits.max_bytes = 4096;
+  r.start(config);
+  std::optional<nlohmann::json> body;
+  for (int i = 0; i < 250 && !body; ++i) {
+    auto res = r.get("/v1/containers/" + std::string(FakeEngine::kId));
+    ASSERT_TRUE(res);
+    if (res->status == 200) {
+      body = nlohmann::json::parse(res->body);
+    } else {
+      ASSERT_EQ(res->status, 404) << res->body;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  ASSERT_TRUE(body) << "no container result within 5 s";
+  EXPECT_EQ((*body)["verdict"], "suspicious") << body->dump(2);
+  std::map<std::string, nlohmann::json> files;
+  for (const auto& f : (*body)["files"]) files[f["path"].get<std::string>()] = f;
+  ASSERT_TRUE(files.contains("/tmp/dropper.sh")) << body->dump(2);
+  bool yara_evidence = false;
+  for (const auto& e : files["/tmp/dropper.sh"]["evidence"]) {
+    if (e["set"] == "yara") {
+      yara_evidence = true;
+      EXPECT_EQ(e["reference"], "HashsieveTestMarker");
+      EXPECT_EQ(e["verdict"], "suspicious");
+    }
+  }
+  EXPECT_TRUE(yara_evidence) << body->dump(2);
+  ASSERT_TRUE(files.contains("/tmp/notes.txt")) << body->dump(2);
+  for (const auto& e : files["/tmp/notes.txt"]["evidence"]) EXPECT_NE(e["set"], "yara") << body->dump(2);
+  // The large file is still hashed; only YARA refused it.
+  ASSERT_TRUE(files.contains("/tmp/big.bin")) << body->dump(2);
+  std::vector<std::string> errors;
+  for (const auto& e : (*body)["errors"]) errors.push_back(e["path"].get<std::string>() + " " + e["message"].get<std::string>());
+  ASSERT_EQ(errors.size(), 1u) << body->dump(2);
+  EXPECT_TRUE(errors[0].starts_with("/tmp/big.bin yara: ")) << errors[0];
+  EXPECT_NE(errors[0].find("over the scan limit of 4096 bytes"), std::string::npos) << errors[0];
+
+  std::string text;
+  for (int i = 0; i < 250; ++i) {
+    auto metrics = r.client->Get("/metrics");
+    ASSERT_TRUE(metrics);
+    text = metrics->body;
+    if (metric(text, "hashsieve_scanner_errors_total{name=\"yara\"}") >= 1) break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(metric(text, "hashsieve_scanner_errors_total{name=\"yara\"}"), 1) << text;
+  static const std::regex kInfo(
+      R"(\nhashsieve_scanner_info\{name="yara",version="[0-9]+\.[0-9]+\.[0-9]+",signature_version="1 rules?, sha256:[0-9a-f]{64}"\} 1\n)");
+  EXPECT_TRUE(std::regex_search(text, kInfo)) << text;
+  r.svc->stop();
+}
+
+// No scanners configured: no scanner series at all.
+TEST(ServiceContainersTest, NoScannersNoScannerMetrics) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  auto metrics = r.client->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->body.find("hashsieve_scanner_"), std::string::npos);
+}
+
+// A scanner that cannot be opened fails create(), naming the scanner and the path.
+TEST(ServiceContainersTest, UnopenableScannerFailsCreate) {
+  TempDir dir;
+  struct Case {
+    std::string name;
+    std::function<void(ServiceConfig&)> configure;
+    std::vector<std::string> want;  // substrings of the message
+  };
+  const std::string missing = dir.path() + "/no-such-rules";
+  const std::string empty_rules = dir.path() + "/empty-rules";
+  fs::create_directories(empty_rules);
+  const std::string no_clamd = dir.path() + "/no-clamd.sock";
+  const std::vector<Case> cases = {
+      {"missing YARA rules directory", [&](ServiceConfig& c) { c.scanners.engines.yara_rules = missing; },
+       {"YARA", missing}},
+      {"YARA rules directory without rules", [&](ServiceConfig& c) { c.scanners.engines.yara_rules = empty_rules; },
+       {"YARA", empty_rules, "no *.yar or *.yara files"}},
+      {"clamd not running", [&](ServiceConfig& c) { c.scanners.engines.clamd_socket = no_clamd; },
+       {"clamd", no_clamd}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto config = test_config(dir.path() + "/data");
+    c.configure(config);
+    auto s = Service::create(std::move(config));
+    ASSERT_FALSE(s.ok());
+    for (const auto& w : c.want) EXPECT_NE(s.error().message().find(w), std::string::npos) << s.error().message();
+    // Nothing was created for a service that did not start.
+    EXPECT_FALSE(fs::exists(dir.path() + "/data"));
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "hashsieve/runtime/drift.h"
 #include "hashsieve/runtime/engine.h"
 #include "hashsieve/runtime/scheduler.h"
+#include "hashsieve/scanners/scanner_set.h"
 
 namespace hashsieve::service {
 
@@ -75,6 +76,16 @@ struct RuntimeConfig {
   std::chrono::milliseconds connect_retry{std::chrono::seconds(10)};
 };
 
+// Third-party scanners (ClamAV through libclamav or clamd, YARA through
+// libyara), opened once at start-up with scanners::open_scanners. The
+// runtime scanner inside serve runs them on drifted files; image_scans asks
+// for them on an image's unknown files too (image-scan workers of serve and
+// of `hashsieve worker`).
+struct ScannersConfig {
+  scanners::ScannerConfig engines;  // scanners.clamav_db, clamd_socket, yara_rules, max_file_bytes, timeout_seconds
+  bool image_scans = false;
+};
+
 struct ServiceConfig {
   std::string data_dir;  // store.db, queue.db, refsets/; required
   std::string queue;     // "" / "embedded": <data_dir>/queue.db; "amqp://...": RabbitMQ
@@ -89,6 +100,7 @@ struct ServiceConfig {
   SweepConfig sweep;
   std::vector<std::string> refsets;  // reference sets to match; empty = every installed set
   RuntimeConfig runtime;
+  ScannersConfig scanners;
 };
 
 // One documented option: its dotted key and environment variable.
