@@ -1,9 +1,8 @@
 #include "hashsieve/scan/external.h"
 
-#include "external_scan.h"
-
 #include <algorithm>
 
+#include "external_scan.h"
 #include "hashsieve/scanners/clamav.h"
 
 namespace hashsieve::scan {

@@ -251,6 +251,28 @@ TEST_F(ExternalScanTest, CachedRescanGivesTheSameFindingsAndRereadsOnlyNeededLay
   EXPECT_EQ(source_.opens.load(), 0);
 }
 
+// Known bytes at a path that holds other known content: known at hash time
+// (so not scanned there) but modified after classification: the first scan
+// reads its layer again for it, and only that layer.
+TEST_F(ExternalScanTest, KnownAtHashTimeButModifiedIsScannedFromARereadLayer) {
+  source_.layers.push_back({file("usr/bin/cat", contents_.ls)});
+  const auto sets = load_sets(data_.path(), {"distro"});
+  FakeExternalScanner fake("clamav");
+  fake.signatures[key(contents_.ls)] = "Ls.Test-1";
+  source_.opens = 0;
+  auto r = scan(sets, {&fake});
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(source_.opens.load(), 4);  // 3 layers hashed, 1 read again
+  EXPECT_EQ(r->stats.layers_reread_for_external, 1u);
+  EXPECT_EQ(fake.seen().count("/usr/bin/cat"), 2u);  // layer 0's patched cat, layer 2's ls bytes
+  EXPECT_EQ(fake.seen().count("/usr/bin/ls"), 0u);   // known: the same bytes at their own path
+  const FileFinding& f = r->files.back();
+  EXPECT_EQ(f.path, "usr/bin/cat");
+  EXPECT_EQ(f.layer, 2u);
+  EXPECT_EQ(f.verdict, Verdict::malicious);
+  EXPECT_EQ(f.evidence.back(), evidence_from_finding({"clamav", "Ls.Test-1", {}}));
+}
+
 TEST_F(ExternalScanTest, CachedLayerWhoseBytesChangedIsAnError) {
   const auto sets = load_sets(data_.path(), {"distro"});
   FakeExternalScanner fake("yara");
