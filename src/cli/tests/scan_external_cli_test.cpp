@@ -3,12 +3,14 @@
 // docker-archive image.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "cli_runner.h"
 #include "scanner_test_util.h"
@@ -123,6 +125,34 @@ TEST_F(ScanExternalCli, ClamavAndYaraFindingsInJsonSarifAndTable) {
   ASSERT_EQ(s["runs"][0]["tool"]["extensions"].size(), 2u);
   EXPECT_EQ(s["runs"][0]["tool"]["extensions"][1]["name"], "yara");
   EXPECT_EQ(s["runs"][0]["results"].size(), 2u);
+}
+
+// A clamd that answers VERSION once and then goes away (socket closed and
+// removed): the scan must fail, naming clamd and a file, and print no report.
+TEST_F(ScanExternalCli, ClamdGoingAwayFailsTheScan) {
+  const std::string sock = (dir_ / "clamd.sock").string();
+  const int listen_fd = scanners::testing::listen_unix(sock);
+  std::thread server([&] {
+    // Bounded: a hashsieve that never connects must not hang the test.
+    pollfd p{listen_fd, POLLIN, 0};
+    const int fd = ::poll(&p, 1, 60'000) == 1 ? ::accept(listen_fd, nullptr, nullptr) : -1;
+    if (fd >= 0) {
+      std::string cmd;
+      char c = 0;
+      while (::read(fd, &c, 1) == 1 && c != '\0') cmd += c;
+      const std::string reply = cmd == "zVERSION" ? std::string("ClamAV 9.9.9/123/Mon Nov 23 00:00:00 2026") : "";
+      (void)!::write(fd, reply.c_str(), reply.size() + 1);
+      ::close(fd);
+    }
+    ::close(listen_fd);
+    ::unlink(sock.c_str());
+  });
+  auto r = run("scan --format json --clamd-socket clamd.sock docker-archive:img.tar");
+  server.join();
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("clamd"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unavailable while scanning /opt/"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
 }
 
 TEST_F(ScanExternalCli, BadScannerArguments) {
