@@ -13,7 +13,9 @@
 #   3. makes reference sets: known-good from the base packages' .deb files,
 #      known-bad from the tools (nc from the same build, socat from the previous
 #      Debian release, i.e. another build) and a ClamAV .hdb made with sigtool;
-#   4. scans the image in the registry and prints the report.
+#   4. scans the image in the registry and prints the report; a YARA rule
+#      (--yara-rules) also runs on every file the hashes do not know, and
+#      flags the start script that hands a listener a shell.
 # Packages are fetched with apt-get download through this machine's apt
 # configuration; nothing is installed and the system's apt state is untouched.
 set -euo pipefail
@@ -99,13 +101,24 @@ fi
 # The same nc as a ClamAV hash signature (md5:size:name), the format of ClamAV's .hdb files.
 sigtool --md5 "$work/bad/bin/nc.openbsd" | sed 's/:nc.openbsd$/:Demo.Tool.Netcat-1/' > "$work/demo.hdb"
 "$bin" refset import --name clamav-demo --format clamav "$work/demo.hdb"
+# A YARA rule for the scan's third-party scanner pass (non-known files only).
+mkdir -p "$work/rules"
+cat > "$work/rules/demo.yar" <<'YAR'
+rule demo_listener_execs_shell : demo {
+  strings:
+    $exec_shell = "-e /bin/sh"
+  condition:
+    $exec_shell and filesize < 4KB
+}
+YAR
 
 echo
-echo "== 4. hashsieve scan --insecure $registry/demo/app:1.0"
-"$bin" scan --insecure --format table "$registry/demo/app:1.0"
+echo "== 4. hashsieve scan --insecure --yara-rules $work/rules $registry/demo/app:1.0"
+"$bin" scan --insecure --yara-rules "$work/rules" --format table "$registry/demo/app:1.0"
 echo
 set +e
-"$bin" scan --insecure --format json --output "$reports/report.json" --fail-on malicious "$registry/demo/app:1.0"
+"$bin" scan --insecure --yara-rules "$work/rules" --format json --output "$reports/report.json" --fail-on malicious \
+  "$registry/demo/app:1.0"
 rc=$?
 set -e
 if [ "$rc" -ne 4 ]; then

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "commands.h"
+#include "common_options.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/runtime/drift.h"
 #include "hashsieve/runtime/engine.h"
@@ -70,16 +71,6 @@ int failure(const Error& e) {
   return kExitFailure;
 }
 
-std::optional<std::uint64_t> parse_uint(const std::string& text) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
-}
-
 // "90", "90s", "15m", "1h" -> milliseconds; at least one second.
 std::optional<std::chrono::milliseconds> parse_duration(std::string text) {
   std::uint64_t unit = 1000;
@@ -90,15 +81,6 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string text) {
   auto n = parse_uint(text);
   if (!n || *n == 0 || *n > 366ULL * 24 * 3600) return std::nullopt;
   return std::chrono::milliseconds(*n * unit);
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 struct RuntimeArgs {
@@ -132,7 +114,7 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
     } else if (a == "--full") {
       out.drift.full = true;
     } else if (a == "--docker-host" || a == "--data-dir" || a == "--set" || a == "--format" || a == "--output" ||
-               a == "--fail-on" || a == "--clamav-db" || a == "--clamd-socket" || a == "--yara-rules") {
+               a == "--fail-on" || is_external_scanner_flag(a)) {
       auto v = value();
       if (!v) return usage_error(a + " needs a value");
       if (a == "--docker-host") {
@@ -142,20 +124,15 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
       if (a == "--data-dir") out.data_dir = *v;
       if (a == "--set") out.sets.push_back(*v);
       if (a == "--format") {
-        if (*v != "table" && *v != "json" && *v != "sarif") return usage_error("--format must be table, json or sarif");
+        if (auto e = check_format(*v)) return usage_error(*e);
         out.format = *v;
       }
       if (a == "--output") out.output = *v;
       if (a == "--fail-on") {
-        auto verdict = scan::parse_verdict(*v);
-        if (!verdict.ok() || *verdict == scan::Verdict::known) {
-          return usage_error("--fail-on must be malicious, suspicious, modified or unknown");
-        }
-        out.fail_on = *verdict;
+        out.fail_on = parse_fail_on(*v);
+        if (!out.fail_on) return usage_error(kFailOnError);
       }
-      if (a == "--clamav-db") out.externals.clamav_dbs.push_back(*v);
-      if (a == "--clamd-socket") out.externals.clamd_socket = *v;
-      if (a == "--yara-rules") out.externals.yara_rules = *v;
+      apply_external_scanner_flag(a, *v, out.externals);
     } else if (a == "--interval" || a == "--min-interval") {
       auto v = value();
       auto d = v ? parse_duration(*v) : std::nullopt;
@@ -169,21 +146,20 @@ std::optional<int> parse(const std::vector<std::string>& args, RuntimeArgs& out)
       out.schedule.jitter = f;
     } else if (a == "--concurrency" || a == "--max-file-bytes") {
       auto v = value();
-      auto n = v ? parse_uint(*v) : std::nullopt;
+      // 0 is invalid for both, so it also stands for "not a number".
+      const std::uint64_t n = v ? parse_uint(*v).value_or(0) : 0;
       if (a == "--concurrency") {
-        if (!n || *n == 0 || *n > 64) return usage_error("--concurrency needs a number 1..64");
-        out.schedule.max_concurrency = static_cast<unsigned>(*n);
+        if (n == 0 || n > 64) return usage_error("--concurrency needs a number 1..64");
+        out.schedule.max_concurrency = static_cast<unsigned>(n);
       } else {
-        if (!n || *n == 0) return usage_error("--max-file-bytes needs a positive number");
-        out.drift.max_file_bytes = *n;
+        if (n == 0) return usage_error("--max-file-bytes needs a positive number");
+        out.drift.max_file_bytes = n;
       }
     } else {
       return usage_error("unknown argument '" + a + "'");
     }
   }
-  if (!out.externals.clamav_dbs.empty() && !out.externals.clamd_socket.empty()) {
-    return usage_error("--clamav-db excludes --clamd-socket (pick one ClamAV path)");
-  }
+  if (auto e = check_external_scanner_flags(out.externals)) return usage_error(*e);
   if (!out.once && (!out.format.empty() || !out.output.empty() || out.fail_on)) {
     return usage_error("--format, --output and --fail-on go with --once");
   }
@@ -201,19 +177,9 @@ int run_runtime(const std::vector<std::string>& args) {
   if (a.data_dir.empty()) a.data_dir = refset::default_data_dir();
   if (a.format.empty()) a.format = (a.output.empty() && ::isatty(STDOUT_FILENO) == 1) ? "table" : "json";
 
-  auto catalog = refset::RefsetCatalog::open(a.data_dir);
-  if (!catalog.ok()) return failure(catalog.error());
-  if (a.sets.empty()) {
-    auto all = catalog->list();
-    if (!all.ok()) return failure(all.error());
-    for (const auto& m : *all) a.sets.push_back(m.name);
-  }
-  std::vector<refset::LoadedRefset> sets;
-  for (const auto& name : a.sets) {
-    auto loaded = catalog->load(name);
-    if (!loaded.ok()) return failure(loaded.error());
-    sets.push_back(std::move(loaded).value());
-  }
+  auto loaded_sets = load_named_sets(a.data_dir, a.sets);
+  if (!loaded_sets.ok()) return failure(loaded_sets.error());
+  const std::vector<refset::LoadedRefset> sets = std::move(loaded_sets).value();
   const auto paths = scan::make_refset_path_index(sets);
 
   a.externals.limits.max_bytes = a.drift.max_file_bytes;

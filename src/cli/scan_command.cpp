@@ -2,18 +2,18 @@
 // against the installed reference sets and write a report.
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <optional>
 #include <string>
 
 #include "commands.h"
+#include "common_options.h"
 #include "hashsieve/image/source.h"
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/scan/report.h"
 #include "hashsieve/scan/scanner.h"
+#include "hashsieve/scanners/scanner_set.h"
 #include "hashsieve/store/store.h"
 #include "progress_bar.h"
 
@@ -48,9 +48,14 @@ constexpr const char* kScanUsage =
     "  --max-layer-bytes N     limit on a layer's uncompressed bytes\n"
     "  --max-entries N         limit on a layer's entries\n"
     "  --max-ratio N           limit on a layer's compression ratio\n"
+    "  --clamav-db PATH        also scan every non-known file with libclamav and this\n"
+    "                          database file or directory (repeatable)\n"
+    "  --clamd-socket PATH     also scan every non-known file with a running clamd\n"
+    "  --yara-rules DIR        also scan every non-known file with the YARA rules in DIR\n"
     "\n"
-    "Exit status: 0 scanned (verdict below --fail-on); 1 failure; 2 bad arguments;\n"
-    "4 scanned and the verdict reached --fail-on.\n";
+    "Exit status: 0 scanned (verdict below --fail-on); 1 failure (including a\n"
+    "third-party scanner that cannot be opened or became unavailable); 2 bad\n"
+    "arguments; 4 scanned and the verdict reached --fail-on.\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "hashsieve scan: %s\n%s", message.c_str(), kScanUsage);
@@ -62,25 +67,6 @@ int failure(const Error& e) {
   return kExitFailure;
 }
 
-std::optional<std::uint64_t> parse_uint(const std::string& text) {
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return v;
-}
-
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 struct ScanArgs {
   std::string data_dir;
   std::vector<std::string> sets;
@@ -90,6 +76,7 @@ struct ScanArgs {
   std::optional<scan::Verdict> fail_on;
   image::SourceOptions source;
   scan::ScanOptions scan;
+  scanners::ScannerConfig externals;
   std::string reference;
 };
 
@@ -120,23 +107,22 @@ std::optional<int> parse(const std::vector<std::string>& args, ScanArgs& out) {
     } else if (a == "--no-cache") {
       out.scan.use_cache = false;
     } else if (a == "--data-dir" || a == "--set" || a == "--format" || a == "--output" || a == "--fail-on" ||
-               a == "--platform" || a == "--ca-file" || a == "--username" || a == "--password" || a == "--token") {
+               a == "--platform" || a == "--ca-file" || a == "--username" || a == "--password" || a == "--token" ||
+               is_external_scanner_flag(a)) {
       auto v = value();
       if (!v || v->empty()) return usage_error(a + " needs a value");
       if (a == "--data-dir") out.data_dir = *v;
       if (a == "--set") out.sets.push_back(*v);
       if (a == "--format") {
-        if (*v != "table" && *v != "json" && *v != "sarif") return usage_error("--format must be table, json or sarif");
+        if (auto e = check_format(*v)) return usage_error(*e);
         out.format = *v;
       }
       if (a == "--output") out.output = *v;
       if (a == "--fail-on") {
-        auto verdict = scan::parse_verdict(*v);
-        if (!verdict.ok() || *verdict == scan::Verdict::known) {
-          return usage_error("--fail-on must be malicious, suspicious, modified or unknown");
-        }
-        out.fail_on = *verdict;
+        out.fail_on = parse_fail_on(*v);
+        if (!out.fail_on) return usage_error(kFailOnError);
       }
+      apply_external_scanner_flag(a, *v, out.externals);
       if (a == "--platform") {
         auto p = image::Platform::parse(*v);
         if (!p.ok()) return usage_error(p.error().message());
@@ -186,6 +172,7 @@ std::optional<int> parse(const std::vector<std::string>& args, ScanArgs& out) {
   if (out.source.platforms.platform && out.source.platforms.all_platforms) {
     return usage_error("--platform excludes --all-platforms");
   }
+  if (auto e = check_external_scanner_flags(out.externals)) return usage_error(*e);
   return std::nullopt;
 }
 
@@ -197,23 +184,20 @@ int run_scan(const std::vector<std::string>& args) {
   if (a.data_dir.empty()) a.data_dir = refset::default_data_dir();
   if (a.format.empty()) a.format = (a.output.empty() && ::isatty(STDOUT_FILENO) == 1) ? "table" : "json";
 
-  auto catalog = refset::RefsetCatalog::open(a.data_dir);
-  if (!catalog.ok()) return failure(catalog.error());
-  if (a.sets.empty()) {
-    auto all = catalog->list();
-    if (!all.ok()) return failure(all.error());
-    for (const auto& m : *all) a.sets.push_back(m.name);
-  }
+  auto loaded_sets = load_named_sets(a.data_dir, a.sets);
+  if (!loaded_sets.ok()) return failure(loaded_sets.error());
+  const std::vector<refset::LoadedRefset> sets = std::move(loaded_sets).value();
   if (a.sets.empty()) {
     std::fprintf(stderr, "hashsieve scan: warning: no reference sets installed in %s; every file will be unknown\n",
                  a.data_dir.c_str());
   }
-  std::vector<refset::LoadedRefset> sets;
-  for (const auto& name : a.sets) {
-    auto loaded = catalog->load(name);
-    if (!loaded.ok()) return failure(loaded.error());
-    sets.push_back(std::move(loaded).value());
-  }
+
+  // Opened before the image is touched: a missing rules directory or clamd
+  // socket fails at once.
+  auto externals = scanners::open_scanners(a.externals);
+  if (!externals.ok()) return failure(externals.error());
+  for (const auto& w : externals->warnings) std::fprintf(stderr, "hashsieve scan: warning: %s\n", w.message.c_str());
+  a.scan.external_scanners = externals->pointers();
 
   // The cache is an optimisation: without a store the scan still runs.
   std::unique_ptr<store::Store> store;

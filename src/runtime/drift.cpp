@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "hashsieve/image/layer_entries.h"
+#include "hashsieve/scan/external.h"
 #include "hashsieve/scan/file_facts.h"
-#include "hashsieve/scanners/clamav.h"
 
 namespace hashsieve::runtime {
 namespace {
@@ -153,16 +153,7 @@ Status DriftScanner::classify_bytes(DriftFile& file, std::span<const std::uint8_
       out.errors.push_back({file.path, findings.error().code(), s->name() + ": " + findings.error().message()});
       continue;
     }
-    for (const auto& f : *findings) {
-      const bool clam = f.scanner == scanners::kClamavScannerName || f.scanner == scanners::kClamdScannerName;
-      scan::Evidence e;
-      e.verdict = clam ? scan::Verdict::malicious : scan::Verdict::suspicious;
-      e.set = f.scanner;
-      e.set_class = std::string(scan::to_string(e.verdict));
-      e.reference = f.signature;
-      e.algorithm = f.scanner;
-      file.evidence.push_back(std::move(e));
-    }
+    for (const auto& f : *findings) file.evidence.push_back(scan::evidence_from_finding(f));
   }
   return {};
 }

@@ -1,6 +1,7 @@
 #include "layer_hasher.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,7 @@ struct Digests {
   std::vector<std::uint32_t> content_keys;
   bool similarity_computed = false;
   std::optional<refset::SectionDigests> rodata;
+  std::optional<ExternalOutcome> external;  // not part of the facts: never cached
 };
 
 void apply(FileRecord& r, Digests&& d) {
@@ -121,7 +123,17 @@ class Workers {
       bool skipped = false;
       if (options_.is_known && options_.is_known(d.crypto)) {
         skipped = true;
-      } else {
+      } else if (!options_.external_scanners.empty()) {
+        // The bytes are in memory now; scanning them later would read the
+        // layer again.
+        auto outcome = run_external_scanners(options_.external_scanners, task.data, task.name);
+        if (outcome.ok()) {
+          d.external = std::move(outcome).value();
+        } else {
+          failure = std::move(outcome).error();
+        }
+      }
+      if (!skipped && !failure) {
         digest::DigestSelection selection;
         selection.crypto = digest::CryptoSelection::none();
         auto more = digest::compute_digests(task.name, task.data, selection);
@@ -255,9 +267,25 @@ std::optional<UniqueFd> open_spool(std::uint64_t size) {
   return fd;
 }
 
+// Runs the external scanners on the spooled bytes of a file not known,
+// mapped rather than copied; a file over every scanner's limit is not read.
+Result<ExternalOutcome> scan_spool(int fd, const std::string& name, std::uint64_t size,
+                                   const LayerHashOptions& options) {
+  if (size > max_scan_bytes(options.external_scanners)) {
+    return over_limit_outcome(options.external_scanners, name, size);
+  }
+  void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return errno_error(errno, "mapping the spool file").with_context(name);
+  auto out = run_external_scanners(options.external_scanners,
+                                   {static_cast<const std::uint8_t*>(p), static_cast<std::size_t>(size)}, name);
+  ::munmap(p, static_cast<std::size_t>(size));
+  return out;
+}
+
 // A file too large to buffer, with the sieve: one pass computes the crypto
 // digests while copying the bytes to a spool file; only a file that is not
-// known reads the spool again for its similarity digests. Without the spool
+// known reads the spool again for its similarity digests (and hands it to
+// the external scanners). Without the spool
 // a known large file (a browser, a compiler) would cost its similarity
 // digests, several times the crypto pass (docs/performance.md, issue 4).
 Result<Digests> spool_file(image::LayerEntries& entries, const std::string& name, std::uint64_t size,
@@ -283,19 +311,27 @@ Result<Digests> spool_file(image::LayerEntries& entries, const std::string& name
     skipped = true;
     return d;
   }
+  std::optional<ExternalOutcome> external;
+  if (!options.external_scanners.empty()) {
+    auto outcome = scan_spool(spool->get(), name, size, options);
+    if (!outcome.ok()) return std::move(outcome).error();
+    external = std::move(outcome).value();
+  }
   std::uint64_t offset = 0;
   auto read_spool = [&](std::span<std::uint8_t> out) -> Status {
     if (auto st = pread_exactly(spool->get(), out, offset); !st.ok()) return std::move(st).error().with_context(name);
     offset += out.size();
     return {};
   };
-  return stream_file(read_spool, name, size, generator, buffer, d.crypto);
+  auto streamed = stream_file(read_spool, name, size, generator, buffer, d.crypto);
+  if (streamed.ok()) streamed->external = std::move(external);
+  return streamed;
 }
 
 }  // namespace
 
 Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const LayerHashOptions& options_in,
-                                           LayerHashStats& stats) {
+                                           LayerHashStats& stats, std::map<std::size_t, ExternalOutcome>* external) {
   LayerHashOptions options = options_in;
   // Streamed files must be in sdhash's block mode (see ScanOptions).
   options.max_buffered_file_bytes = std::max<std::uint64_t>(options.max_buffered_file_bytes,
@@ -326,6 +362,7 @@ Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const L
         auto d = spool_file(entries, r.path, r.size, options, generator, stream_buffer, skipped);
         if (!d.ok()) return std::move(d).error();
         if (skipped) ++stats.similarity_skipped;
+        if (external != nullptr && d->external) external->emplace(index, std::move(*d->external));
         apply(r, std::move(d).value());
         stream_buffer = {};
       }
@@ -337,7 +374,10 @@ Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const L
   }
   workers.close();
   if (workers.error()) return std::move(*workers.error());
-  for (auto& [index, d] : workers.done()) apply(records[index], std::move(d));
+  for (auto& [index, d] : workers.done()) {
+    if (external != nullptr && d.external) external->emplace(index, std::move(*d.external));
+    apply(records[index], std::move(d));
+  }
   return records;
 }
 

@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "hashsieve/core/result.h"
 #include "hashsieve/digest/crypto.h"
 #include "hashsieve/image/layer_entries.h"
 #include "hashsieve/scan/facts.h"
+#include "external_scan.h"
 
 namespace hashsieve::scan {
 
@@ -22,6 +24,10 @@ struct LayerHashOptions {
   std::function<bool(const digest::CryptoDigests&)> is_known;
   // Called on the reading thread after each regular file is read.
   std::function<void(std::uint64_t bytes)> on_file_read;
+  // Third-party scanners for the files not known at hash time: run while
+  // the bytes are in memory (on the worker that hashed them; a streamed file
+  // from its spool), so a first scan reads no layer twice for them.
+  std::vector<const scanners::ExternalScanner*> external_scanners;
 };
 
 struct LayerHashStats {
@@ -36,7 +42,12 @@ struct LayerHashStats {
 // pass), then, unless is_known, SDBF, TLSH, ssdeep and (ELF files held in
 // memory) the .rodata digests. One record per entry,
 // in tar order. Does not call entries.finish().
+// With external scanners, `external` (when given) receives, by record index,
+// the outcome of each file scanned at hash time. A streamed file that could
+// not be spooled is left out (the caller reads it again); an unavailable
+// scanner fails the call.
 Result<std::vector<FileRecord>> hash_layer(image::LayerEntries& entries, const LayerHashOptions& options,
-                                           LayerHashStats& stats);
+                                           LayerHashStats& stats,
+                                           std::map<std::size_t, ExternalOutcome>* external = nullptr);
 
 }  // namespace hashsieve::scan

@@ -69,6 +69,11 @@ Json report_json(const ImageReport& r, const JsonReportOptions& o) {
   Json sets = Json::array();
   for (const auto& s : r.sets) sets.push_back({{"name", s.name}, {"class", s.set_class}, {"version", s.version}});
   j["sets"] = std::move(sets);
+  Json scanners = Json::array();
+  for (const auto& s : r.scanners) {
+    scanners.push_back({{"name", s.name}, {"version", s.version}, {"signature_version", s.signature_version}});
+  }
+  j["scanners"] = std::move(scanners);
   j["thresholds"] = {{"sdbf_min_score", r.thresholds.sdbf_min_score},
                      {"tlsh_max_distance", r.thresholds.tlsh_max_distance},
                      {"ssdeep_min_score", r.thresholds.ssdeep_min_score},
@@ -178,6 +183,16 @@ std::string write_sarif_report(const std::vector<ImageReport>& reports, const Sa
     }
     Json run;
     run["tool"] = {{"driver", {{"name", "hashsieve"}, {"version", options.tool_version}, {"rules", rules}}}};
+    if (!r.scanners.empty()) {
+      // The third-party scanners that ran are tool components of the run.
+      Json extensions = Json::array();
+      for (const auto& s : r.scanners) {
+        extensions.push_back({{"name", s.name},
+                              {"version", s.version},
+                              {"properties", {{"signature_version", s.signature_version}}}});
+      }
+      run["tool"]["extensions"] = std::move(extensions);
+    }
     run["properties"] = {{"image",
                           {{"reference", r.image.reference},
                            {"digest", r.image.manifest_digest},
@@ -232,6 +247,9 @@ std::string write_table_report(const std::vector<ImageReport>& reports, const Ta
     out += "\n";
     if (!r.image.manifest_digest.empty()) out += "digest    " + r.image.manifest_digest + "\n";
     out += "verdict   " + std::string(to_string(s.verdict)) + "\n";
+    for (const auto& x : r.scanners) {
+      out += "scanner   " + x.name + " " + x.version + " (" + x.signature_version + ")\n";
+    }
     std::snprintf(line, sizeof line,
                   "files     %llu (%llu hidden): %llu known, %llu unknown, %llu modified, %llu suspicious, "
                   "%llu malicious; %.1f%% need no look\n",

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "external_scan.h"
+#include "hashsieve/digest/crypto.h"
 #include "hashsieve/image/whiteouts.h"
 #include "layer_hasher.h"
 
@@ -30,7 +33,14 @@ struct LayerOutcome {
   Source source = Source::hashed;
   LayerHashStats hash_stats;
   std::vector<Warning> warnings;
+  // External scanners' outcomes of the files scanned at hash time, by record index.
+  std::map<std::size_t, ExternalOutcome> external;
 };
+
+std::string layer_name(const image::ResolvedImage& image, std::size_t i) {
+  const image::LayerDescriptor& desc = image.layers[i];
+  return "layer " + std::to_string(i) + (desc.diff_id.empty() ? "" : " (" + desc.diff_id + ")");
+}
 
 // The cached facts of layer `i` when they are complete for today's sets, else
 // the layer read from `source` and hashed (and the facts cached).
@@ -38,7 +48,7 @@ LayerOutcome load_layer(store::Store* store, const ScanOptions& options, image::
                         const image::ResolvedImage& image, std::size_t i, const LayerHashOptions& hash_options) {
   LayerOutcome out;
   const image::LayerDescriptor& desc = image.layers[i];
-  const std::string where = "layer " + std::to_string(i) + (desc.diff_id.empty() ? "" : " (" + desc.diff_id + ")");
+  const std::string where = layer_name(image, i);
   if (options.cancelled && options.cancelled()) {
     out.records = Error(ErrorCode::unavailable, "scan cancelled before " + where);
     return out;
@@ -84,7 +94,7 @@ LayerOutcome load_layer(store::Store* store, const ScanOptions& options, image::
     out.records = std::move(entries).error().with_context(where);
     return out;
   }
-  auto hashed = hash_layer(**entries, hash_options, out.hash_stats);
+  auto hashed = hash_layer(**entries, hash_options, out.hash_stats, &out.external);
   if (!hashed.ok()) {
     out.records = std::move(hashed).error().with_context(where);
     return out;
@@ -102,6 +112,59 @@ LayerOutcome load_layer(store::Store* store, const ScanOptions& options, image::
     }
   }
   out.records = std::move(hashed).value();
+  return out;
+}
+
+Status read_content(image::LayerEntries& entries, std::span<std::uint8_t> out, const std::string& path) {
+  std::size_t got = 0;
+  while (got < out.size()) {
+    auto n = entries.read(out.subspan(got));
+    if (!n.ok()) return std::move(n).error().with_context("/" + path);
+    if (*n == 0) return Error(ErrorCode::parse_error, "/" + path + ": content ends early");
+    got += *n;
+  }
+  return {};
+}
+
+// Reads layer `i` again for the external scanners: only the entries at the
+// record indexes `wanted` (ascending) are read, and the reading stops after
+// the last of them. Each file's SHA-256 is checked against its facts, so the
+// bytes scanned are the bytes that were classified (the facts came from a
+// read whose blob digest and diff ID were verified).
+Result<std::vector<ExternalOutcome>> reread_for_external(image::ImageSource& source, const image::ResolvedImage& image,
+                                                         std::size_t i, const std::vector<FileRecord>& records,
+                                                         const std::vector<std::size_t>& wanted,
+                                                         const std::vector<const scanners::ExternalScanner*>& scanners) {
+  const std::string where = layer_name(image, i);
+  auto opened = source.open_layer(image, i);
+  if (!opened.ok()) return std::move(opened).error().with_context(where);
+  image::LayerEntries& entries = **opened;
+  std::vector<ExternalOutcome> out;
+  std::vector<std::uint8_t> bytes;
+  std::size_t index = 0;
+  while (out.size() < wanted.size()) {
+    auto next = entries.next();
+    if (!next.ok()) return std::move(next).error().with_context(where);
+    if (!next->has_value()) {
+      return Error(ErrorCode::integrity_error, where + ": ends before the files its cached facts list");
+    }
+    if (index++ != wanted[out.size()]) continue;
+    const FileRecord& r = records[wanted[out.size()]];
+    if ((*next)->path != r.path || (*next)->kind != image::EntryKind::regular || (*next)->size != r.size) {
+      return Error(ErrorCode::integrity_error, where + ": /" + r.path + " is not where its cached facts put it");
+    }
+    bytes.resize(static_cast<std::size_t>(r.size));
+    if (auto st = read_content(entries, bytes, r.path); !st.ok()) return std::move(st).error().with_context(where);
+    digest::MultiHasher sha({digest::CryptoAlgorithm::sha256});
+    sha.update(bytes);
+    const auto got = sha.finish().sha256;
+    if (!got || !r.crypto.sha256 || got->hex() != r.crypto.sha256->hex()) {
+      return Error(ErrorCode::integrity_error, where + ": /" + r.path + " differs from its cached facts");
+    }
+    auto scanned = run_external_scanners(scanners, bytes, r.path);
+    if (!scanned.ok()) return std::move(scanned).error().with_context(where);
+    out.push_back(std::move(scanned).value());
+  }
   return out;
 }
 
@@ -177,6 +240,8 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   hash_options.max_buffered_file_bytes = options_.max_buffered_file_bytes;
   hash_options.max_inflight_bytes = std::max<std::uint64_t>(options_.max_inflight_bytes / in_flight, 1);
   hash_options.is_known = [this](const digest::CryptoDigests& d) { return known_at_hash_time(d); };
+  hash_options.external_scanners = options_.external_scanners;
+  for (const auto* s : options_.external_scanners) report.scanners.push_back(describe(*s));
   hash_options.on_file_read = [&](std::uint64_t bytes) {
     std::lock_guard lock(progress_mutex);
     ++progress.files;
@@ -207,6 +272,7 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
   }  // joins the readers
 
   std::vector<std::vector<FileRecord>> layers(image.layers.size());
+  std::vector<std::map<std::size_t, ExternalOutcome>> external(image.layers.size());
   // The first failing layer in image order is the error reported; layers
   // after it may not have run at all.
   for (std::size_t i = 0; i < outcomes.size(); ++i) {
@@ -224,6 +290,7 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
         break;
     }
     layers[i] = std::move(*o.records);
+    external[i] = std::move(o.external);
   }
 
   std::vector<std::vector<image::LayerChange>> changes(layers.size());
@@ -232,6 +299,16 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
     for (const auto& r : layers[i]) changes[i].push_back({r.path, r.kind});
   }
   const image::HiddenBy hidden = image::apply_whiteouts(changes);
+
+  // Files the external scanners must see but did not at hash time, by
+  // layer: record indexes and their places in report.files.
+  struct Pending {
+    std::vector<std::size_t> records;
+    std::vector<std::size_t> findings;
+  };
+  std::vector<Pending> pending(layers.size());
+  std::vector<std::optional<ExternalOutcome>> outcomes_by_file;
+  const std::uint64_t max_external_bytes = max_scan_bytes(options_.external_scanners);
 
   for (std::size_t i = 0; i < layers.size(); ++i) {
     for (std::size_t j = 0; j < layers[i].size(); ++j) {
@@ -247,7 +324,69 @@ Result<ImageReport> Scanner::scan(image::ImageSource& source, const image::Resol
       if (r.crypto.sha256) f.sha256 = r.crypto.sha256->hex();
       f.verdict = c->verdict;
       f.evidence = std::move(c->evidence);
+      std::optional<ExternalOutcome> ext;
+      if (!options_.external_scanners.empty() && f.verdict != Verdict::known) {
+        if (auto it = external[i].find(j); it != external[i].end()) {
+          ext = std::move(it->second);
+        } else if (r.size > max_external_bytes) {
+          ext = over_limit_outcome(options_.external_scanners, r.path, r.size);
+        } else {
+          pending[i].records.push_back(j);
+          pending[i].findings.push_back(report.files.size());
+        }
+      }
+      outcomes_by_file.push_back(std::move(ext));
       report.files.push_back(std::move(f));
+    }
+  }
+
+  // Cached layers (and large files that could not be spooled): read again,
+  // `layers_in_flight` at a time, only for the files that need a scan.
+  std::vector<std::size_t> reread;
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    if (!pending[i].records.empty()) reread.push_back(i);
+  }
+  std::vector<Result<std::vector<ExternalOutcome>>> reread_results(reread.size(), std::vector<ExternalOutcome>{});
+  {
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> reread_failed{false};
+    auto run = [&] {
+      for (;;) {
+        const std::size_t k = next.fetch_add(1);
+        if (k >= reread.size() || reread_failed.load()) return;
+        const std::size_t i = reread[k];
+        if (options_.cancelled && options_.cancelled()) {
+          reread_results[k] = Error(ErrorCode::unavailable, "scan cancelled before " + layer_name(image, i));
+        } else {
+          reread_results[k] = reread_for_external(source, image, i, layers[i], pending[i].records,
+                                                  options_.external_scanners);
+        }
+        if (!reread_results[k].ok()) reread_failed.store(true);
+      }
+    };
+    std::vector<std::jthread> readers;
+    const std::size_t threads = std::min<std::size_t>(in_flight, reread.size());
+    for (std::size_t t = 1; t < threads; ++t) readers.emplace_back(run);
+    if (!reread.empty()) run();
+  }
+  for (std::size_t k = 0; k < reread.size(); ++k) {
+    if (!reread_results[k].ok()) return std::move(reread_results[k]).error();
+    ++stats.layers_reread_for_external;
+    const Pending& p = pending[reread[k]];
+    for (std::size_t n = 0; n < p.findings.size(); ++n) outcomes_by_file[p.findings[n]] = std::move((*reread_results[k])[n]);
+  }
+
+  // The scanners' evidence joins the file's; the verdict is again its most
+  // severe evidence (the file was not known, so any finding raises it).
+  for (std::size_t n = 0; n < report.files.size(); ++n) {
+    if (!outcomes_by_file[n]) continue;
+    ExternalOutcome& o = *outcomes_by_file[n];
+    FileFinding& f = report.files[n];
+    if (o.scanned) ++stats.files_externally_scanned;
+    for (auto& w : o.warnings) report.warnings.push_back(std::move(w));
+    for (auto& e : o.evidence) {
+      f.verdict = f.evidence.empty() ? e.verdict : std::max(f.verdict, e.verdict);
+      f.evidence.push_back(std::move(e));
     }
   }
   report.summary = summarize(report.files);

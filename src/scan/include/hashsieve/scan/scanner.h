@@ -3,7 +3,9 @@
 //   (cached by diff ID + hasher versions) -> apply whiteouts -> match ->
 //   classify -> report.
 // Facts are cached; matching is not, so a changed reference set takes effect
-// on the next scan without re-hashing.
+// on the next scan without re-hashing. Third-party scanners (ClamAV, YARA)
+// optionally run on every file whose hash verdict is not known; their results
+// are not cached either (docs/adr/0023-external-scanners-on-image-scans.md).
 #pragma once
 
 #include <array>
@@ -17,9 +19,11 @@
 #include "hashsieve/core/result.h"
 #include "hashsieve/image/source.h"
 #include "hashsieve/refset/catalog.h"
+#include "hashsieve/scan/external.h"
 #include "hashsieve/scan/facts.h"
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/scan/verdict.h"
+#include "hashsieve/scanners/external_scanner.h"
 #include "hashsieve/store/store.h"
 
 namespace hashsieve::scan {
@@ -56,6 +60,13 @@ struct ScanOptions {
   // with ErrorCode::unavailable ("scan cancelled"), so a worker pool can shut
   // down within one layer.
   std::function<bool()> cancelled;
+  // Third-party scanners run on every regular file (hidden ones too) whose
+  // verdict from hash matching is not known; each finding is evidence
+  // (evidence_from_finding). Empty: off. Must outlive the Scanner and be
+  // safe to call from several threads (every adapter is). A scanner that is
+  // unavailable fails the scan; other per-file failures (over the scanner's
+  // ScanLimits::max_bytes, ...) are report warnings naming file and scanner.
+  std::vector<const scanners::ExternalScanner*> external_scanners;
 };
 
 // What the pipeline did, to check the cache works and to report cost.
@@ -67,6 +78,12 @@ struct ScanStats {
   std::uint64_t files_hashed = 0;
   std::uint64_t bytes_hashed = 0;
   std::uint64_t similarity_skipped = 0;  // files the sieve spared similarity digests
+  // Files handed to the external scanners (at hash time or re-read).
+  std::uint64_t files_externally_scanned = 0;
+  // Layers read again only to give files to the external scanners (cached
+  // facts, or a large file that could not be spooled): only those files'
+  // bytes are read, nothing is hashed but their SHA-256 (checked against the facts).
+  std::size_t layers_reread_for_external = 0;
 };
 
 // One regular file of the image (every layer's copy, hidden or not).
@@ -106,6 +123,7 @@ struct ImageReport {
   std::vector<FileFinding> files;  // layer order, then tar order
   ScanSummary summary;
   ScanStats stats;
+  std::vector<ExternalScannerInfo> scanners;  // the external scanners that ran, in option order
   std::vector<Warning> warnings;   // e.g. the cache could not be written
 };
 
