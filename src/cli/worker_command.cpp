@@ -241,6 +241,7 @@ int run_worker(const std::vector<std::string>& args) {
     options.source.credentials.username = config->registry.username;
     options.source.credentials.password = config->registry.password;
     options.source.credentials.bearer_token = config->registry.token;
+    options.scan.external_scanners = external_scanners.pointers();  // empty unless scanners.image_scans
     options.on_outcome = [](const worker::JobOutcome& o) {
       log_line("job " + std::to_string(o.job_id) + " " + std::string(store::to_string(o.state)) +
                (o.error_code.empty() ? "" : " (" + o.error_code + ")") + " in " +

@@ -899,6 +899,7 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
   options.source.credentials.password = s.config.registry.password;
   options.source.credentials.bearer_token = s.config.registry.token;
   options.source.scratch_dir = s.config.data_dir + "/tmp";
+  if (s.config.scanners.image_scans) options.scan.external_scanners = s.external_scanners.pointers();
   Impl* impl = &s;
   options.on_outcome = [impl](const worker::JobOutcome& o) {
     impl->metrics.counter("hashsieve_job_outcomes_total", "finished scan attempts by outcome",

@@ -16,4 +16,14 @@ std::string refset_fingerprint(const std::vector<refset::LoadedRefset>& sets) {
   return out;
 }
 
+std::string result_fingerprint(const std::vector<refset::LoadedRefset>& sets,
+                               const std::vector<const scanners::ExternalScanner*>& external_scanners) {
+  std::string out = refset_fingerprint(sets);
+  for (const scanners::ExternalScanner* s : external_scanners) {
+    out.append(";scanner:").append(s->name()).append("/").append(s->version()).append("/").append(
+        s->signature_version());
+  }
+  return out;
+}
+
 }  // namespace hashsieve::worker

@@ -431,7 +431,9 @@ struct WorkerPool::Impl {
 
 WorkerPool::WorkerPool(WorkerEnvironment env, WorkerOptions options)
     : impl_(std::make_unique<Impl>(env, std::move(options))) {
-  if (impl_->env.sets != nullptr) impl_->fingerprint = refset_fingerprint(*impl_->env.sets);
+  if (impl_->env.sets != nullptr) {
+    impl_->fingerprint = result_fingerprint(*impl_->env.sets, impl_->opts.scan.external_scanners);
+  }
 }
 
 WorkerPool::~WorkerPool() { (void)stop(std::chrono::milliseconds(0)); }

@@ -79,7 +79,9 @@ TEST(ServeCliTest, ScannerMisconfigurationStopsAtStartup) {
     EXPECT_EQ(r.exit_code, c.want_exit) << r.err;
     for (const auto& w : c.want_err) EXPECT_NE(r.err.find(w), std::string::npos) << r.err;
     // serve stopped before creating anything.
-    if (c.command.ends_with("serve")) EXPECT_FALSE(std::filesystem::exists(dir / "data")) << r.err;
+    if (c.command.ends_with("serve")) {
+      EXPECT_FALSE(std::filesystem::exists(dir / "data")) << r.err;
+    }
   }
   std::filesystem::remove_all(dir);
 }

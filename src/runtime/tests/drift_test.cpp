@@ -78,7 +78,9 @@ TEST_F(DriftTest, ClassifiesEachKindOfDrift) {
     EXPECT_EQ(f.path, c.path);
     EXPECT_EQ(f.verdict, c.want);
     EXPECT_EQ(f.new_executable, c.new_executable);
-    if (!c.evidence_set.empty()) EXPECT_NE(find_evidence(f, c.evidence_set), nullptr);
+    if (!c.evidence_set.empty()) {
+      EXPECT_NE(find_evidence(f, c.evidence_set), nullptr);
+    }
   }
   EXPECT_EQ(got->verdict, Verdict::malicious);
   EXPECT_EQ(got->files[1].sha256, scan::testing::sha256_of(contents_.evil).hex());

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "hashsieve/scanners/yara.h"
 #include "hashsieve/worker/worker_pool.h"
 #include "layer_test_util.h"
 #include "oci_layout_writer.h"
@@ -351,6 +352,77 @@ TEST_F(WorkerTest, TransientErrorsRetryWithBackoffThenFail) {
   EXPECT_EQ(j.attempts, 3u);
   EXPECT_NE(j.error_message.find("gave up after 3 attempts"), std::string::npos) << j.error_message;
   EXPECT_EQ(s.queue->stats()->dead, 1u);
+}
+
+// A third-party scanner that cannot be reached (clamd gone).
+class UnreachableScanner final : public scanners::ExternalScanner {
+ public:
+  std::string name() const override { return "clamd"; }
+  std::string version() const override { return "1.0"; }
+  std::string signature_version() const override { return "db 1"; }
+  Result<std::vector<scanners::ScanFinding>> scan_buffer(std::span<const std::uint8_t>,
+                                                         const std::string& display_name) const override {
+    return Error(ErrorCode::unavailable, "clamd: connecting: no such socket (" + display_name + ")");
+  }
+  const scanners::ScanLimits& limits() const override { return limits_; }
+
+ private:
+  scanners::ScanLimits limits_;
+};
+
+// scanners.image_scans: the pool's scans run the configured scanners on the
+// image's non-known files, and the result's fingerprint names them.
+TEST_F(WorkerTest, ExternalScannersRunOnTheImagesNonKnownFiles) {
+  const std::string marker = "xx HASHSIEVE-MARKER xx";
+  reference_ = write_image("marked", {{"usr/bin/ls", ls_}}, {{"opt/marked", Bytes(marker.begin(), marker.end())}});
+  const std::string rule = "rule marker { strings: $a = \"HASHSIEVE-MARKER\" condition: $a }\n";
+  TempDir rules;
+  scan::testing::write_file(fs::path(rules.path()) / "marker.yar", Bytes(rule.begin(), rule.end()));
+  auto yara = scanners::open_yara({rules.path(), {}});
+  ASSERT_TRUE(yara.ok()) << yara.error().message();
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  WorkerOptions o = options();
+  o.scan.external_scanners = {yara->value.get()};
+  WorkerPool pool(s.env(), o);
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  EXPECT_EQ(job(s, e->job.id).state, JobState::done);
+  auto img = s.jobs->get_image(manifest_digest_);
+  ASSERT_TRUE(img.ok() && img->has_value());
+  EXPECT_EQ((*img)->verdict, "suspicious");
+  EXPECT_EQ((*img)->refset_fingerprint, result_fingerprint(s.sets, {yara->value.get()}));
+  EXPECT_NE((*img)->refset_fingerprint, refset_fingerprint(s.sets));
+  store::FileFilter suspicious;
+  suspicious.verdict = "suspicious";
+  auto files = s.jobs->list_image_files(manifest_digest_, suspicious);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].path, "/opt/marked");
+  const auto evidence = nlohmann::json::parse((*files)[0].evidence_json);
+  ASSERT_EQ(evidence.size(), 1u);
+  EXPECT_EQ(evidence[0]["set"], "yara");
+  EXPECT_EQ(evidence[0]["reference"], "marker");
+}
+
+// A scanner that is unreachable fails the attempt as unavailable: the job is
+// retried with backoff, never stored as clean.
+TEST_F(WorkerTest, UnreachableExternalScannerRetriesTheJob) {
+  UnreachableScanner clamd;
+  Stack s = Stack::open(data_.path(), &clock_, {"distro"});
+  WorkerOptions o = options();
+  o.scan.external_scanners = {&clamd};
+  WorkerPool pool(s.env(), o);
+  auto e = enqueue_scan(*s.jobs, *s.queue, request(reference_));
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(*pool.process_one(milliseconds(0)));
+  const auto j = job(s, e->job.id);
+  EXPECT_EQ(j.state, JobState::queued);
+  EXPECT_EQ(j.error_code, "unavailable");
+  EXPECT_NE(j.error_message.find("clamd"), std::string::npos) << j.error_message;
+  auto img = s.jobs->get_image(manifest_digest_);
+  ASSERT_TRUE(img.ok());
+  EXPECT_FALSE(img->has_value());
 }
 
 TEST_F(WorkerTest, ThreadsFinishEveryJobAndStopReturns) {

@@ -36,6 +36,7 @@
 #include "hashsieve/refset/catalog.h"
 #include "hashsieve/scan/matcher.h"
 #include "hashsieve/scan/scanner.h"
+#include "hashsieve/scanners/external_scanner.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/store.h"
 
@@ -53,6 +54,13 @@ struct WorkerEnvironment {
 // The fingerprint of the loaded reference sets (names, classes, versions):
 // recorded with each result; a result whose fingerprint differs is rescanned.
 std::string refset_fingerprint(const std::vector<refset::LoadedRefset>& sets);
+
+// What a result records as its fingerprint: the sets', and with third-party
+// scanners on image scans also each scanner's name, engine version and
+// signature version ("...;scanner:clamd/1.0.9/<db>"), so results of an older
+// signature database, or of scans without the scanners, can be told apart.
+std::string result_fingerprint(const std::vector<refset::LoadedRefset>& sets,
+                               const std::vector<const scanners::ExternalScanner*>& external_scanners);
 
 // What a finished job reports to an observer (metrics).
 struct JobOutcome {
