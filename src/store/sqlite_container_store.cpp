@@ -126,6 +126,22 @@ class SqliteContainerStore final : public ContainerStore {
     return out;
   }
 
+  Result<std::vector<ContainerRecord>> list_containers(const ContainerFilter& filter) override {
+    // id is the primary key: the range and the order come from its index.
+    auto st = prepare(std::string("SELECT ") + kColumns +
+                      " FROM containers WHERE id > ? AND (? = '' OR verdict = ?) ORDER BY id LIMIT ?");
+    if (!st.ok()) return std::move(st).error();
+    bind_text(st->get(), 1, filter.after_id);
+    bind_text(st->get(), 2, filter.verdict);
+    bind_text(st->get(), 3, filter.verdict);
+    sqlite3_bind_int64(st->get(), 4, static_cast<sqlite3_int64>(std::min<std::size_t>(filter.limit, INT64_MAX)));
+    std::vector<ContainerRecord> out;
+    int rc = 0;
+    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) out.push_back(read_record(st->get()));
+    if (rc != SQLITE_DONE) return db_error(db_.get(), "listing containers");
+    return out;
+  }
+
   Status remove_container(const std::string& id) override {
     for (const char* sql : {"DELETE FROM containers WHERE id = ?", "DELETE FROM container_schedule WHERE id = ?"}) {
       auto st = prepare(sql);

@@ -1004,6 +1004,87 @@ TYPED_TEST(StoreConformance, ContainerResultsRoundTripAndTheNewestReplaces) {
   EXPECT_EQ((*one)[0], a2);
 }
 
+std::vector<std::string> ids_of(const std::vector<ContainerRecord>& rows) {
+  std::vector<std::string> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+TYPED_TEST(StoreConformance, ContainerPagesAreKeysetByIdAndFilterByVerdict) {
+  ContainerStore& s = *this->set_.containers;
+  // Inserted out of ID order, with scanned_at not in ID order either.
+  ASSERT_TRUE(s.put_container_result(container("cccc", "2026-11-22T10:00:00Z", "known")).ok());
+  ASSERT_TRUE(s.put_container_result(container("aaaa", "2026-11-22T12:00:00Z", "malicious")).ok());
+  ASSERT_TRUE(s.put_container_result(container("dddd", "2026-11-22T09:00:00Z", "malicious")).ok());
+  ASSERT_TRUE(s.put_container_result(container("bbbb", "2026-11-22T11:00:00Z", "known")).ok());
+  // "B" sorts before "a" in byte order (and after it in most locales).
+  ASSERT_TRUE(s.put_container_result(container("BBBB", "2026-11-22T08:00:00Z", "known")).ok());
+  struct Case {
+    std::string name;
+    ContainerFilter filter;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"all, byte order", {"", "", 10}, {"BBBB", "aaaa", "bbbb", "cccc", "dddd"}},
+      {"limit cuts", {"", "", 2}, {"BBBB", "aaaa"}},
+      {"limit 1", {"", "", 1}, {"BBBB"}},
+      {"limit 0", {"", "", 0}, {}},
+      {"after an id", {"", "aaaa", 2}, {"bbbb", "cccc"}},
+      {"after an id that is not stored", {"", "bc", 10}, {"cccc", "dddd"}},
+      {"after the last", {"", "dddd", 10}, {}},
+      {"verdict", {"malicious", "", 10}, {"aaaa", "dddd"}},
+      {"verdict after an id", {"known", "bbbb", 10}, {"cccc"}},
+      {"verdict nobody has", {"suspicious", "", 10}, {}},
+      {"huge limit", {"", "", std::numeric_limits<std::size_t>::max()}, {"BBBB", "aaaa", "bbbb", "cccc", "dddd"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto got = s.list_containers(c.filter);
+    ASSERT_TRUE(got.ok()) << got.error().message();
+    EXPECT_EQ(ids_of(*got), c.want);
+  }
+  auto full = s.list_containers({"", "aaaa", 1});
+  ASSERT_TRUE(full.ok());
+  ASSERT_EQ(full->size(), 1u);
+  EXPECT_EQ((*full)[0], container("bbbb", "2026-11-22T11:00:00Z", "known"));  // every column
+}
+
+TYPED_TEST(StoreConformance, ContainerPagesNeitherSkipNorRepeatWhenAResultIsReplaced) {
+  ContainerStore& s = *this->set_.containers;
+  const std::vector<std::string> ids = {"a001", "a002", "a003", "a004", "a005", "a006", "a007"};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(s.put_container_result(container(ids[i], "2026-11-22T10:00:0" + std::to_string(i) + "Z", "known")).ok());
+  }
+  struct Case {
+    std::string name;
+    std::string replaced;  // rescanned (newest of all) after the first page
+  };
+  const Case cases[] = {
+      {"a row of the first page", "a001"},
+      {"the first page's last row", "a003"},
+      {"a row of a later page", "a006"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> seen;
+    ContainerFilter filter{"", "", 3};
+    bool replaced = false;
+    for (int page = 0; page < 10; ++page) {
+      auto rows = s.list_containers(filter);
+      ASSERT_TRUE(rows.ok()) << rows.error().message();
+      for (const auto& r : *rows) seen.push_back(r.id);
+      if (rows->size() < filter.limit) break;
+      filter.after_id = rows->back().id;
+      if (!replaced) {
+        auto newer = container(c.replaced, "2026-11-23T00:00:00Z", "modified");
+        ASSERT_TRUE(s.put_container_result(newer).ok());
+        replaced = true;
+      }
+    }
+    EXPECT_EQ(seen, ids);
+  }
+}
+
 TYPED_TEST(StoreConformance, ContainerByIdOrUniquePrefix) {
   ContainerStore& s = *this->set_.containers;
   ASSERT_TRUE(s.put_container_result(container("abcd1111", "t1", "known")).ok());
