@@ -69,7 +69,7 @@ class SqliteQueue final : public JobQueue {
     {
       std::lock_guard lock(mutex_);
       auto st = db_.prepare("INSERT INTO messages(key, body, state, attempt, visible_ms, lease_token, published_ms,"
-                        " reason, dead_ms) VALUES(?, ?, 'ready', 0, ?, 0, ?, '', 0)");
+                            " reason, dead_ms) VALUES(?, ?, 'ready', 0, ?, 0, ?, '', 0)");
       if (!st.ok()) return std::move(st).error();
       const std::int64_t now = clock_.now_ms();
       st->bind(1, message.key);
@@ -90,7 +90,7 @@ class SqliteQueue final : public JobQueue {
       std::lock_guard lock(mutex_);
       auto done = db_.transaction([&]() -> Result<bool> {
         auto st = db_.prepare("INSERT INTO messages(key, body, state, attempt, visible_ms, lease_token, published_ms,"
-                          " reason, dead_ms) VALUES(?, ?, 'ready', 0, ?, 0, ?, '', 0)");
+                              " reason, dead_ms) VALUES(?, ?, 'ready', 0, ?, 0, ?, '', 0)");
         if (!st.ok()) return std::move(st).error();
         const std::int64_t now = clock_.now_ms();
         for (const auto& m : messages) {
@@ -155,7 +155,7 @@ class SqliteQueue final : public JobQueue {
           return true;
         }
         auto st = db_.prepare("UPDATE messages SET state = 'ready', visible_ms = ?, lease_token = 0, reason = ?"
-                          " WHERE id = ?");
+                              " WHERE id = ?");
         if (!st.ok()) return std::move(st).error();
         st->bind(1, now + std::max<std::int64_t>(0, delay.count()));
         st->bind(2, reason);
@@ -191,7 +191,7 @@ class SqliteQueue final : public JobQueue {
       std::lock_guard lock(mutex_);
       // The attempt is given back: releasing is not a failure of the work.
       auto st = db_.prepare("UPDATE messages SET state = 'ready', visible_ms = ?, lease_token = 0,"
-                        " attempt = MAX(attempt - 1, 0) WHERE id = ? AND lease_token = ? AND state = 'leased'");
+                            " attempt = MAX(attempt - 1, 0) WHERE id = ? AND lease_token = ? AND state = 'leased'");
       if (!st.ok()) return std::move(st).error();
       st->bind(1, clock_.now_ms());
       st->bind(2, r->id);
@@ -212,7 +212,9 @@ class SqliteQueue final : public JobQueue {
     st->bind(1, clock_.now_ms() + options_.lease.count());
     st->bind(2, r->id);
     st->bind(3, r->token);
-    if (auto done = st->run(); !done.ok()) return std::move(done).error().with_context("extending the lease of " + delivery.key);
+    if (auto done = st->run(); !done.ok()) {
+      return std::move(done).error().with_context("extending the lease of " + delivery.key);
+    }
     if (db_.changes() == 0) return lease_lost(delivery, "extend lease");
     return {};
   }
@@ -220,10 +222,10 @@ class SqliteQueue final : public JobQueue {
   Result<QueueStats> stats() override {
     std::lock_guard lock(mutex_);
     auto st = db_.prepare("SELECT"
-                      " COALESCE(SUM(state = 'ready' AND visible_ms <= ?1), 0),"
-                      " COALESCE(SUM(state = 'leased'), 0),"
-                      " COALESCE(SUM(state = 'ready' AND visible_ms > ?1), 0),"
-                      " COALESCE(SUM(state = 'dead'), 0) FROM messages");
+                          " COALESCE(SUM(state = 'ready' AND visible_ms <= ?1), 0),"
+                          " COALESCE(SUM(state = 'leased'), 0),"
+                          " COALESCE(SUM(state = 'ready' AND visible_ms > ?1), 0),"
+                          " COALESCE(SUM(state = 'dead'), 0) FROM messages");
     if (!st.ok()) return std::move(st).error();
     st->bind(1, clock_.now_ms());
     auto row = st->step();
@@ -240,7 +242,7 @@ class SqliteQueue final : public JobQueue {
   Result<std::vector<DeadLetter>> list_dead(std::size_t limit) override {
     std::lock_guard lock(mutex_);
     auto st = db_.prepare("SELECT key, body, attempt, reason, dead_ms FROM messages WHERE state = 'dead'"
-                      " ORDER BY dead_ms DESC, id DESC LIMIT ?");
+                          " ORDER BY dead_ms DESC, id DESC LIMIT ?");
     if (!st.ok()) return std::move(st).error();
     st->bind_u64(1, limit);
     std::vector<DeadLetter> out;
@@ -287,8 +289,9 @@ class SqliteQueue final : public JobQueue {
   Result<std::optional<Delivery>> try_receive() {
     return db_.transaction([&]() -> Result<std::optional<Delivery>> {
       const std::int64_t now = clock_.now_ms();
-      auto pick = db_.prepare("SELECT id, key, body, state, attempt, published_ms FROM messages"
-                          " WHERE state IN ('ready', 'leased') AND visible_ms <= ? ORDER BY visible_ms, id LIMIT 1");
+      auto pick = db_.prepare(
+          "SELECT id, key, body, state, attempt, published_ms FROM messages"
+          " WHERE state IN ('ready', 'leased') AND visible_ms <= ? ORDER BY visible_ms, id LIMIT 1");
       if (!pick.ok()) return std::move(pick).error();
       for (;;) {
         pick->reset();
@@ -314,7 +317,7 @@ class SqliteQueue final : public JobQueue {
         }
         const auto token = static_cast<std::int64_t>(rng_() >> 1) + 1;  // > 0; 0 means "no lease"
         auto take = db_.prepare("UPDATE messages SET state = 'leased', attempt = attempt + 1, visible_ms = ?,"
-                            " lease_token = ? WHERE id = ?");
+                                " lease_token = ? WHERE id = ?");
         if (!take.ok()) return std::move(take).error();
         d.lease_expires_ms = now + options_.lease.count();
         take->bind(1, d.lease_expires_ms);

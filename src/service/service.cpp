@@ -635,7 +635,9 @@ void Service::Impl::handle_list_containers(const httplib::Request& req, httplib:
   auto rows = containers->list_containers(filter);
   if (!rows) return send_failure(res, rows.error());
   json out{{"containers", json::array()}};
-  for (std::size_t i = 0; i < rows->size() && i < *limit; ++i) out["containers"].push_back(container_summary_json((*rows)[i]));
+  for (std::size_t i = 0; i < rows->size() && i < *limit; ++i) {
+    out["containers"].push_back(container_summary_json((*rows)[i]));
+  }
   if (rows->size() > *limit) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string next;

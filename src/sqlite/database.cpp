@@ -30,8 +30,8 @@ Statement& Statement::bind(int index, std::int64_t value) {
 Statement& Statement::bind(int index, std::string_view text) {
   // SQLite takes an int length; a value of 2 GiB is past its own limit anyway
   // (SQLITE_TOOBIG from step).
-  sqlite3_bind_text64(st_.get(), index, text.data(), static_cast<sqlite3_uint64>(text.size()), SQLITE_TRANSIENT,
-                      SQLITE_UTF8);
+  sqlite3_bind_text64(st_.get(), index, text.data(), static_cast<sqlite3_uint64>(text.size()),
+                      SQLITE_TRANSIENT, SQLITE_UTF8);
   return *this;
 }
 
@@ -69,7 +69,8 @@ std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(st
 
 std::string Statement::text(int column) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_.get(), column));
-  return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_.get(), column)));
+  return p == nullptr ? std::string()
+                      : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_.get(), column)));
 }
 
 bool Statement::is_null(int column) const { return sqlite3_column_type(st_.get(), column) == SQLITE_NULL; }
@@ -79,11 +80,13 @@ Result<Database> Database::open(const std::string& path, const OpenOptions& opti
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
-    if (ec) return Error(ErrorCode::io_error, options.label + ": creating " + parent.string() + ": " + ec.message());
+    if (ec)
+      return Error(ErrorCode::io_error,
+                   options.label + ": creating " + parent.string() + ": " + ec.message());
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   Database db(raw, path, options.label);
   if (rc != SQLITE_OK) {
     return Error(ErrorCode::io_error, options.label + ": opening " + path + ": " +
@@ -105,7 +108,9 @@ Result<Statement> Database::prepare(std::string_view sql) const {
     return error(short_sql(sql));
   }
   // Only white space or comments: SQLite gives no statement and no error.
-  if (raw == nullptr) return Error(ErrorCode::invalid_argument, label_ + ": " + path_ + ": no SQL statement in '" + short_sql(sql) + "'");
+  if (raw == nullptr)
+    return Error(ErrorCode::invalid_argument,
+                 label_ + ": " + path_ + ": no SQL statement in '" + short_sql(sql) + "'");
   return Statement(db_.get(), label_ + ": " + path_, raw, std::string(sql));
 }
 
@@ -128,7 +133,8 @@ std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_ro
 std::int64_t Database::changes() const { return sqlite3_changes(db_.get()); }
 
 Error Database::error(std::string_view what) const {
-  return Error(ErrorCode::io_error, label_ + ": " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_.get()));
+  return Error(ErrorCode::io_error,
+               label_ + ": " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_.get()));
 }
 
 }  // namespace hashsieve::sqlite

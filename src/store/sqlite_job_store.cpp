@@ -271,7 +271,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<JobRecord>> list_unpublished(std::size_t limit) override {
     std::lock_guard lock(mutex_);
     auto st = db_.prepare(std::string("SELECT ") + kJobColumns +
-                                     " FROM jobs WHERE state = 'queued' AND published = 0 ORDER BY id LIMIT ?");
+                          " FROM jobs WHERE state = 'queued' AND published = 0 ORDER BY id LIMIT ?");
     if (!st.ok()) return std::move(st).error();
     st->bind(1, clamp_limit(limit));
     return read_jobs(*st);
@@ -280,8 +280,8 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<JobRecord>> list_stale(std::int64_t older_than_ms, std::size_t limit) override {
     std::lock_guard lock(mutex_);
     auto st = db_.prepare(std::string("SELECT ") + kJobColumns +
-                                     " FROM jobs WHERE state NOT IN ('done', 'failed') AND updated_ms < ?"
-                                     " ORDER BY id LIMIT ?");
+                          " FROM jobs WHERE state NOT IN ('done', 'failed') AND updated_ms < ?"
+                          " ORDER BY id LIMIT ?");
     if (!st.ok()) return std::move(st).error();
     st->bind(1, older_than_ms);
     st->bind(2, clamp_limit(limit));
@@ -300,8 +300,8 @@ class SqliteJobStore final : public JobStore {
       }
       const std::int64_t now = clock_.now_ms();
       auto st = db_.prepare("UPDATE jobs SET state = 'fetching', attempts = attempts + 1, error_code = '',"
-                        " error_message = '', updated_ms = ?1,"
-                        " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END WHERE id = ?2");
+                            " error_message = '', updated_ms = ?1,"
+                            " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END WHERE id = ?2");
       if (!st.ok()) return std::move(st).error();
       st->bind(1, now);
       st->bind(2, id);
@@ -326,8 +326,8 @@ class SqliteJobStore final : public JobStore {
       }
       const std::int64_t now = clock_.now_ms();
       auto st = db_.prepare("UPDATE jobs SET state = ?1, updated_ms = ?2,"
-                        " finished_ms = CASE WHEN ?1 IN ('done', 'failed') THEN ?2 ELSE 0 END,"
-                        " error_code = ?3, error_message = ?4 WHERE id = ?5");
+                            " finished_ms = CASE WHEN ?1 IN ('done', 'failed') THEN ?2 ELSE 0 END,"
+                            " error_code = ?3, error_message = ?4 WHERE id = ?5");
       if (!st.ok()) return std::move(st).error();
       st->bind(1, to_string(to));
       st->bind(2, now);
@@ -354,8 +354,9 @@ class SqliteJobStore final : public JobStore {
         const std::string old_verdict = prev->text(0);
         const std::string old_fp = prev->text(1);
         if (old_verdict != r.verdict) {
-          auto ch = db_.prepare("INSERT INTO verdict_changes(image_digest, job_id, changed_ms, old_verdict, new_verdict,"
-                            " old_fingerprint, new_fingerprint) VALUES(?, ?, ?, ?, ?, ?, ?)");
+          auto ch = db_.prepare(
+              "INSERT INTO verdict_changes(image_digest, job_id, changed_ms, old_verdict, new_verdict,"
+              " old_fingerprint, new_fingerprint) VALUES(?, ?, ?, ?, ?, ?, ?)");
           if (!ch.ok()) return std::move(ch).error();
           ch->bind(1, r.image_digest);
           ch->bind(2, r.job_id);
@@ -364,12 +365,14 @@ class SqliteJobStore final : public JobStore {
           ch->bind(5, r.verdict);
           ch->bind(6, old_fp);
           ch->bind(7, r.refset_fingerprint);
-          if (auto done = ch->run(); !done.ok()) return std::move(done).error().with_context("recording a verdict change");
+          if (auto done = ch->run(); !done.ok()) {
+            return std::move(done).error().with_context("recording a verdict change");
+          }
         }
       }
       prev->reset();
       auto up = db_.prepare(std::string("INSERT OR REPLACE INTO images(") + kImageColumns +
-                                       ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
       if (!up.ok()) return std::move(up).error();
       {
       Statement& s = *up;
@@ -386,14 +389,16 @@ class SqliteJobStore final : public JobStore {
       s.bind(11, r.refset_fingerprint);
       s.bind_u64(12, r.bytes_hashed);
       s.bind(13, r.duration_ms);
-      if (auto done = s.run(); !done.ok()) return std::move(done).error().with_context("storing the result of " + r.image_digest);
+      if (auto done = s.run(); !done.ok()) {
+        return std::move(done).error().with_context("storing the result of " + r.image_digest);
+      }
       }
       auto del = db_.prepare("DELETE FROM image_files WHERE image_digest = ?");
       if (!del.ok()) return std::move(del).error();
       del->bind(1, r.image_digest);
       if (auto done = del->run(); !done.ok()) return std::move(done).error().with_context("replacing image files");
       auto ins = db_.prepare("INSERT INTO image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict,"
-                         " evidence_json) VALUES(?,?,?,?,?,?,?,?,?)");
+                             " evidence_json) VALUES(?,?,?,?,?,?,?,?,?)");
       if (!ins.ok()) return std::move(ins).error();
       Statement& s = *ins;
       for (std::size_t i = 0; i < files.size(); ++i) {
@@ -415,7 +420,7 @@ class SqliteJobStore final : public JobStore {
         if (auto done = s.run(); !done.ok()) return std::move(done).error().with_context("storing file " + f.path);
       }
       auto totals = db_.prepare("UPDATE scan_totals SET scans = scans + 1, bytes_hashed = bytes_hashed + ?,"
-                            " duration_ms_sum = duration_ms_sum + ? WHERE id = 1");
+                                " duration_ms_sum = duration_ms_sum + ? WHERE id = 1");
       if (!totals.ok()) return std::move(totals).error();
       totals->bind_u64(1, r.bytes_hashed);
       totals->bind(2, r.duration_ms);
@@ -507,8 +512,8 @@ class SqliteJobStore final : public JobStore {
                                                             std::size_t limit) override {
     std::lock_guard lock(mutex_);
     auto st = db_.prepare(std::string("SELECT ") + kImageSummaryColumns +
-                                     " FROM images WHERE refset_fingerprint <> ? ORDER BY scanned_ms, image_digest"
-                                     " LIMIT ?");
+                          " FROM images WHERE refset_fingerprint <> ? ORDER BY scanned_ms, image_digest"
+                          " LIMIT ?");
     if (!st.ok()) return std::move(st).error();
     st->bind(1, fingerprint);
     st->bind(2, clamp_limit(limit));
@@ -548,7 +553,7 @@ class SqliteJobStore final : public JobStore {
     std::lock_guard lock(mutex_);
     // instr, not LIKE: case-sensitive and without wildcards, as PostgreSQL's.
     auto st = db_.prepare("SELECT image_digest, seq, path FROM image_files WHERE instr(path, ?1) > 0"
-                      " ORDER BY image_digest, seq LIMIT ?2");
+                          " ORDER BY image_digest, seq LIMIT ?2");
     if (!st.ok()) return std::move(st).error();
     st->bind(1, substring);
     st->bind(2, clamp_limit(limit));
@@ -600,11 +605,11 @@ class SqliteJobStore final : public JobStore {
     // moves, so only an unfinished job for the same reference does.
     auto find = request.manifest_digest.empty()
                     ? db_.prepare(std::string("SELECT ") + kJobColumns +
-                                             " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
-                                             " manifest_digest = '' AND state NOT IN ('done', 'failed')"
-                                             " ORDER BY id DESC LIMIT 1")
+                                  " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
+                                  " manifest_digest = '' AND state NOT IN ('done', 'failed')"
+                                  " ORDER BY id DESC LIMIT 1")
                     : db_.prepare(std::string("SELECT ") + kJobColumns +
-                                             " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
+                                  " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
     if (!find.ok()) return std::move(find).error();
     find->bind(1, request.repository);
     if (request.manifest_digest.empty()) {
@@ -621,8 +626,8 @@ class SqliteJobStore final : public JobStore {
       CreatedJob out{std::move(existing).value(), false, false};
       if (!(request.force && is_terminal(out.job.state))) return out;
       auto up = db_.prepare("UPDATE jobs SET state = 'queued', source = ?, reference = ?, error_code = '',"
-                        " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
-                        " runs = runs + 1, attempts = 0 WHERE id = ?");
+                            " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
+                            " runs = runs + 1, attempts = 0 WHERE id = ?");
       if (!up.ok()) return std::move(up).error();
       up->bind(1, to_string(request.source));
       up->bind(2, request.reference.empty() ? out.job.reference : request.reference);
@@ -636,8 +641,8 @@ class SqliteJobStore final : public JobStore {
       return out;
     }
     auto ins = db_.prepare("INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
-                       " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
-                       " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
+                           " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
+                           " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
     if (!ins.ok()) return std::move(ins).error();
     ins->bind(1, request.repository);
     ins->bind(2, request.reference);

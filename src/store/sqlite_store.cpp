@@ -289,7 +289,8 @@ Status migrate(const Database& db) {
   }
   for (; version < kSchemaVersion; ++version) {
     if (auto st = db.exec(kMigrations[version - 1]); !st.ok()) {
-      return std::move(st).error().with_context("migrating " + path + " to schema version " + std::to_string(version + 1));
+      return std::move(st).error().with_context("migrating " + path + " to schema version " +
+                                                std::to_string(version + 1));
     }
   }
   return db.exec("UPDATE meta SET value = '" + std::to_string(kSchemaVersion) + "' WHERE key = 'schema_version'");

@@ -97,7 +97,8 @@ TEST(SqliteDatabase, OpenErrorsNameTheLabelThePathAndSqlitesMessage) {
   const Case cases[] = {
       {"not a database", not_a_db, not_a_db, "file is not a database"},
       {"a directory", a_directory, a_directory, "unable to open database file"},
-      {"uncreatable directory", "/proc/hashsieve-no-such-dir/x.db", "/proc/hashsieve-no-such-dir", "creating"},
+      {"uncreatable directory", "/proc/hashsieve-no-such-dir/x.db", "/proc/hashsieve-no-such-dir",
+       "creating"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -161,15 +162,17 @@ TEST(SqliteDatabase, BindAndReadEveryKindOfValue) {
     std::string name;
     std::optional<std::int64_t> i;  // nullopt = NULL
     std::string s;
-    bool u64;                       // bind through bind_u64
+    bool u64;  // bind through bind_u64
     std::uint64_t u;
     std::int64_t want_i;
   };
   const std::string nul_bytes("a\0b\xff", 4);
   const Case cases[] = {
       {"zero and empty", 0, "", false, 0, 0},
-      {"int64 min", std::numeric_limits<std::int64_t>::min(), "x", false, 0, std::numeric_limits<std::int64_t>::min()},
-      {"int64 max", std::numeric_limits<std::int64_t>::max(), "y", false, 0, std::numeric_limits<std::int64_t>::max()},
+      {"int64 min", std::numeric_limits<std::int64_t>::min(), "x", false, 0,
+       std::numeric_limits<std::int64_t>::min()},
+      {"int64 max", std::numeric_limits<std::int64_t>::max(), "y", false, 0,
+       std::numeric_limits<std::int64_t>::max()},
       {"NUL and invalid UTF-8 kept", 7, nul_bytes, false, 0, 7},
       {"u64 in range", std::nullopt, "u", true, 42, 42},
       {"u64 clamped", std::nullopt, "c", true, std::numeric_limits<std::uint64_t>::max(),
@@ -199,7 +202,8 @@ TEST(SqliteDatabase, BindAndReadEveryKindOfValue) {
                      EXPECT_EQ(row.is_null(0), !c.u64 && !c.i);
                      EXPECT_EQ(row.int64(0), c.want_i);
                      texts.push_back(row.text(1));
-                   }).ok());
+                   })
+                    .ok());
     EXPECT_EQ(texts, std::vector<std::string>{c.s});
   }
 }
@@ -242,7 +246,7 @@ TEST(SqliteDatabase, TransactionsCommitOrRollBack) {
     std::vector<std::int64_t> inserts;  // in one transaction
     bool fail_after;                    // the body returns an error after its inserts
     bool want_ok;
-    std::int64_t want_rows;             // in the table afterwards
+    std::int64_t want_rows;  // in the table afterwards
   };
   const Case cases[] = {
       {"commit", {1, 2}, false, true, 2},
@@ -292,7 +296,8 @@ TEST(SqliteDatabase, AWriterWaitsTheBusyTimeoutForAnotherConnectionsLock) {
   auto blocked = b.transaction([&]() { return b.exec("INSERT INTO t(n) VALUES(1)"); });
   const auto waited = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(blocked.ok());
-  EXPECT_NE(blocked.error().message().find("database is locked"), std::string::npos) << blocked.error().message();
+  EXPECT_NE(blocked.error().message().find("database is locked"), std::string::npos)
+      << blocked.error().message();
   EXPECT_NE(blocked.error().message().find(path), std::string::npos);
   EXPECT_GE(waited, std::chrono::milliseconds(150));
   ASSERT_TRUE(a.exec("COMMIT").ok());

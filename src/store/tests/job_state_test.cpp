@@ -28,9 +28,10 @@ TEST(JobStateTest, NamesRoundTripAndUnknownIsAParseError) {
 TEST(JobStateTest, LegalTransitionsAreExactlyTheStateMachinesEdges) {
   using S = JobState;
   const std::set<std::pair<S, S>> legal = {
-      {S::queued, S::fetching},   {S::queued, S::failed},    {S::fetching, S::hashing}, {S::fetching, S::failed},
-      {S::fetching, S::queued},   {S::hashing, S::matching}, {S::hashing, S::failed},   {S::hashing, S::queued},
-      {S::matching, S::done},     {S::matching, S::failed},  {S::matching, S::queued},
+      {S::queued, S::fetching}, {S::queued, S::failed},   {S::fetching, S::hashing},
+      {S::fetching, S::failed}, {S::fetching, S::queued}, {S::hashing, S::matching},
+      {S::hashing, S::failed},  {S::hashing, S::queued},  {S::matching, S::done},
+      {S::matching, S::failed}, {S::matching, S::queued},
   };
   for (S from : kAllJobStates) {
     for (S to : kAllJobStates) {

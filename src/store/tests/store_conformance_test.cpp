@@ -990,7 +990,8 @@ TYPED_TEST(StoreConformance, ContainerPagesNeitherSkipNorRepeatWhenAResultIsRepl
   ContainerStore& s = *this->set_.containers;
   const std::vector<std::string> ids = {"a001", "a002", "a003", "a004", "a005", "a006", "a007"};
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    ASSERT_TRUE(s.put_container_result(container(ids[i], "2026-11-22T10:00:0" + std::to_string(i) + "Z", "known")).ok());
+    const std::string at = "2026-11-22T10:00:0" + std::to_string(i) + "Z";
+    ASSERT_TRUE(s.put_container_result(container(ids[i], at, "known")).ok());
   }
   struct Case {
     std::string name;

@@ -80,8 +80,8 @@ class Statement {
       : db_(db), where_(std::move(where)), st_(st), sql_(std::move(sql)) {}
   Error error() const;
 
-  sqlite3* db_;         // the connection, for its error message
-  std::string where_;   // "<label>: <path>"
+  sqlite3* db_;        // the connection, for its error message
+  std::string where_;  // "<label>: <path>"
   std::unique_ptr<sqlite3_stmt, Finalizer> st_;
   std::string sql_;
 };
@@ -123,7 +123,8 @@ class Database {
   struct Closer {
     void operator()(sqlite3* db) const;
   };
-  Database(sqlite3* db, std::string path, std::string label) : db_(db), path_(std::move(path)), label_(std::move(label)) {}
+  Database(sqlite3* db, std::string path, std::string label)
+      : db_(db), path_(std::move(path)), label_(std::move(label)) {}
   template <typename F>
   auto run_in(const char* begin, F&& body) const -> decltype(body());
 
