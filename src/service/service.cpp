@@ -616,35 +616,44 @@ void Service::Impl::handle_refsets(const httplib::Request&, httplib::Response& r
 }
 
 void Service::Impl::handle_list_containers(const httplib::Request& req, httplib::Response& res) {
-  const std::string verdict = req.get_param_value("verdict");
-  if (!verdict.empty() && !scan::parse_verdict(verdict).ok()) {
+  store::ContainerFilter filter;
+  filter.verdict = req.get_param_value("verdict");
+  if (!filter.verdict.empty() && !scan::parse_verdict(filter.verdict).ok()) {
     return send_error(res, 400, "invalid_argument", "verdict must be known, unknown, modified, suspicious or malicious");
   }
   const auto limit = parse_limit(req, 50);
   if (!limit) return send_error(res, 400, "invalid_argument", "limit must be 1.." + std::to_string(kMaxPageSize));
-  std::size_t offset = 0;
+  // cursor = the previous page's last container ID, hex-encoded: opaque to
+  // clients and safe in a query string whatever bytes the ID holds. Pages
+  // are keyset by ID, so a container rescanned between two pages is neither
+  // skipped nor repeated.
+  constexpr std::size_t kMaxCursor = 2 * 1024;  // engine IDs are 64 characters; this only bounds the input
   if (req.has_param("cursor")) {
-    // cursor = the offset of the next page in the (filtered) newest-first list.
     const std::string c = req.get_param_value("cursor");
-    if (c.empty() || c.size() > 9 || c.find_first_not_of("0123456789") != std::string::npos) {
+    if (c.empty() || c.size() > kMaxCursor || c.size() % 2 != 0 ||
+        c.find_first_not_of("0123456789abcdef") != std::string::npos) {
       return send_error(res, 400, "invalid_argument", "malformed cursor");
     }
-    offset = static_cast<std::size_t>(std::stoul(c));
+    for (std::size_t i = 0; i < c.size(); i += 2) {
+      filter.after_id.push_back(static_cast<char>(std::stoi(c.substr(i, 2), nullptr, 16)));
+    }
   }
-  // One row per running container of one host: the whole list is small, so
-  // the verdict filter and the page are cut here rather than in the store.
-  auto rows = containers->list_container_results(std::numeric_limits<std::size_t>::max());
+  // One row more than the page says whether another page follows.
+  filter.limit = *limit + 1;
+  auto rows = containers->list_containers(filter);
   if (!rows) return send_failure(res, rows.error());
   json out{{"containers", json::array()}};
-  std::size_t seen = 0;
-  for (const auto& r : *rows) {
-    if (!verdict.empty() && r.verdict != verdict) continue;
-    if (seen++ < offset) continue;
-    if (out["containers"].size() == *limit) {
-      out["next_cursor"] = std::to_string(offset + *limit);
-      break;
+  for (std::size_t i = 0; i < rows->size() && i < *limit; ++i) {
+    out["containers"].push_back(container_summary_json((*rows)[i]));
+  }
+  if (rows->size() > *limit) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string next;
+    for (unsigned char b : (*rows)[*limit - 1].id) {
+      next.push_back(kHex[b >> 4]);
+      next.push_back(kHex[b & 0xf]);
     }
-    out["containers"].push_back(container_summary_json(r));
+    out["next_cursor"] = next;
   }
   send_json(res, 200, out);
 }

@@ -17,74 +17,19 @@
 //   scan_totals(id = 1, scans, bytes_hashed, duration_ms_sum)
 // Every write is one IMMEDIATE transaction: the dedupe check and the insert
 // of create_or_get_job cannot interleave with another process's.
-#include <sqlite3.h>
-
-#include <filesystem>
+#include <algorithm>
 #include <mutex>
 
+#include "hashsieve/sqlite/database.h"
 #include "hashsieve/store/job_store.h"
 
 namespace hashsieve::store {
 namespace {
 
-struct Closer {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct Finalizer {
-  void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
-};
-using Db = std::unique_ptr<sqlite3, Closer>;
-using Stmt = std::unique_ptr<sqlite3_stmt, Finalizer>;
+using sqlite::Database;
+using sqlite::Statement;
 
 constexpr int kJobSchemaVersion = 1;
-
-Error db_error(sqlite3* db, const std::string& what) {
-  return Error(ErrorCode::io_error, "job store: " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
-}
-
-Status exec(sqlite3* db, const char* sql) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message != nullptr ? message : "unknown error";
-    sqlite3_free(message);
-    return Error(ErrorCode::io_error, std::string("job store: ") + sql + ": " + text);
-  }
-  return {};
-}
-
-Result<Stmt> prepare(sqlite3* db, const std::string& sql) {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) return db_error(db, sql);
-  return Stmt(raw);
-}
-
-void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
-  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-}
-
-void bind_u64(sqlite3_stmt* st, int i, std::uint64_t v) {
-  sqlite3_bind_int64(st, i, static_cast<sqlite3_int64>(std::min<std::uint64_t>(v, INT64_MAX)));
-}
-
-std::string column_text(sqlite3_stmt* st, int i) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-  return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i)));
-}
-
-template <typename F>
-auto in_transaction(sqlite3* db, F&& body) -> decltype(body()) {
-  if (auto st = exec(db, "BEGIN IMMEDIATE"); !st.ok()) return std::move(st).error();
-  auto out = body();
-  if (!out.ok()) {
-    (void)exec(db, "ROLLBACK");
-    return out;
-  }
-  if (auto c = exec(db, "COMMIT"); !c.ok()) {
-    (void)exec(db, "ROLLBACK");
-    return std::move(c).error();
-  }
-  return out;
-}
 
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS job_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -124,39 +69,39 @@ constexpr const char* kJobColumns =
     "id, repository, reference, manifest_digest, source, state, attempts, error_code, error_message,"
     " created_ms, updated_ms, started_ms, finished_ms, published, runs";
 
-Result<JobRecord> read_job(sqlite3_stmt* st) {
+Result<JobRecord> read_job(const Statement& st) {
   JobRecord j;
-  j.id = sqlite3_column_int64(st, 0);
-  j.repository = column_text(st, 1);
-  j.reference = column_text(st, 2);
-  j.manifest_digest = column_text(st, 3);
-  auto source = parse_job_source(column_text(st, 4));
+  j.id = st.int64(0);
+  j.repository = st.text(1);
+  j.reference = st.text(2);
+  j.manifest_digest = st.text(3);
+  auto source = parse_job_source(st.text(4));
   if (!source.ok()) return std::move(source).error().with_context("job " + std::to_string(j.id));
   j.source = *source;
-  auto state = parse_job_state(column_text(st, 5));
+  auto state = parse_job_state(st.text(5));
   if (!state.ok()) return std::move(state).error().with_context("job " + std::to_string(j.id));
   j.state = *state;
-  j.attempts = static_cast<std::uint32_t>(sqlite3_column_int64(st, 6));
-  j.error_code = column_text(st, 7);
-  j.error_message = column_text(st, 8);
-  j.created_ms = sqlite3_column_int64(st, 9);
-  j.updated_ms = sqlite3_column_int64(st, 10);
-  j.started_ms = sqlite3_column_int64(st, 11);
-  j.finished_ms = sqlite3_column_int64(st, 12);
-  j.published = sqlite3_column_int64(st, 13) != 0;
-  j.runs = static_cast<std::uint32_t>(sqlite3_column_int64(st, 14));
+  j.attempts = static_cast<std::uint32_t>(st.int64(6));
+  j.error_code = st.text(7);
+  j.error_message = st.text(8);
+  j.created_ms = st.int64(9);
+  j.updated_ms = st.int64(10);
+  j.started_ms = st.int64(11);
+  j.finished_ms = st.int64(12);
+  j.published = st.int64(13) != 0;
+  j.runs = static_cast<std::uint32_t>(st.int64(14));
   return j;
 }
 
-Result<std::vector<JobRecord>> read_jobs(sqlite3* db, sqlite3_stmt* st) {
+Result<std::vector<JobRecord>> read_jobs(Statement& st) {
   std::vector<JobRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    auto j = read_job(st);
+  auto done = st.for_each_row([&](const Statement& row) -> Status {
+    auto j = read_job(row);
     if (!j.ok()) return std::move(j).error();
     out.push_back(std::move(j).value());
-  }
-  if (rc != SQLITE_DONE) return db_error(db, "reading jobs");
+    return {};
+  });
+  if (!done.ok()) return std::move(done).error().with_context("reading jobs");
   return out;
 }
 
@@ -178,8 +123,8 @@ const char* error_code_name(ErrorCode code) {
   return "internal";
 }
 
-sqlite3_int64 clamp_limit(std::size_t limit) {
-  return static_cast<sqlite3_int64>(std::min<std::size_t>(limit, INT64_MAX));
+std::int64_t clamp_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
 }
 
 constexpr const char* kImageSummaryColumns =
@@ -189,40 +134,39 @@ constexpr const char* kImageColumns =
     "image_digest, repository, reference, platform, job_id, scanned_ms, verdict, summary_json, report_json,"
     " resolved_json, refset_fingerprint, bytes_hashed, duration_ms";
 
-ImageResult read_image(sqlite3_stmt* st) {
+ImageResult read_image(const Statement& st) {
   ImageResult r;
-  r.image_digest = column_text(st, 0);
-  r.repository = column_text(st, 1);
-  r.reference = column_text(st, 2);
-  r.platform = column_text(st, 3);
-  r.job_id = sqlite3_column_int64(st, 4);
-  r.scanned_ms = sqlite3_column_int64(st, 5);
-  r.verdict = column_text(st, 6);
-  r.summary_json = column_text(st, 7);
-  r.report_json = column_text(st, 8);
-  r.resolved_json = column_text(st, 9);
-  r.refset_fingerprint = column_text(st, 10);
-  r.bytes_hashed = static_cast<std::uint64_t>(sqlite3_column_int64(st, 11));
-  r.duration_ms = sqlite3_column_int64(st, 12);
+  r.image_digest = st.text(0);
+  r.repository = st.text(1);
+  r.reference = st.text(2);
+  r.platform = st.text(3);
+  r.job_id = st.int64(4);
+  r.scanned_ms = st.int64(5);
+  r.verdict = st.text(6);
+  r.summary_json = st.text(7);
+  r.report_json = st.text(8);
+  r.resolved_json = st.text(9);
+  r.refset_fingerprint = st.text(10);
+  r.bytes_hashed = static_cast<std::uint64_t>(st.int64(11));
+  r.duration_ms = st.int64(12);
   return r;
 }
 
-Result<std::vector<ImageResult>> read_images(sqlite3* db, sqlite3_stmt* st) {
+Result<std::vector<ImageResult>> read_images(Statement& st) {
   std::vector<ImageResult> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_image(st));
-  if (rc != SQLITE_DONE) return db_error(db, "reading images");
+  auto done = st.for_each_row([&](const Statement& row) { out.push_back(read_image(row)); });
+  if (!done.ok()) return std::move(done).error().with_context("reading images");
   return out;
 }
 
 class SqliteJobStore final : public JobStore {
  public:
-  SqliteJobStore(Db db, const Clock& clock, bool fsync) : db_(std::move(db)), clock_(clock), fsync_(fsync) {}
+  SqliteJobStore(Database db, const Clock& clock, bool fsync) : db_(std::move(db)), clock_(clock), fsync_(fsync) {}
 
   Result<CreatedJob> create_or_get_job(const JobRequest& request) override {
     if (auto st = check_request(request); !st.ok()) return std::move(st).error();
     std::lock_guard lock(mutex_);
-    return in_transaction(db_.get(), [&]() { return create_or_get_locked(request); });
+    return db_.transaction([&]() { return create_or_get_locked(request); });
   }
 
   Result<std::vector<CreatedJob>> create_or_get_jobs(const std::vector<JobRequest>& requests) override {
@@ -231,7 +175,7 @@ class SqliteJobStore final : public JobStore {
     }
     std::lock_guard lock(mutex_);
     // One IMMEDIATE transaction, one fsync for the whole batch.
-    return in_transaction(db_.get(), [&]() -> Result<std::vector<CreatedJob>> {
+    return db_.transaction([&]() -> Result<std::vector<CreatedJob>> {
       std::vector<CreatedJob> out;
       out.reserve(requests.size());
       for (const auto& r : requests) {
@@ -254,27 +198,27 @@ class SqliteJobStore final : public JobStore {
     if (filter.state) sql += " AND state = ?2";
     if (!filter.repository.empty()) sql += " AND repository = ?3";
     sql += " ORDER BY id LIMIT ?4";
-    auto st = prepare(db_.get(), sql);
+    auto st = db_.prepare(sql);
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, filter.after_id);
-    if (filter.state) sqlite3_bind_text(st->get(), 2, to_string(*filter.state), -1, SQLITE_STATIC);
-    if (!filter.repository.empty()) bind_text(st->get(), 3, filter.repository);
-    sqlite3_bind_int64(st->get(), 4, clamp_limit(filter.limit));
-    return read_jobs(db_.get(), st->get());
+    st->bind(1, filter.after_id);
+    if (filter.state) st->bind(2, to_string(*filter.state));
+    if (!filter.repository.empty()) st->bind(3, filter.repository);
+    st->bind(4, clamp_limit(filter.limit));
+    return read_jobs(*st);
   }
 
   Result<std::array<std::uint64_t, 6>> count_jobs_by_state() override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    auto st = db_.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
     if (!st.ok()) return std::move(st).error();
     std::array<std::uint64_t, 6> out{};
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-      auto state = parse_job_state(column_text(st->get(), 0));
+    auto done = st->for_each_row([&](const Statement& row) -> Status {
+      auto state = parse_job_state(row.text(0));
       if (!state.ok()) return std::move(state).error();
-      out[static_cast<std::size_t>(*state)] = static_cast<std::uint64_t>(sqlite3_column_int64(st->get(), 1));
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "counting jobs");
+      out[static_cast<std::size_t>(*state)] = static_cast<std::uint64_t>(row.int64(1));
+      return {};
+    });
+    if (!done.ok()) return std::move(done).error().with_context("counting jobs");
     return out;
   }
 
@@ -285,17 +229,16 @@ class SqliteJobStore final : public JobStore {
     // and the next synced commit persists it anyway. One fsync fewer on the
     // webhook path (ADR 0009).
     if (fsync_) {
-      if (auto st = exec(db_.get(), "PRAGMA synchronous=NORMAL"); !st.ok()) return st;
+      if (auto st = db_.set_synchronous(sqlite::Sync::normal); !st.ok()) return st;
     }
-    auto st = prepare(db_.get(), "UPDATE jobs SET published = 1 WHERE id = ?");
+    auto st = db_.prepare("UPDATE jobs SET published = 1 WHERE id = ?");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, id);
-    const int rc = sqlite3_step(st->get());
-    const int changes = sqlite3_changes(db_.get());
+    const Status done = st->bind(1, id).run();
+    const std::int64_t changes = db_.changes();
     if (fsync_) {
-      if (auto sync = exec(db_.get(), "PRAGMA synchronous=FULL"); !sync.ok()) return sync;
+      if (auto sync = db_.set_synchronous(sqlite::Sync::full); !sync.ok()) return sync;
     }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "marking job published");
+    if (!done.ok()) return Error(done.error()).with_context("marking job published");
     if (changes == 0) return unknown_job(id);
     return {};
   }
@@ -305,21 +248,21 @@ class SqliteJobStore final : public JobStore {
     std::lock_guard lock(mutex_);
     // Unsynced like mark_published.
     if (fsync_) {
-      if (auto st = exec(db_.get(), "PRAGMA synchronous=NORMAL"); !st.ok()) return st;
+      if (auto st = db_.set_synchronous(sqlite::Sync::normal); !st.ok()) return st;
     }
-    auto done = in_transaction(db_.get(), [&]() -> Result<bool> {
-      auto st = prepare(db_.get(), "UPDATE jobs SET published = 1 WHERE id = ?");
+    auto done = db_.transaction([&]() -> Result<bool> {
+      auto st = db_.prepare("UPDATE jobs SET published = 1 WHERE id = ?");
       if (!st.ok()) return std::move(st).error();
       for (const auto id : ids) {
-        sqlite3_reset(st->get());
-        sqlite3_bind_int64(st->get(), 1, id);
-        if (sqlite3_step(st->get()) != SQLITE_DONE) return db_error(db_.get(), "marking jobs published");
-        if (sqlite3_changes(db_.get()) == 0) return unknown_job(id);
+        st->reset();
+        st->bind(1, id);
+        if (auto ran = st->run(); !ran.ok()) return std::move(ran).error().with_context("marking jobs published");
+        if (db_.changes() == 0) return unknown_job(id);
       }
       return true;
     });
     if (fsync_) {
-      if (auto sync = exec(db_.get(), "PRAGMA synchronous=FULL"); !sync.ok()) return sync;
+      if (auto sync = db_.set_synchronous(sqlite::Sync::full); !sync.ok()) return sync;
     }
     if (!done.ok()) return std::move(done).error();
     return {};
@@ -327,27 +270,27 @@ class SqliteJobStore final : public JobStore {
 
   Result<std::vector<JobRecord>> list_unpublished(std::size_t limit) override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                     " FROM jobs WHERE state = 'queued' AND published = 0 ORDER BY id LIMIT ?");
+    auto st = db_.prepare(std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE state = 'queued' AND published = 0 ORDER BY id LIMIT ?");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, clamp_limit(limit));
-    return read_jobs(db_.get(), st->get());
+    st->bind(1, clamp_limit(limit));
+    return read_jobs(*st);
   }
 
   Result<std::vector<JobRecord>> list_stale(std::int64_t older_than_ms, std::size_t limit) override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                     " FROM jobs WHERE state NOT IN ('done', 'failed') AND updated_ms < ?"
-                                     " ORDER BY id LIMIT ?");
+    auto st = db_.prepare(std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE state NOT IN ('done', 'failed') AND updated_ms < ?"
+                          " ORDER BY id LIMIT ?");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, older_than_ms);
-    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
-    return read_jobs(db_.get(), st->get());
+    st->bind(1, older_than_ms);
+    st->bind(2, clamp_limit(limit));
+    return read_jobs(*st);
   }
 
   Result<JobRecord> begin_attempt(std::int64_t id) override {
     std::lock_guard lock(mutex_);
-    return in_transaction(db_.get(), [&]() -> Result<JobRecord> {
+    return db_.transaction([&]() -> Result<JobRecord> {
       auto job = load(id);
       if (!job.ok()) return std::move(job).error();
       if (!job->has_value()) return unknown_job(id);
@@ -356,14 +299,13 @@ class SqliteJobStore final : public JobStore {
                                                       to_string((*job)->state) + " (to fetching)");
       }
       const std::int64_t now = clock_.now_ms();
-      auto st = prepare(db_.get(),
-                        "UPDATE jobs SET state = 'fetching', attempts = attempts + 1, error_code = '',"
-                        " error_message = '', updated_ms = ?1,"
-                        " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END WHERE id = ?2");
+      auto st = db_.prepare("UPDATE jobs SET state = 'fetching', attempts = attempts + 1, error_code = '',"
+                            " error_message = '', updated_ms = ?1,"
+                            " started_ms = CASE WHEN started_ms = 0 THEN ?1 ELSE started_ms END WHERE id = ?2");
       if (!st.ok()) return std::move(st).error();
-      sqlite3_bind_int64(st->get(), 1, now);
-      sqlite3_bind_int64(st->get(), 2, id);
-      if (sqlite3_step(st->get()) != SQLITE_DONE) return db_error(db_.get(), "starting job attempt");
+      st->bind(1, now);
+      st->bind(2, id);
+      if (auto done = st->run(); !done.ok()) return std::move(done).error().with_context("starting job attempt");
       auto after = load(id);
       if (!after.ok()) return std::move(after).error();
       return std::move(**after);
@@ -372,7 +314,7 @@ class SqliteJobStore final : public JobStore {
 
   Result<JobRecord> transition(std::int64_t id, JobState to, const std::optional<Error>& error) override {
     std::lock_guard lock(mutex_);
-    return in_transaction(db_.get(), [&]() -> Result<JobRecord> {
+    return db_.transaction([&]() -> Result<JobRecord> {
       auto job = load(id);
       if (!job.ok()) return std::move(job).error();
       if (!job->has_value()) return unknown_job(id);
@@ -383,18 +325,17 @@ class SqliteJobStore final : public JobStore {
                                                       to_string(from) + " -> " + to_string(to));
       }
       const std::int64_t now = clock_.now_ms();
-      auto st = prepare(db_.get(),
-                        "UPDATE jobs SET state = ?1, updated_ms = ?2,"
-                        " finished_ms = CASE WHEN ?1 IN ('done', 'failed') THEN ?2 ELSE 0 END,"
-                        " error_code = ?3, error_message = ?4 WHERE id = ?5");
+      auto st = db_.prepare("UPDATE jobs SET state = ?1, updated_ms = ?2,"
+                            " finished_ms = CASE WHEN ?1 IN ('done', 'failed') THEN ?2 ELSE 0 END,"
+                            " error_code = ?3, error_message = ?4 WHERE id = ?5");
       if (!st.ok()) return std::move(st).error();
-      sqlite3_bind_text(st->get(), 1, to_string(to), -1, SQLITE_STATIC);
-      sqlite3_bind_int64(st->get(), 2, now);
+      st->bind(1, to_string(to));
+      st->bind(2, now);
       // Keep an error recorded by an earlier step unless a new one is given.
-      bind_text(st->get(), 3, error ? std::string(error_code_name(error->code())) : (*job)->error_code);
-      bind_text(st->get(), 4, error ? error->message() : (*job)->error_message);
-      sqlite3_bind_int64(st->get(), 5, id);
-      if (sqlite3_step(st->get()) != SQLITE_DONE) return db_error(db_.get(), "updating job state");
+      st->bind(3, error ? std::string(error_code_name(error->code())) : (*job)->error_code);
+      st->bind(4, error ? error->message() : (*job)->error_message);
+      st->bind(5, id);
+      if (auto done = st->run(); !done.ok()) return std::move(done).error().with_context("updating job state");
       auto after = load(id);
       if (!after.ok()) return std::move(after).error();
       return std::move(**after);
@@ -404,84 +345,86 @@ class SqliteJobStore final : public JobStore {
   Status save_image_result(const ImageResult& r, const std::vector<ImageFile>& files) override {
     if (r.image_digest.empty()) return Error(ErrorCode::invalid_argument, "job store: an image result needs a digest");
     std::lock_guard lock(mutex_);
-    auto out = in_transaction(db_.get(), [&]() -> Result<bool> {
-      auto prev = prepare(db_.get(), "SELECT verdict, refset_fingerprint FROM images WHERE image_digest = ?");
+    auto out = db_.transaction([&]() -> Result<bool> {
+      auto prev = db_.prepare("SELECT verdict, refset_fingerprint FROM images WHERE image_digest = ?");
       if (!prev.ok()) return std::move(prev).error();
-      bind_text(prev->get(), 1, r.image_digest);
-      const int rc = sqlite3_step(prev->get());
-      if (rc == SQLITE_ROW) {
-        const std::string old_verdict = column_text(prev->get(), 0);
-        const std::string old_fp = column_text(prev->get(), 1);
+      auto found = prev->bind(1, r.image_digest).step();
+      if (!found.ok()) return std::move(found).error().with_context("reading the previous result");
+      if (*found) {
+        const std::string old_verdict = prev->text(0);
+        const std::string old_fp = prev->text(1);
         if (old_verdict != r.verdict) {
-          auto ch = prepare(db_.get(),
-                            "INSERT INTO verdict_changes(image_digest, job_id, changed_ms, old_verdict, new_verdict,"
-                            " old_fingerprint, new_fingerprint) VALUES(?, ?, ?, ?, ?, ?, ?)");
+          auto ch = db_.prepare(
+              "INSERT INTO verdict_changes(image_digest, job_id, changed_ms, old_verdict, new_verdict,"
+              " old_fingerprint, new_fingerprint) VALUES(?, ?, ?, ?, ?, ?, ?)");
           if (!ch.ok()) return std::move(ch).error();
-          bind_text(ch->get(), 1, r.image_digest);
-          sqlite3_bind_int64(ch->get(), 2, r.job_id);
-          sqlite3_bind_int64(ch->get(), 3, r.scanned_ms);
-          bind_text(ch->get(), 4, old_verdict);
-          bind_text(ch->get(), 5, r.verdict);
-          bind_text(ch->get(), 6, old_fp);
-          bind_text(ch->get(), 7, r.refset_fingerprint);
-          if (sqlite3_step(ch->get()) != SQLITE_DONE) return db_error(db_.get(), "recording a verdict change");
+          ch->bind(1, r.image_digest);
+          ch->bind(2, r.job_id);
+          ch->bind(3, r.scanned_ms);
+          ch->bind(4, old_verdict);
+          ch->bind(5, r.verdict);
+          ch->bind(6, old_fp);
+          ch->bind(7, r.refset_fingerprint);
+          if (auto done = ch->run(); !done.ok()) {
+            return std::move(done).error().with_context("recording a verdict change");
+          }
         }
-      } else if (rc != SQLITE_DONE) {
-        return db_error(db_.get(), "reading the previous result");
       }
       prev->reset();
-      auto up = prepare(db_.get(), std::string("INSERT OR REPLACE INTO images(") + kImageColumns +
-                                       ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      auto up = db_.prepare(std::string("INSERT OR REPLACE INTO images(") + kImageColumns +
+                            ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
       if (!up.ok()) return std::move(up).error();
-      sqlite3_stmt* s = up->get();
-      bind_text(s, 1, r.image_digest);
-      bind_text(s, 2, r.repository);
-      bind_text(s, 3, r.reference);
-      bind_text(s, 4, r.platform);
-      sqlite3_bind_int64(s, 5, r.job_id);
-      sqlite3_bind_int64(s, 6, r.scanned_ms);
-      bind_text(s, 7, r.verdict);
-      bind_text(s, 8, r.summary_json);
-      bind_text(s, 9, r.report_json);
-      bind_text(s, 10, r.resolved_json);
-      bind_text(s, 11, r.refset_fingerprint);
-      bind_u64(s, 12, r.bytes_hashed);
-      sqlite3_bind_int64(s, 13, r.duration_ms);
-      if (sqlite3_step(s) != SQLITE_DONE) return db_error(db_.get(), "storing the result of " + r.image_digest);
-      auto del = prepare(db_.get(), "DELETE FROM image_files WHERE image_digest = ?");
+      {
+      Statement& s = *up;
+      s.bind(1, r.image_digest);
+      s.bind(2, r.repository);
+      s.bind(3, r.reference);
+      s.bind(4, r.platform);
+      s.bind(5, r.job_id);
+      s.bind(6, r.scanned_ms);
+      s.bind(7, r.verdict);
+      s.bind(8, r.summary_json);
+      s.bind(9, r.report_json);
+      s.bind(10, r.resolved_json);
+      s.bind(11, r.refset_fingerprint);
+      s.bind_u64(12, r.bytes_hashed);
+      s.bind(13, r.duration_ms);
+      if (auto done = s.run(); !done.ok()) {
+        return std::move(done).error().with_context("storing the result of " + r.image_digest);
+      }
+      }
+      auto del = db_.prepare("DELETE FROM image_files WHERE image_digest = ?");
       if (!del.ok()) return std::move(del).error();
-      bind_text(del->get(), 1, r.image_digest);
-      if (sqlite3_step(del->get()) != SQLITE_DONE) return db_error(db_.get(), "replacing image files");
-      auto ins = prepare(db_.get(),
-                         "INSERT INTO image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict,"
-                         " evidence_json) VALUES(?,?,?,?,?,?,?,?,?)");
+      del->bind(1, r.image_digest);
+      if (auto done = del->run(); !done.ok()) return std::move(done).error().with_context("replacing image files");
+      auto ins = db_.prepare("INSERT INTO image_files(image_digest, seq, path, layer, hidden_by, size, sha256, verdict,"
+                             " evidence_json) VALUES(?,?,?,?,?,?,?,?,?)");
       if (!ins.ok()) return std::move(ins).error();
-      s = ins->get();
+      Statement& s = *ins;
       for (std::size_t i = 0; i < files.size(); ++i) {
         const ImageFile& f = files[i];
-        sqlite3_reset(s);
-        bind_text(s, 1, r.image_digest);
-        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(i));
-        bind_text(s, 3, f.path);
-        sqlite3_bind_int64(s, 4, f.layer);
+        s.reset();
+        s.bind(1, r.image_digest);
+        s.bind(2, static_cast<std::int64_t>(i));
+        s.bind(3, f.path);
+        s.bind(4, std::int64_t{f.layer});
         if (f.hidden_by) {
-          sqlite3_bind_int64(s, 5, *f.hidden_by);
+          s.bind(5, std::int64_t{*f.hidden_by});
         } else {
-          sqlite3_bind_null(s, 5);
+          s.bind_null(5);
         }
-        bind_u64(s, 6, f.size);
-        bind_text(s, 7, f.sha256);
-        bind_text(s, 8, f.verdict);
-        bind_text(s, 9, f.evidence_json);
-        if (sqlite3_step(s) != SQLITE_DONE) return db_error(db_.get(), "storing file " + f.path);
+        s.bind_u64(6, f.size);
+        s.bind(7, f.sha256);
+        s.bind(8, f.verdict);
+        s.bind(9, f.evidence_json);
+        if (auto done = s.run(); !done.ok()) return std::move(done).error().with_context("storing file " + f.path);
       }
-      auto totals = prepare(db_.get(),
-                            "UPDATE scan_totals SET scans = scans + 1, bytes_hashed = bytes_hashed + ?,"
-                            " duration_ms_sum = duration_ms_sum + ? WHERE id = 1");
+      auto totals = db_.prepare("UPDATE scan_totals SET scans = scans + 1, bytes_hashed = bytes_hashed + ?,"
+                                " duration_ms_sum = duration_ms_sum + ? WHERE id = 1");
       if (!totals.ok()) return std::move(totals).error();
-      bind_u64(totals->get(), 1, r.bytes_hashed);
-      sqlite3_bind_int64(totals->get(), 2, r.duration_ms);
-      if (sqlite3_step(totals->get()) != SQLITE_DONE) return db_error(db_.get(), "counting the scan");
+      totals->bind_u64(1, r.bytes_hashed);
+      totals->bind(2, r.duration_ms);
+      if (auto done = totals->run(); !done.ok()) return std::move(done).error().with_context("counting the scan");
       return true;
     });
     if (!out.ok()) return std::move(out).error();
@@ -490,13 +433,12 @@ class SqliteJobStore final : public JobStore {
 
   Result<std::optional<ImageResult>> get_image(const std::string& image_digest) override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), std::string("SELECT ") + kImageColumns + " FROM images WHERE image_digest = ?");
+    auto st = db_.prepare(std::string("SELECT ") + kImageColumns + " FROM images WHERE image_digest = ?");
     if (!st.ok()) return std::move(st).error();
-    bind_text(st->get(), 1, image_digest);
-    const int rc = sqlite3_step(st->get());
-    if (rc == SQLITE_DONE) return std::optional<ImageResult>();
-    if (rc != SQLITE_ROW) return db_error(db_.get(), "reading image " + image_digest);
-    return std::optional<ImageResult>(read_image(st->get()));
+    auto row = st->bind(1, image_digest).step();
+    if (!row.ok()) return std::move(row).error().with_context("reading image " + image_digest);
+    if (!*row) return std::optional<ImageResult>();
+    return std::optional<ImageResult>(read_image(*st));
   }
 
   Result<std::vector<ImageResult>> list_images(const ImageFilter& f) override {
@@ -507,18 +449,18 @@ class SqliteJobStore final : public JobStore {
     if (!f.verdict.empty()) sql += " AND verdict = ?4";
     if (f.before_ms != 0) sql += " AND (scanned_ms < ?5 OR (scanned_ms = ?5 AND image_digest < ?6))";
     sql += " ORDER BY scanned_ms DESC, image_digest DESC LIMIT ?7";
-    auto st = prepare(db_.get(), sql);
+    auto st = db_.prepare(sql);
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, f.since_ms);
-    if (f.until_ms != 0) sqlite3_bind_int64(st->get(), 2, f.until_ms);
-    if (!f.repository.empty()) bind_text(st->get(), 3, f.repository);
-    if (!f.verdict.empty()) bind_text(st->get(), 4, f.verdict);
+    st->bind(1, f.since_ms);
+    if (f.until_ms != 0) st->bind(2, f.until_ms);
+    if (!f.repository.empty()) st->bind(3, f.repository);
+    if (!f.verdict.empty()) st->bind(4, f.verdict);
     if (f.before_ms != 0) {
-      sqlite3_bind_int64(st->get(), 5, f.before_ms);
-      bind_text(st->get(), 6, f.before_digest);
+      st->bind(5, f.before_ms);
+      st->bind(6, f.before_digest);
     }
-    sqlite3_bind_int64(st->get(), 7, clamp_limit(f.limit));
-    return read_images(db_.get(), st->get());
+    st->bind(7, clamp_limit(f.limit));
+    return read_images(*st);
   }
 
   Result<std::vector<ImageFile>> list_image_files(const std::string& image_digest, const FileFilter& f) override {
@@ -528,54 +470,54 @@ class SqliteJobStore final : public JobStore {
         " WHERE image_digest = ?1 AND seq > ?2";
     if (!f.verdict.empty()) sql += " AND verdict = ?3";
     sql += " ORDER BY seq LIMIT ?4";
-    auto st = prepare(db_.get(), sql);
+    auto st = db_.prepare(sql);
     if (!st.ok()) return std::move(st).error();
-    bind_text(st->get(), 1, image_digest);
-    sqlite3_bind_int64(st->get(), 2, f.after_seq);
-    if (!f.verdict.empty()) bind_text(st->get(), 3, f.verdict);
-    sqlite3_bind_int64(st->get(), 4, clamp_limit(f.limit));
+    st->bind(1, image_digest);
+    st->bind(2, f.after_seq);
+    if (!f.verdict.empty()) st->bind(3, f.verdict);
+    st->bind(4, clamp_limit(f.limit));
     std::vector<ImageFile> out;
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+    auto done = st->for_each_row([&](const Statement& row) {
       ImageFile file;
-      file.seq = sqlite3_column_int64(st->get(), 0);
-      file.path = column_text(st->get(), 1);
-      file.layer = static_cast<std::uint32_t>(sqlite3_column_int64(st->get(), 2));
-      if (sqlite3_column_type(st->get(), 3) != SQLITE_NULL) {
-        file.hidden_by = static_cast<std::uint32_t>(sqlite3_column_int64(st->get(), 3));
+      file.seq = row.int64(0);
+      file.path = row.text(1);
+      file.layer = static_cast<std::uint32_t>(row.int64(2));
+      if (!row.is_null(3)) {
+        file.hidden_by = static_cast<std::uint32_t>(row.int64(3));
       }
-      file.size = static_cast<std::uint64_t>(sqlite3_column_int64(st->get(), 4));
-      file.sha256 = column_text(st->get(), 5);
-      file.verdict = column_text(st->get(), 6);
-      file.evidence_json = column_text(st->get(), 7);
+      file.size = static_cast<std::uint64_t>(row.int64(4));
+      file.sha256 = row.text(5);
+      file.verdict = row.text(6);
+      file.evidence_json = row.text(7);
       out.push_back(std::move(file));
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "reading files of " + image_digest);
+    });
+    if (!done.ok()) return std::move(done).error().with_context("reading files of " + image_digest);
     return out;
   }
 
   Result<std::vector<std::string>> job_images(std::int64_t job_id) override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), "SELECT image_digest FROM images WHERE job_id = ? ORDER BY image_digest");
+    auto st = db_.prepare("SELECT image_digest FROM images WHERE job_id = ? ORDER BY image_digest");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, job_id);
+    st->bind(1, job_id);
     std::vector<std::string> out;
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) out.push_back(column_text(st->get(), 0));
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "reading images of a job");
+    auto done = st->for_each_row([&](const Statement& row) {
+      out.push_back(row.text(0));
+    });
+    if (!done.ok()) return std::move(done).error().with_context("reading images of a job");
     return out;
   }
 
   Result<std::vector<ImageResult>> list_images_not_matching(const std::string& fingerprint,
                                                             std::size_t limit) override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), std::string("SELECT ") + kImageSummaryColumns +
-                                     " FROM images WHERE refset_fingerprint <> ? ORDER BY scanned_ms, image_digest"
-                                     " LIMIT ?");
+    auto st = db_.prepare(std::string("SELECT ") + kImageSummaryColumns +
+                          " FROM images WHERE refset_fingerprint <> ? ORDER BY scanned_ms, image_digest"
+                          " LIMIT ?");
     if (!st.ok()) return std::move(st).error();
-    bind_text(st->get(), 1, fingerprint);
-    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
-    return read_images(db_.get(), st->get());
+    st->bind(1, fingerprint);
+    st->bind(2, clamp_limit(limit));
+    return read_images(*st);
   }
 
   Result<std::vector<VerdictChange>> list_verdict_changes(const std::string& image_digest,
@@ -586,24 +528,23 @@ class SqliteJobStore final : public JobStore {
         " FROM verdict_changes";
     if (!image_digest.empty()) sql += " WHERE image_digest = ?1";
     sql += " ORDER BY id LIMIT ?2";
-    auto st = prepare(db_.get(), sql);
+    auto st = db_.prepare(sql);
     if (!st.ok()) return std::move(st).error();
-    if (!image_digest.empty()) bind_text(st->get(), 1, image_digest);
-    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
+    if (!image_digest.empty()) st->bind(1, image_digest);
+    st->bind(2, clamp_limit(limit));
     std::vector<VerdictChange> out;
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
+    auto done = st->for_each_row([&](const Statement& row) {
       VerdictChange c;
-      c.image_digest = column_text(st->get(), 0);
-      c.job_id = sqlite3_column_int64(st->get(), 1);
-      c.changed_ms = sqlite3_column_int64(st->get(), 2);
-      c.old_verdict = column_text(st->get(), 3);
-      c.new_verdict = column_text(st->get(), 4);
-      c.old_fingerprint = column_text(st->get(), 5);
-      c.new_fingerprint = column_text(st->get(), 6);
+      c.image_digest = row.text(0);
+      c.job_id = row.int64(1);
+      c.changed_ms = row.int64(2);
+      c.old_verdict = row.text(3);
+      c.new_verdict = row.text(4);
+      c.old_fingerprint = row.text(5);
+      c.new_fingerprint = row.text(6);
       out.push_back(std::move(c));
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "reading verdict changes");
+    });
+    if (!done.ok()) return std::move(done).error().with_context("reading verdict changes");
     return out;
   }
 
@@ -611,43 +552,42 @@ class SqliteJobStore final : public JobStore {
     if (substring.empty()) return Error(ErrorCode::invalid_argument, "job store: an empty path search");
     std::lock_guard lock(mutex_);
     // instr, not LIKE: case-sensitive and without wildcards, as PostgreSQL's.
-    auto st = prepare(db_.get(),
-                      "SELECT image_digest, seq, path FROM image_files WHERE instr(path, ?1) > 0"
-                      " ORDER BY image_digest, seq LIMIT ?2");
+    auto st = db_.prepare("SELECT image_digest, seq, path FROM image_files WHERE instr(path, ?1) > 0"
+                          " ORDER BY image_digest, seq LIMIT ?2");
     if (!st.ok()) return std::move(st).error();
-    bind_text(st->get(), 1, substring);
-    sqlite3_bind_int64(st->get(), 2, clamp_limit(limit));
+    st->bind(1, substring);
+    st->bind(2, clamp_limit(limit));
     std::vector<PathMatch> out;
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-      out.push_back(PathMatch{column_text(st->get(), 0), sqlite3_column_int64(st->get(), 1), column_text(st->get(), 2)});
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "searching paths");
+    auto done = st->for_each_row([&](const Statement& row) {
+      out.push_back(PathMatch{row.text(0), row.int64(1), row.text(2)});
+    });
+    if (!done.ok()) return std::move(done).error().with_context("searching paths");
     return out;
   }
 
   Result<std::vector<std::pair<std::string, std::uint64_t>>> count_images_by_verdict() override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), "SELECT verdict, COUNT(*) FROM images GROUP BY verdict ORDER BY verdict");
+    auto st = db_.prepare("SELECT verdict, COUNT(*) FROM images GROUP BY verdict ORDER BY verdict");
     if (!st.ok()) return std::move(st).error();
     std::vector<std::pair<std::string, std::uint64_t>> out;
-    int rc;
-    while ((rc = sqlite3_step(st->get())) == SQLITE_ROW) {
-      out.emplace_back(column_text(st->get(), 0), static_cast<std::uint64_t>(sqlite3_column_int64(st->get(), 1)));
-    }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "counting verdicts");
+    auto done = st->for_each_row([&](const Statement& row) {
+      out.emplace_back(row.text(0), static_cast<std::uint64_t>(row.int64(1)));
+    });
+    if (!done.ok()) return std::move(done).error().with_context("counting verdicts");
     return out;
   }
 
   Result<ScanTotals> scan_totals() override {
     std::lock_guard lock(mutex_);
-    auto st = prepare(db_.get(), "SELECT scans, bytes_hashed, duration_ms_sum FROM scan_totals WHERE id = 1");
+    auto st = db_.prepare("SELECT scans, bytes_hashed, duration_ms_sum FROM scan_totals WHERE id = 1");
     if (!st.ok()) return std::move(st).error();
-    if (sqlite3_step(st->get()) != SQLITE_ROW) return db_error(db_.get(), "reading scan totals");
+    auto row = st->step();
+    if (!row.ok()) return std::move(row).error().with_context("reading scan totals");
+    if (!*row) return Error(ErrorCode::io_error, "job store: " + db_.path() + ": reading scan totals: no row");
     ScanTotals t;
-    t.scans = static_cast<std::uint64_t>(sqlite3_column_int64(st->get(), 0));
-    t.bytes_hashed = static_cast<std::uint64_t>(sqlite3_column_int64(st->get(), 1));
-    t.duration_ms_sum = sqlite3_column_int64(st->get(), 2);
+    t.scans = static_cast<std::uint64_t>(st->int64(0));
+    t.bytes_hashed = static_cast<std::uint64_t>(st->int64(1));
+    t.duration_ms_sum = st->int64(2);
     return t;
   }
 
@@ -664,56 +604,54 @@ class SqliteJobStore final : public JobStore {
     // A digest names the content, so any earlier job for it counts; a tag
     // moves, so only an unfinished job for the same reference does.
     auto find = request.manifest_digest.empty()
-                    ? prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                             " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
-                                             " manifest_digest = '' AND state NOT IN ('done', 'failed')"
-                                             " ORDER BY id DESC LIMIT 1")
-                    : prepare(db_.get(), std::string("SELECT ") + kJobColumns +
-                                             " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
+                    ? db_.prepare(std::string("SELECT ") + kJobColumns +
+                                  " FROM jobs WHERE repository = ?1 AND reference = ?2 AND"
+                                  " manifest_digest = '' AND state NOT IN ('done', 'failed')"
+                                  " ORDER BY id DESC LIMIT 1")
+                    : db_.prepare(std::string("SELECT ") + kJobColumns +
+                                  " FROM jobs WHERE repository = ?1 AND manifest_digest = ?3");
     if (!find.ok()) return std::move(find).error();
-    bind_text(find->get(), 1, request.repository);
+    find->bind(1, request.repository);
     if (request.manifest_digest.empty()) {
-      bind_text(find->get(), 2, request.reference);
+      find->bind(2, request.reference);
     } else {
-      bind_text(find->get(), 3, request.manifest_digest);
+      find->bind(3, request.manifest_digest);
     }
-    const int rc = sqlite3_step(find->get());
+    auto found = find->step();
+    if (!found.ok()) return std::move(found).error().with_context("looking up a job");
     const std::int64_t now = clock_.now_ms();
-    if (rc == SQLITE_ROW) {
-      auto existing = read_job(find->get());
+    if (*found) {
+      auto existing = read_job(*find);
       if (!existing.ok()) return std::move(existing).error();
       CreatedJob out{std::move(existing).value(), false, false};
       if (!(request.force && is_terminal(out.job.state))) return out;
-      auto up = prepare(db_.get(),
-                        "UPDATE jobs SET state = 'queued', source = ?, reference = ?, error_code = '',"
-                        " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
-                        " runs = runs + 1, attempts = 0 WHERE id = ?");
+      auto up = db_.prepare("UPDATE jobs SET state = 'queued', source = ?, reference = ?, error_code = '',"
+                            " error_message = '', updated_ms = ?, started_ms = 0, finished_ms = 0, published = 0,"
+                            " runs = runs + 1, attempts = 0 WHERE id = ?");
       if (!up.ok()) return std::move(up).error();
-      sqlite3_bind_text(up->get(), 1, to_string(request.source), -1, SQLITE_STATIC);
-      bind_text(up->get(), 2, request.reference.empty() ? out.job.reference : request.reference);
-      sqlite3_bind_int64(up->get(), 3, now);
-      sqlite3_bind_int64(up->get(), 4, out.job.id);
-      if (sqlite3_step(up->get()) != SQLITE_DONE) return db_error(db_.get(), "re-queueing a job");
+      up->bind(1, to_string(request.source));
+      up->bind(2, request.reference.empty() ? out.job.reference : request.reference);
+      up->bind(3, now);
+      up->bind(4, out.job.id);
+      if (auto done = up->run(); !done.ok()) return std::move(done).error().with_context("re-queueing a job");
       auto job = load(out.job.id);
       if (!job.ok()) return std::move(job).error();
       out.job = std::move(**job);
       out.requeued = true;
       return out;
     }
-    if (rc != SQLITE_DONE) return db_error(db_.get(), "looking up a job");
-    auto ins = prepare(db_.get(),
-                       "INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
-                       " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
-                       " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
+    auto ins = db_.prepare("INSERT INTO jobs(repository, reference, manifest_digest, source, state, attempts,"
+                           " error_code, error_message, created_ms, updated_ms, started_ms, finished_ms, published,"
+                           " runs) VALUES(?, ?, ?, ?, 'queued', 0, '', '', ?, ?, 0, 0, 0, 1)");
     if (!ins.ok()) return std::move(ins).error();
-    bind_text(ins->get(), 1, request.repository);
-    bind_text(ins->get(), 2, request.reference);
-    bind_text(ins->get(), 3, request.manifest_digest);
-    sqlite3_bind_text(ins->get(), 4, to_string(request.source), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(ins->get(), 5, now);
-    sqlite3_bind_int64(ins->get(), 6, now);
-    if (sqlite3_step(ins->get()) != SQLITE_DONE) return db_error(db_.get(), "inserting a job");
-    auto job = load(sqlite3_last_insert_rowid(db_.get()));
+    ins->bind(1, request.repository);
+    ins->bind(2, request.reference);
+    ins->bind(3, request.manifest_digest);
+    ins->bind(4, to_string(request.source));
+    ins->bind(5, now);
+    ins->bind(6, now);
+    if (auto done = ins->run(); !done.ok()) return std::move(done).error().with_context("inserting a job");
+    auto job = load(db_.last_insert_rowid());
     if (!job.ok()) return std::move(job).error();
     return CreatedJob{std::move(**job), true, false};
   }
@@ -724,19 +662,18 @@ class SqliteJobStore final : public JobStore {
 
   // Called with mutex_ held.
   Result<std::optional<JobRecord>> load(std::int64_t id) {
-    auto st = prepare(db_.get(), std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
+    auto st = db_.prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
     if (!st.ok()) return std::move(st).error();
-    sqlite3_bind_int64(st->get(), 1, id);
-    const int rc = sqlite3_step(st->get());
-    if (rc == SQLITE_DONE) return std::optional<JobRecord>();
-    if (rc != SQLITE_ROW) return db_error(db_.get(), "reading job " + std::to_string(id));
-    auto j = read_job(st->get());
+    auto row = st->bind(1, id).step();
+    if (!row.ok()) return std::move(row).error().with_context("reading job " + std::to_string(id));
+    if (!*row) return std::optional<JobRecord>();
+    auto j = read_job(*st);
     if (!j.ok()) return std::move(j).error();
     return std::optional<JobRecord>(std::move(j).value());
   }
 
   std::mutex mutex_;
-  Db db_;
+  Database db_;
   const Clock& clock_;
   bool fsync_;
 };
@@ -744,45 +681,31 @@ class SqliteJobStore final : public JobStore {
 }  // namespace
 
 Result<std::unique_ptr<JobStore>> open_sqlite_job_store(const std::string& data_dir, const Clock* clock, bool fsync) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Error(ErrorCode::io_error, "job store: creating " + data_dir + ": " + ec.message());
-  const std::string path = data_dir + "/store.db";
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
-  Db db(raw);
-  if (rc != SQLITE_OK) return db_error(raw, "opening " + path);
-  sqlite3_busy_timeout(db.get(), 10000);
-  const char* sync = fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  for (const char* sql : {"PRAGMA journal_mode=WAL", sync}) {
-    if (auto st = exec(db.get(), sql); !st.ok()) return std::move(st).error().with_context(path);
-  }
+  auto db = Database::open(data_dir + "/store.db",
+                           {.label = "job store", .synchronous = fsync ? sqlite::Sync::full : sqlite::Sync::normal});
+  if (!db.ok()) return std::move(db).error();
   // Schema creation in one write transaction, so two processes opening a new
   // store at once do not race on the seed rows.
-  if (auto st = exec(db.get(), "BEGIN IMMEDIATE"); !st.ok()) return std::move(st).error().with_context(path);
-  auto created = [&]() -> Status {
-    if (auto st = exec(db.get(), kSchema); !st.ok()) return st;
-    auto get = prepare(db.get(), "SELECT value FROM job_meta WHERE key = 'schema_version'");
+  auto created = db->transaction([&]() -> Status {
+    if (auto st = db->exec(kSchema); !st.ok()) return st;
+    auto get = db->prepare("SELECT value FROM job_meta WHERE key = 'schema_version'");
     if (!get.ok()) return std::move(get).error();
-    if (sqlite3_step(get->get()) == SQLITE_ROW) {
-      const std::string v = column_text(get->get(), 0);
+    auto row = get->step();
+    if (!row.ok()) return std::move(row).error();
+    if (*row) {
+      const std::string v = get->text(0);
       if (v != std::to_string(kJobSchemaVersion)) {
-        return Error(ErrorCode::unsupported, "job store: " + path + " has job schema version " + v +
+        return Error(ErrorCode::unsupported, "job store: " + db->path() + " has job schema version " + v +
                                                  ", this build reads " + std::to_string(kJobSchemaVersion));
       }
       return {};
     }
-    const std::string sql =
-        "INSERT INTO job_meta(key, value) VALUES('schema_version', '" + std::to_string(kJobSchemaVersion) + "')";
-    return exec(db.get(), sql.c_str());
-  }();
-  if (!created.ok()) {
-    (void)exec(db.get(), "ROLLBACK");
-    return std::move(created).error();
-  }
-  if (auto st = exec(db.get(), "COMMIT"); !st.ok()) return std::move(st).error().with_context(path);
-  return std::unique_ptr<JobStore>(new SqliteJobStore(std::move(db), clock != nullptr ? *clock : system_clock(), fsync));
+    return db->exec("INSERT INTO job_meta(key, value) VALUES('schema_version', '" +
+                    std::to_string(kJobSchemaVersion) + "')");
+  });
+  if (!created.ok()) return std::move(created).error();
+  return std::unique_ptr<JobStore>(
+      new SqliteJobStore(std::move(db).value(), clock != nullptr ? *clock : system_clock(), fsync));
 }
 
 }  // namespace hashsieve::store

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -61,7 +62,7 @@ store::ContainerRecord record(int i, const std::string& verdict) {
   char id[65];
   std::snprintf(id, sizeof id, "%02d%062x", i, i);
   r.id = id;
-  r.name = "c" + std::to_string(i);
+  r.name = "c" + std::to_string(i);  // IDs sort by i too
   r.image = "busybox:1";
   r.image_id = "sha256:ff";
   // Newest first: a higher i is newer.
@@ -147,37 +148,85 @@ TEST(ServiceContainersTest, OneContainerByIdOrPrefix) {
   }
 }
 
+// Follows next_cursor from `first` to the end; the names of every page's rows.
+std::vector<std::string> walk(Running& r, const std::string& first, std::size_t limit,
+                              const std::function<void(int page)>& between_pages = {}) {
+  std::vector<std::string> names;
+  std::string path = first;
+  for (int page = 0; page < 10 && !path.empty(); ++page) {
+    auto res = r.get(path);
+    EXPECT_TRUE(res);
+    if (!res) break;
+    EXPECT_EQ(res->status, 200) << res->body;
+    const auto body = nlohmann::json::parse(res->body);
+    EXPECT_LE(body["containers"].size(), limit);
+    for (const auto& c : body["containers"]) names.push_back(c["name"]);
+    if (!body.contains("next_cursor")) break;
+    // A next page exists only when this one is full.
+    EXPECT_EQ(body["containers"].size(), limit);
+    const std::string sep = first.find('?') == std::string::npos ? "?" : "&";
+    path = first + sep + "cursor=" + body["next_cursor"].get<std::string>();
+    if (between_pages) between_pages(page);
+  }
+  return names;
+}
+
 TEST(ServiceContainersTest, ListPagesAndFiltersByVerdict) {
   Running r;
   r.start(test_config(r.dir.path()));
   std::vector<store::ContainerRecord> records;
   for (int i = 1; i <= 5; ++i) records.push_back(record(i, i % 2 == 0 ? "malicious" : "known"));
   put(r.dir.path(), records);
-
-  // Every page of two, newest first, following next_cursor.
-  std::vector<std::string> names;
-  std::string path = "/v1/containers?limit=2";
-  for (int page = 0; page < 5 && !path.empty(); ++page) {
-    auto res = r.get(path);
-    ASSERT_TRUE(res);
-    ASSERT_EQ(res->status, 200) << res->body;
-    const auto body = nlohmann::json::parse(res->body);
-    EXPECT_LE(body["containers"].size(), 2u);
-    for (const auto& c : body["containers"]) names.push_back(c["name"]);
-    path = body.contains("next_cursor") ? "/v1/containers?limit=2&cursor=" + body["next_cursor"].get<std::string>() : "";
+  struct Case {
+    std::string name;
+    std::string first;
+    std::size_t limit;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {"pages of two, by container ID", "/v1/containers?limit=2", 2, {"c1", "c2", "c3", "c4", "c5"}},
+      {"one page holds all", "/v1/containers?limit=5", 5, {"c1", "c2", "c3", "c4", "c5"}},
+      {"default limit", "/v1/containers", 50, {"c1", "c2", "c3", "c4", "c5"}},
+      {"verdict, pages of one", "/v1/containers?verdict=malicious&limit=1", 1, {"c2", "c4"}},
+      {"verdict", "/v1/containers?verdict=known", 50, {"c1", "c3", "c5"}},
+      {"verdict nobody has", "/v1/containers?verdict=suspicious", 50, {}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(walk(r, c.first, c.limit), c.want);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"c5", "c4", "c3", "c2", "c1"}));
 
   auto res = r.get("/v1/containers?verdict=malicious");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
   const auto body = nlohmann::json::parse(res->body);
   ASSERT_EQ(body["containers"].size(), 2u);
-  EXPECT_EQ(body["containers"][0]["name"], "c4");
-  EXPECT_EQ(body["containers"][0]["verdict"], "malicious");
-  EXPECT_EQ(body["containers"][0]["drifted_files"], 4);
-  EXPECT_EQ(body["containers"][0]["scanned_at"], "2026-11-22T10:00:04Z");
+  EXPECT_EQ(body["containers"][1]["name"], "c4");
+  EXPECT_EQ(body["containers"][1]["id"], records[3].id);
+  EXPECT_EQ(body["containers"][1]["verdict"], "malicious");
+  EXPECT_EQ(body["containers"][1]["drifted_files"], 4);
+  EXPECT_EQ(body["containers"][1]["scanned_at"], "2026-11-22T10:00:04Z");
   EXPECT_FALSE(body.contains("next_cursor"));
+}
+
+TEST(ServiceContainersTest, ARescanBetweenPagesNeitherSkipsNorRepeats) {
+  Running r;
+  r.start(test_config(r.dir.path()));
+  std::vector<store::ContainerRecord> records;
+  for (int i = 1; i <= 5; ++i) records.push_back(record(i, "known"));
+  put(r.dir.path(), records);
+  // After the first page, its first row and a row of a later page are
+  // rescanned (newer than all): an offset into a newest-first list would
+  // repeat c5 and skip another.
+  auto names = walk(r, "/v1/containers?limit=2", 2, [&](int page) {
+    if (page != 0) return;
+    for (int i : {1, 4}) {
+      auto again = record(i, "known");
+      again.scanned_at = "2026-11-23T00:00:0" + std::to_string(i) + "Z";
+      put(r.dir.path(), {again});
+    }
+  });
+  EXPECT_EQ(names, (std::vector<std::string>{"c1", "c2", "c3", "c4", "c5"}));
 }
 
 TEST(ServiceContainersTest, BadListParametersAre400) {
@@ -192,7 +241,11 @@ TEST(ServiceContainersTest, BadListParametersAre400) {
       {"limit zero", "limit=0", "limit"},
       {"limit too large", "limit=501", "limit"},
       {"unknown verdict", "verdict=evil", "verdict"},
-      {"cursor not a number", "cursor=x1", "cursor"},
+      {"cursor not hex", "cursor=x1", "cursor"},
+      {"cursor of odd length", "cursor=abc", "cursor"},
+      {"cursor in upper case", "cursor=AB", "cursor"},
+      {"empty cursor", "cursor=", "cursor"},
+      {"cursor too long", "cursor=" + std::string(2050, 'a'), "cursor"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -200,6 +253,7 @@ TEST(ServiceContainersTest, BadListParametersAre400) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400);
     EXPECT_NE(res->body.find(c.want), std::string::npos) << res->body;
+    EXPECT_NE(res->body.find("invalid_argument"), std::string::npos) << res->body;
   }
 }
 

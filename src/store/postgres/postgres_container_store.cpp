@@ -94,6 +94,16 @@ class PostgresContainerStore final : public ContainerStore {
     });
   }
 
+  Result<std::vector<ContainerRecord>> list_containers(const ContainerFilter& filter) override {
+    // id is the primary key (COLLATE "C", byte order like SQLite's).
+    return pg::with_connection(*pool_, [&](Connection& c) {
+      return read_records(c.run("hs_list_containers_after",
+                                "SELECT " HS_CONTAINER_COLUMNS " FROM containers WHERE id > $1"
+                                " AND ($2::text = '' OR verdict = $2) ORDER BY id LIMIT $3",
+                                {filter.after_id, filter.verdict, u64(filter.limit)}));
+    });
+  }
+
   Status remove_container(const std::string& id) override {
     auto out = pg::in_transaction(*pool_, [&](Connection& c) -> Result<bool> {
       auto a = c.run("hs_remove_container", "DELETE FROM containers WHERE id = $1", {id});

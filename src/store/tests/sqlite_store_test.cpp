@@ -3,8 +3,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <vector>
 
+#include "hashsieve/store/container_store.h"
+#include "hashsieve/store/job_store.h"
 #include "hashsieve/store/store.h"
+#include "store_test_data.h"
 
 // SQLite-specific behaviour only; the interface's postconditions are in
 // store_conformance_test.cpp, which runs against every backend.
@@ -14,50 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hashsieve-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-FileFacts entry(std::string path, FactKind kind, std::uint64_t size = 0, std::string link = "") {
-  FileFacts f;
-  f.path = std::move(path);
-  f.kind = kind;
-  f.size = size;
-  f.link_target = std::move(link);
-  return f;
-}
-
-LayerFacts sample_facts() {
-  LayerFacts facts;
-  FileFacts bin;
-  bin.path = "usr/bin/tool";
-  bin.size = 4096;
-  bin.mode = 0755;
-  bin.md5 = std::string(32, 'a');
-  bin.sha1 = std::string(40, 'b');
-  bin.sha256 = std::string(64, 'c');
-  bin.crc32 = "DEADBEEF";
-  bin.sdbf = "sdbf:03:...\n";
-  bin.tlsh = "T1ABC";
-  bin.ssdeep = "3:abc:def";
-  bin.content_keys = "0000002a00001000";
-  bin.similarity_computed = true;
-  facts.files.push_back(bin);
-  facts.files.push_back(entry("etc", FactKind::directory));
-  facts.files.push_back(entry("etc/old", FactKind::whiteout));
-  facts.files.push_back(entry("var/cache", FactKind::opaque_whiteout));
-  facts.files.push_back(entry("usr/bin/link", FactKind::symlink, 0, "tool"));
-  return facts;
-}
+using testdata::entry;
+using testdata::sample_facts;
+using testdata::TempDir;
 
 TEST(SqliteStore, RejectsNewerSchemaAndCorruptKinds) {
   TempDir dir;
@@ -149,12 +113,82 @@ TEST(SqliteStore, MigratesASchemaVersion1Database) {
   sqlite3_close(db);
 }
 
+// The image store, the job store and the container store are tables of one
+// <data-dir>/store.db, each opened on its own connection: none disturbs the
+// others' schema, and all of it survives a reopen.
+TEST(SqliteStore, TheThreeStoresShareStoreDbAndSurviveReopen) {
+  TempDir dir;
+  const LayerKey key{"sha256:x", "v1"};
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  std::int64_t job_id = 0;
+  {
+    auto cache = open_sqlite_store(dir.path());
+    ASSERT_TRUE(cache.ok()) << cache.error().message();
+    auto jobs = open_sqlite_job_store(dir.path());
+    ASSERT_TRUE(jobs.ok()) << jobs.error().message();
+    auto containers = open_sqlite_container_store(dir.path());
+    ASSERT_TRUE(containers.ok()) << containers.error().message();
+    auto job = (*jobs)->create_or_get_job({"team/app", "r", digest, JobSource::api, false});
+    ASSERT_TRUE(job.ok());
+    job_id = job->job.id;
+    ASSERT_TRUE((*jobs)->begin_attempt(job_id).ok());
+    ASSERT_TRUE((*cache)->put_layer_facts(key, sample_facts()).ok());
+    ASSERT_TRUE((*containers)->put_schedule({"cccc", 1, 0, 0}).ok());
+  }
+  // Reopened in the other order: each finds its tables and rows.
+  auto containers = open_sqlite_container_store(dir.path());
+  ASSERT_TRUE(containers.ok()) << containers.error().message();
+  auto jobs = open_sqlite_job_store(dir.path());
+  ASSERT_TRUE(jobs.ok()) << jobs.error().message();
+  auto cache = open_sqlite_store(dir.path());
+  ASSERT_TRUE(cache.ok()) << cache.error().message();
+  auto job = (*jobs)->get_job(job_id);
+  ASSERT_TRUE(job.ok() && job->has_value());
+  EXPECT_EQ((*job)->state, JobState::fetching);
+  auto facts = (*cache)->get_layer_facts(key);
+  ASSERT_TRUE(facts.ok() && facts->has_value());
+  EXPECT_EQ(**facts, sample_facts());
+  auto schedule = (*containers)->list_schedule();
+  ASSERT_TRUE(schedule.ok());
+  EXPECT_EQ(*schedule, (std::vector<ScheduleState>{{"cccc", 1, 0, 0}}));
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().rfind("store.db", 0), 0u) << e.path();  // store.db, -wal, -shm
+  }
+}
+
 TEST(SqliteStore, UnwritableDataDirIsAnError) {
   TempDir dir;
   const std::string file = dir.path() + "/not-a-dir";
   { std::FILE* f = std::fopen(file.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
-  auto store = open_sqlite_store(file + "/sub");
-  EXPECT_FALSE(store.ok());
+  struct Case {
+    std::string name;
+    std::function<Status(const std::string&)> open;
+    std::string want_label;
+  };
+  const std::vector<Case> cases = {
+      {"image store", [](const std::string& d) -> Status {
+         auto s = open_sqlite_store(d);
+         return s.ok() ? Status() : Status(std::move(s).error());
+       }, "store: "},
+      {"job store", [](const std::string& d) -> Status {
+         auto s = open_sqlite_job_store(d);
+         return s.ok() ? Status() : Status(std::move(s).error());
+       }, "job store: "},
+      {"container store", [](const std::string& d) -> Status {
+         auto s = open_sqlite_container_store(d);
+         return s.ok() ? Status() : Status(std::move(s).error());
+       }, "container store: "},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    for (const std::string& where : {file + "/sub", std::string("/proc/hashsieve-no-such-dir")}) {
+      SCOPED_TRACE(where);
+      auto st = c.open(where);
+      ASSERT_FALSE(st.ok());
+      EXPECT_EQ(st.error().code(), ErrorCode::io_error);
+      EXPECT_EQ(st.error().message().rfind(c.want_label, 0), 0u) << st.error().message();
+    }
+  }
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // SQLite and hashsieve_store_conformance_pg_test for PostgreSQL (a throwaway cluster,
 // tests/support/postgres_fixture.h; skipped when PostgreSQL is missing).
 // Backend-specific behaviour (schema files, migrations, server restarts)
-// is tested at the end of this file and in sqlite_store_test.cpp.
+// is tested at the end of this file and in sqlite_store_test.cpp; the pure
+// job-state functions in job_state_test.cpp.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -13,13 +14,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <thread>
 
 #include "hashsieve/store/container_store.h"
 #include "hashsieve/store/job_store.h"
 #include "hashsieve/store/open_store.h"
 #include "hashsieve/store/store.h"
+#include "store_test_data.h"
 
 #if HASHSIEVE_CONFORMANCE_POSTGRES
 #include "postgres_fixture.h"
@@ -29,19 +30,10 @@ namespace hashsieve::store {
 namespace {
 
 namespace fs = std::filesystem;
+using testdata::entry;
+using testdata::sample_facts;
+using testdata::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hashsieve-conf-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A backend: a place to keep one store's data, opened through open_store
 // (so the URL-scheme factory is covered too). open() may be called again
@@ -135,59 +127,6 @@ class StoreConformance : public ::testing::Test {
 TYPED_TEST_SUITE(StoreConformance, Backends, BackendNames);
 
 // ---- layer facts (store.h) ----
-
-FileFacts entry(std::string path, FactKind kind, std::uint64_t size = 0, std::string link = "") {
-  FileFacts f;
-  f.path = std::move(path);
-  f.kind = kind;
-  f.size = size;
-  f.link_target = std::move(link);
-  return f;
-}
-
-LayerFacts sample_facts() {
-  LayerFacts facts;
-  FileFacts bin;
-  bin.path = "usr/bin/tool";
-  bin.size = 4096;
-  bin.mode = 0755;
-  bin.md5 = std::string(32, 'a');
-  bin.sha1 = std::string(40, 'b');
-  bin.sha256 = std::string(64, 'c');
-  bin.crc32 = "DEADBEEF";
-  bin.sdbf = "sdbf:03:...\n";
-  bin.tlsh = "T1ABC";
-  bin.ssdeep = "3:abc:def";
-  bin.content_keys = "0000002a00001000";
-  bin.similarity_computed = true;
-  bin.rodata_size = 1024;
-  bin.rodata_sdbf = "sdbf:03:rodata...\n";
-  bin.rodata_tlsh = "T1DEF";
-  bin.rodata_ssdeep = "3:ro:da";
-  facts.files.push_back(bin);
-  // .rodata too small for SDBF and TLSH: a size and an ssdeep digest only.
-  FileFacts small = bin;
-  small.path = "usr/bin/small";
-  small.rodata_size = 100;
-  small.rodata_sdbf.clear();
-  small.rodata_tlsh.clear();
-  facts.files.push_back(small);
-  // Similarity digests but no .rodata (not an ELF file).
-  FileFacts script = bin;
-  script.path = "usr/bin/script.sh";
-  script.rodata_size.reset();
-  script.rodata_sdbf.clear();
-  script.rodata_tlsh.clear();
-  script.rodata_ssdeep.clear();
-  facts.files.push_back(script);
-  facts.files.push_back(entry("etc", FactKind::directory));
-  facts.files.push_back(entry("etc/old", FactKind::whiteout));
-  facts.files.push_back(entry("var/cache", FactKind::opaque_whiteout));
-  facts.files.push_back(entry("usr/bin/link", FactKind::symlink, 0, "tool"));
-  facts.files.push_back(entry("dev/null", FactKind::device));
-  facts.files.push_back(entry("usr/bin/hard", FactKind::hardlink, 0, "usr/bin/tool"));
-  return facts;
-}
 
 TYPED_TEST(StoreConformance, LayerFactsPutThenHasAndGetRoundTrip) {
   const LayerKey key{"sha256:" + std::string(64, '1'), "crypto/1;sdbf/x"};
@@ -341,19 +280,17 @@ TYPED_TEST(StoreConformance, ScanResultsNewestFirst) {
 
 // ---- jobs (job_store.h) ----
 
+// Every (from, to) pair through the store: the edges of is_legal_transition
+// (pinned edge by edge in job_state_test.cpp) change the state, the others
+// are invalid_argument and change nothing.
 TYPED_TEST(StoreConformance, JobTransitionsFollowTheStateMachine) {
   using S = JobState;
-  const std::set<std::pair<S, S>> legal = {
-      {S::queued, S::fetching},   {S::queued, S::failed},    {S::fetching, S::hashing}, {S::fetching, S::failed},
-      {S::fetching, S::queued},   {S::hashing, S::matching}, {S::hashing, S::failed},   {S::hashing, S::queued},
-      {S::matching, S::done},     {S::matching, S::failed},  {S::matching, S::queued},
-  };
   int n = 0;
   for (S from : kAllJobStates) {
     for (S to : kAllJobStates) {
       const std::string name = std::string(to_string(from)) + " -> " + to_string(to);
       SCOPED_TRACE(name);
-      const bool want = from == to || legal.count({from, to}) > 0;
+      const bool want = from == to || is_legal_transition(from, to);
       ++n;
       JobRecord job = this->create("team/app", "sha256:" + std::to_string(n) + std::string(60, 'c'));
       this->drive(job.id, from);
@@ -1002,6 +939,88 @@ TYPED_TEST(StoreConformance, ContainerResultsRoundTripAndTheNewestReplaces) {
   ASSERT_TRUE(one.ok());
   ASSERT_EQ(one->size(), 1u);
   EXPECT_EQ((*one)[0], a2);
+}
+
+std::vector<std::string> ids_of(const std::vector<ContainerRecord>& rows) {
+  std::vector<std::string> ids;
+  for (const auto& r : rows) ids.push_back(r.id);
+  return ids;
+}
+
+TYPED_TEST(StoreConformance, ContainerPagesAreKeysetByIdAndFilterByVerdict) {
+  ContainerStore& s = *this->set_.containers;
+  // Inserted out of ID order, with scanned_at not in ID order either.
+  ASSERT_TRUE(s.put_container_result(container("cccc", "2026-11-22T10:00:00Z", "known")).ok());
+  ASSERT_TRUE(s.put_container_result(container("aaaa", "2026-11-22T12:00:00Z", "malicious")).ok());
+  ASSERT_TRUE(s.put_container_result(container("dddd", "2026-11-22T09:00:00Z", "malicious")).ok());
+  ASSERT_TRUE(s.put_container_result(container("bbbb", "2026-11-22T11:00:00Z", "known")).ok());
+  // "B" sorts before "a" in byte order (and after it in most locales).
+  ASSERT_TRUE(s.put_container_result(container("BBBB", "2026-11-22T08:00:00Z", "known")).ok());
+  struct Case {
+    std::string name;
+    ContainerFilter filter;
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"all, byte order", {"", "", 10}, {"BBBB", "aaaa", "bbbb", "cccc", "dddd"}},
+      {"limit cuts", {"", "", 2}, {"BBBB", "aaaa"}},
+      {"limit 1", {"", "", 1}, {"BBBB"}},
+      {"limit 0", {"", "", 0}, {}},
+      {"after an id", {"", "aaaa", 2}, {"bbbb", "cccc"}},
+      {"after an id that is not stored", {"", "bc", 10}, {"cccc", "dddd"}},
+      {"after the last", {"", "dddd", 10}, {}},
+      {"verdict", {"malicious", "", 10}, {"aaaa", "dddd"}},
+      {"verdict after an id", {"known", "bbbb", 10}, {"cccc"}},
+      {"verdict nobody has", {"suspicious", "", 10}, {}},
+      {"huge limit", {"", "", std::numeric_limits<std::size_t>::max()}, {"BBBB", "aaaa", "bbbb", "cccc", "dddd"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto got = s.list_containers(c.filter);
+    ASSERT_TRUE(got.ok()) << got.error().message();
+    EXPECT_EQ(ids_of(*got), c.want);
+  }
+  auto full = s.list_containers({"", "aaaa", 1});
+  ASSERT_TRUE(full.ok());
+  ASSERT_EQ(full->size(), 1u);
+  EXPECT_EQ((*full)[0], container("bbbb", "2026-11-22T11:00:00Z", "known"));  // every column
+}
+
+TYPED_TEST(StoreConformance, ContainerPagesNeitherSkipNorRepeatWhenAResultIsReplaced) {
+  ContainerStore& s = *this->set_.containers;
+  const std::vector<std::string> ids = {"a001", "a002", "a003", "a004", "a005", "a006", "a007"};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string at = "2026-11-22T10:00:0" + std::to_string(i) + "Z";
+    ASSERT_TRUE(s.put_container_result(container(ids[i], at, "known")).ok());
+  }
+  struct Case {
+    std::string name;
+    std::string replaced;  // rescanned (newest of all) after the first page
+  };
+  const Case cases[] = {
+      {"a row of the first page", "a001"},
+      {"the first page's last row", "a003"},
+      {"a row of a later page", "a006"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> seen;
+    ContainerFilter filter{"", "", 3};
+    bool replaced = false;
+    for (int page = 0; page < 10; ++page) {
+      auto rows = s.list_containers(filter);
+      ASSERT_TRUE(rows.ok()) << rows.error().message();
+      for (const auto& r : *rows) seen.push_back(r.id);
+      if (rows->size() < filter.limit) break;
+      filter.after_id = rows->back().id;
+      if (!replaced) {
+        auto newer = container(c.replaced, "2026-11-23T00:00:00Z", "modified");
+        ASSERT_TRUE(s.put_container_result(newer).ok());
+        replaced = true;
+      }
+    }
+    EXPECT_EQ(seen, ids);
+  }
 }
 
 TYPED_TEST(StoreConformance, ContainerByIdOrUniquePrefix) {

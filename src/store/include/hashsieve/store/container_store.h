@@ -4,7 +4,7 @@
 // the image store's interface stays as it is.
 //
 // Data access for the REST API:
-//   GET /v1/containers        -> list_container_results(limit)
+//   GET /v1/containers        -> list_containers(filter): keyset pages by ID
 //   GET /v1/containers/{id}   -> get_container_result(id) (full id, or a
 //                                unique prefix of at least 4 characters)
 #pragma once
@@ -45,6 +45,15 @@ struct ScheduleState {
   bool operator==(const ScheduleState&) const = default;
 };
 
+// One page of GET /v1/containers. Keyset pagination on the container ID: a
+// result replaced between two pages keeps its place (the ID does not
+// change, scanned_at does), so no row is skipped or repeated.
+struct ContainerFilter {
+  std::string verdict;   // exact match; empty = any
+  std::string after_id;  // only IDs greater (byte order) than this; empty = from the start
+  std::size_t limit = 50;
+};
+
 class ContainerStore {
  public:
   virtual ~ContainerStore() = default;
@@ -55,6 +64,8 @@ class ContainerStore {
   virtual Result<std::optional<ContainerRecord>> get_container_result(const std::string& id) = 0;
   // Newest first (scanned_at, then id).
   virtual Result<std::vector<ContainerRecord>> list_container_results(std::size_t limit) = 0;
+  // At most filter.limit results in ascending ID (byte) order.
+  virtual Result<std::vector<ContainerRecord>> list_containers(const ContainerFilter& filter) = 0;
   virtual Status remove_container(const std::string& id) = 0;  // result and schedule
 
   virtual Status put_schedule(const ScheduleState& state) = 0;
