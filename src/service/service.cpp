@@ -69,24 +69,8 @@ int http_status_for(const Error& e) {
   }
 }
 
-const char* error_code_name(ErrorCode c) {
-  switch (c) {
-    case ErrorCode::invalid_argument: return "invalid_argument";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::permission_denied: return "permission_denied";
-    case ErrorCode::io_error: return "io_error";
-    case ErrorCode::parse_error: return "parse_error";
-    case ErrorCode::unsupported: return "unsupported";
-    case ErrorCode::limit_exceeded: return "limit_exceeded";
-    case ErrorCode::integrity_error: return "integrity_error";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::internal: return "internal";
-  }
-  return "internal";
-}
-
 void send_failure(httplib::Response& res, const Error& e) {
-  send_error(res, http_status_for(e), error_code_name(e.code()), e.message());
+  send_error(res, http_status_for(e), std::string(code_name(e.code())), e.message());
 }
 
 json parse_embedded(const std::string& text) {
@@ -475,7 +459,7 @@ void Service::Impl::handle_events(const httplib::Request& req, httplib::Response
     if (!done) {
       // Not persisted: a 5xx makes the registry deliver the envelope again
       // (creation is idempotent, so jobs whose rows did commit are not doubled).
-      send_error(res, 503, error_code_name(done.error().code()), done.error().message());
+      send_error(res, 503, std::string(code_name(done.error().code())), done.error().message());
       return finish(503);
     }
     for (std::size_t i = 0; i < done->size(); ++i) {

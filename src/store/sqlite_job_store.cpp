@@ -107,22 +107,6 @@ Result<std::vector<JobRecord>> read_jobs(Statement& st) {
 
 // The enumerator's name ("integrity_error"), stable for API clients, unlike
 // the human wording of hashsieve::to_string(ErrorCode).
-const char* error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::invalid_argument: return "invalid_argument";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::permission_denied: return "permission_denied";
-    case ErrorCode::io_error: return "io_error";
-    case ErrorCode::parse_error: return "parse_error";
-    case ErrorCode::unsupported: return "unsupported";
-    case ErrorCode::limit_exceeded: return "limit_exceeded";
-    case ErrorCode::integrity_error: return "integrity_error";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::internal: return "internal";
-  }
-  return "internal";
-}
-
 std::int64_t clamp_limit(std::size_t limit) {
   return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
 }
@@ -332,7 +316,7 @@ class SqliteJobStore final : public JobStore {
       st->bind(1, to_string(to));
       st->bind(2, now);
       // Keep an error recorded by an earlier step unless a new one is given.
-      st->bind(3, error ? std::string(error_code_name(error->code())) : (*job)->error_code);
+      st->bind(3, error ? std::string(code_name(error->code())) : (*job)->error_code);
       st->bind(4, error ? error->message() : (*job)->error_message);
       st->bind(5, id);
       if (auto done = st->run(); !done.ok()) return std::move(done).error().with_context("updating job state");

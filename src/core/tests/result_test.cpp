@@ -35,5 +35,17 @@ TEST(Result, VoidResult) {
   EXPECT_EQ(to_string(ErrorCode::io_error), "I/O error");
 }
 
+// The identifiers API clients and stored jobs see: fixed, one per code.
+TEST(Result, CodeNamesAreTheIdentifiers) {
+  const std::pair<ErrorCode, std::string_view> cases[] = {
+      {ErrorCode::invalid_argument, "invalid_argument"}, {ErrorCode::not_found, "not_found"},
+      {ErrorCode::permission_denied, "permission_denied"}, {ErrorCode::io_error, "io_error"},
+      {ErrorCode::parse_error, "parse_error"},           {ErrorCode::unsupported, "unsupported"},
+      {ErrorCode::limit_exceeded, "limit_exceeded"},     {ErrorCode::integrity_error, "integrity_error"},
+      {ErrorCode::unavailable, "unavailable"},           {ErrorCode::internal, "internal"},
+  };
+  for (const auto& [code, name] : cases) EXPECT_EQ(code_name(code), name);
+}
+
 }  // namespace
 }  // namespace hashsieve

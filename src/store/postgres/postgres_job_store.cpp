@@ -29,22 +29,6 @@ std::string clamp_limit(std::size_t limit) {
 std::string u64(std::uint64_t v) { return std::to_string(std::min<std::uint64_t>(v, kInt64Max)); }
 
 // Same names as the SQLite backend writes (stable for API clients).
-const char* error_code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::invalid_argument: return "invalid_argument";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::permission_denied: return "permission_denied";
-    case ErrorCode::io_error: return "io_error";
-    case ErrorCode::parse_error: return "parse_error";
-    case ErrorCode::unsupported: return "unsupported";
-    case ErrorCode::limit_exceeded: return "limit_exceeded";
-    case ErrorCode::integrity_error: return "integrity_error";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::internal: return "internal";
-  }
-  return "internal";
-}
-
 #define HS_JOB_COLUMNS                                                                                   \
   "id, repository, reference, manifest_digest, source, state, attempts, error_code, error_message," \
   " created_ms, updated_ms, started_ms, finished_ms, published, runs"
@@ -302,7 +286,10 @@ class PostgresJobStore final : public JobStore {
   Status mark_published_all(const std::vector<std::int64_t>& ids) override {
     if (ids.empty()) return {};
     std::string array = "{";
-    for (std::size_t i = 0; i < ids.size(); ++i) array += (i == 0 ? "" : ",") + std::to_string(ids[i]);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i != 0) array += ',';
+      array += std::to_string(ids[i]);
+    }
     array += "}";
     auto out = pg::in_transaction(*pool_, [&](Connection& c) -> Result<bool> {
       if (auto off = c.run("hs_async_commit", "SET LOCAL synchronous_commit = off", {}); !off.ok()) {
@@ -380,7 +367,7 @@ class PostgresJobStore final : public JobStore {
                      "UPDATE jobs SET state = $1, updated_ms = $2, finished_ms = $3, error_code = $4,"
                      " error_message = $5 WHERE id = $6 RETURNING " HS_JOB_COLUMNS,
                      {std::string(to_string(to)), std::to_string(now), std::to_string(is_terminal(to) ? now : 0),
-                      error ? std::string(error_code_name(error->code())) : (*job)->error_code,
+                      error ? std::string(code_name(error->code())) : (*job)->error_code,
                       error ? error->message() : (*job)->error_message, std::to_string(id)});
       if (!r.ok()) return std::move(r).error().with_context("updating job state");
       return read_job(*r, 0);

@@ -30,6 +30,9 @@ enum class ErrorCode {
 };
 
 std::string_view to_string(ErrorCode code);
+// The code's identifier ("invalid_argument", "not_found", ...): what the API's
+// error bodies and the job store's error_code column carry.
+std::string_view code_name(ErrorCode code);
 
 class [[nodiscard]] Error {
  public:
