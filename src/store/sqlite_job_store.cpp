@@ -359,23 +359,23 @@ class SqliteJobStore final : public JobStore {
                             ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
       if (!up.ok()) return std::move(up).error();
       {
-      Statement& s = *up;
-      s.bind(1, r.image_digest);
-      s.bind(2, r.repository);
-      s.bind(3, r.reference);
-      s.bind(4, r.platform);
-      s.bind(5, r.job_id);
-      s.bind(6, r.scanned_ms);
-      s.bind(7, r.verdict);
-      s.bind(8, r.summary_json);
-      s.bind(9, r.report_json);
-      s.bind(10, r.resolved_json);
-      s.bind(11, r.refset_fingerprint);
-      s.bind_u64(12, r.bytes_hashed);
-      s.bind(13, r.duration_ms);
-      if (auto done = s.run(); !done.ok()) {
-        return std::move(done).error().with_context("storing the result of " + r.image_digest);
-      }
+        Statement& s = *up;
+        s.bind(1, r.image_digest);
+        s.bind(2, r.repository);
+        s.bind(3, r.reference);
+        s.bind(4, r.platform);
+        s.bind(5, r.job_id);
+        s.bind(6, r.scanned_ms);
+        s.bind(7, r.verdict);
+        s.bind(8, r.summary_json);
+        s.bind(9, r.report_json);
+        s.bind(10, r.resolved_json);
+        s.bind(11, r.refset_fingerprint);
+        s.bind_u64(12, r.bytes_hashed);
+        s.bind(13, r.duration_ms);
+        if (auto done = s.run(); !done.ok()) {
+          return std::move(done).error().with_context("storing the result of " + r.image_digest);
+        }
       }
       auto del = db_.prepare("DELETE FROM image_files WHERE image_digest = ?");
       if (!del.ok()) return std::move(del).error();
