@@ -426,11 +426,24 @@ void sdbf_scores_portable(const std::uint16_t* rank, std::size_t len, std::uint8
 // within 95 positions of the vector's first window).
 // (Its six passes stay in memory: done in registers like the keys they
 // measured the same, 2026-11-23.)
+//   slide[]: bit j set when a full evaluation of window j is followed by at
+//            least one step of the cheap slide (rank[j] != 0, mp > j + 1 and
+//            rank[j + 65] >= mr); clear bits are windows after which the
+//            next window is evaluated in full again (or skipped, rank 0);
+//   nz[]:    bit j set when rank[j] != 0 (a full evaluation there scores).
+// Both are read 64 bits at a time from any 32-bit word, hence the padding
+// words (zero: no slide, no score past the tile).
+constexpr std::size_t kTileWords = kKeyTile / 32;
 struct FeTiles {
   KeyTiles keys;
   alignas(64) std::uint8_t run[kKeyTile + 256];
   alignas(64) std::uint32_t mr2[kKeyTile];
-  alignas(64) std::uint16_t off[kKeyTile];
+  // Padded with zeros past the tile's windows: the run credits read off[]
+  // at up to 64 past the last window (countr_zero of an empty mask) and add
+  // 0 at the position it names, which must lie inside the region.
+  alignas(64) std::uint16_t off[kKeyTile + 128];
+  alignas(64) std::uint32_t slide[kTileWords + 2];
+  alignas(64) std::uint32_t nz[kTileWords + 2];
 };
 
 HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::size_t end,
@@ -476,6 +489,8 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
   // Window k's mr into both halves of 32-bit word k (k < 16, then k >= 16).
   const __m512i dup_lo = _mm512_srli_epi16(lane, 1);
   const __m512i dup_hi = _mm512_add_epi16(dup_lo, _mm512_set1_epi16(16));
+  const std::size_t len = end + kSdbfWindow;
+  const __m512i two16 = _mm512_set1_epi16(2);
   for (std::size_t j = 0; j < n; j += 32) {
     const __m512i key = _mm512_load_si512(t.keys.keys + j);
     // base is a multiple of 64: window base+j+lane's first minimum lies
@@ -487,55 +502,53 @@ HS_AVX512_SCAN_TARGET inline void fill_fe_tile(const std::uint16_t* rank, std::s
     // the index and receives run[f - base]; the odd bytes are zeroed.
     const __m512i run16 = _mm512_maskz_permutex2var_epi8(
         0x5555555555555555ULL, _mm512_loadu_si512(t.run + j), frel, _mm512_loadu_si512(t.run + j + 64));
-    _mm512_store_si512(t.off + j, _mm512_min_epu16(_mm512_add_epi16(foff, run16), six3));
+    const __m512i off = _mm512_min_epu16(_mm512_add_epi16(foff, run16), six3);
+    _mm512_store_si512(t.off + j, off);
     const __m512i mr = _mm512_add_epi16(_mm512_srli_epi16(key, 6), one16);
     _mm512_store_si512(t.mr2 + j, _mm512_permutexvar_epi16(dup_lo, mr));
     _mm512_store_si512(t.mr2 + j + 16, _mm512_permutexvar_epi16(dup_hi, mr));
+    // Windows base+j+lane < base+n; the probe rank[w + 65] exists while
+    // w + 65 < len (the last window's probe is past the region: no slide).
+    const std::size_t w0 = base + j;
+    const __mmask32 in = n - j >= 32 ? ~__mmask32{0} : (__mmask32{1} << (n - j)) - 1;
+    const std::size_t probes = len - (w0 + 65) >= 32 ? 32 : len - (w0 + 65);
+    const __mmask32 pm = probes >= 32 ? ~__mmask32{0} : (__mmask32{1} << probes) - 1;
+    const __m512i r0 = _mm512_maskz_loadu_epi16(in, rank + w0);
+    const __m512i r65 = _mm512_maskz_loadu_epi16(pm, rank + w0 + 65);
+    const __mmask32 nz = _mm512_mask_test_epi16_mask(in, r0, r0);
+    const __mmask32 slide = _mm512_mask_cmpge_epu16_mask(
+        _mm512_mask_cmpge_epu16_mask(nz, off, two16), r65, mr);
+    t.slide[j / 32] = slide;
+    t.nz[j / 32] = nz;
   }
+  const std::size_t used = (n + 31) / 32;
+  std::fill(t.off + n, t.off + n + 96, std::uint16_t{0});
+  t.slide[used] = t.slide[used + 1] = 0;
+  t.nz[used] = t.nz[used + 1] = 0;
 }
 
-// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with the
-// cheap slide done 32 steps at a time on compare masks (no data-dependent
-// branch per step, whose mispredictions dominated) and the full evaluation
-// read from the FeTiles tables. 32-step batches rather than 64: segments
-// between full evaluations average about 7 steps, and one compare per batch
-// is a shorter chain than two plus a mask merge.
+// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with
+// the full evaluations read from the FeTiles tables and the cheap slide done
+// 32 steps at a time on compare masks (no data-dependent branch per step,
+// whose mispredictions dominated). The serial chain visits only the full
+// evaluations that start a slide: 70 % of full evaluations over the mix are
+// followed by another one at once (the tile's slide[] bit is clear), and
+// those are skipped with one bit search and scored off the chain, which took
+// 17 % off this pass's CPU time (side by side, 2026-11-23, docs/performance.md).
+// That ended as well a branch per window on rank[i] == 0.
 // Measured and not kept (CPU time on the mix, side by side): 64-step
-// batches; a branch-free clamp of mp - i (the compiler's early exit when
-// the minimum sat alone at the window start predicts well); folding the
-// "probe equal to mr before mp" cap into the stop mask; writing the points
-// of a batch with compress/expand and a masked store instead of the rare
-// per-hit loop; tiles of 1024 or 4096 windows; skipping run-length doubling
-// passes once no run grows (runs are long in most tiles). Also measured and
-// not kept (2026-11-23, docs/performance.md): running the rank pass inside
-// this loop, one 32-position rank block (or one eighth of one) after each
-// full evaluation, kept 4 K positions ahead, so that the out-of-order core
-// would overlap the rank pass's vector work with this serial chain: 5-18 %
-// more CPU time over the mix, not less.
-// The AVX-512 scan: the same state machine as HS_SDBF_SCORES_BODY, with the
-// cheap slide done 32 steps at a time on compare masks (no data-dependent
-// branch per step, whose mispredictions dominated) and the full evaluation
-// read from the FeTiles tables. 32-step batches rather than 64: segments
-// between full evaluations average about 7 steps, and one compare per batch
-// is a shorter chain than two plus a mask merge.
-// Measured and not kept (CPU time on the mix, side by side): 64-step
-// batches; a branch-free clamp of mp - i (the compiler's early exit when
-// the minimum sat alone at the window start predicts well); folding the
-// "probe equal to mr before mp" cap into the stop mask; writing the points
-// of a batch with compress/expand and a masked store instead of the rare
-// per-hit loop; tiles of 1024 or 4096 windows; skipping run-length doubling
-// passes once no run grows (runs are long in most tiles). Also measured and
-// not kept (2026-11-23, docs/performance.md): running the rank pass inside
-// this loop, one 32-position rank block (or one eighth of one) after each
-// full evaluation, kept 4 K positions ahead, so that the out-of-order core
-// would overlap the rank pass's vector work with this serial chain: 5-18 %
-// more CPU time over the mix, not less. Nor (2026-11-23) two scan chains
-// interleaved in this loop on regions of 64 KiB and more: the true one from
-// 0 and a speculative one from the middle, which the true one met on
-// average 300 positions past the middle (after a full evaluation the scan
-// depends on its position alone), its points before the meeting taken back
-// by a replay: exact, but 3 % more time in this pass, not less, so the
-// chain's latency is not what bounds it.
+// batches (no difference with the run search either, 2026-11-23); a
+// branch-free clamp of mp - i; folding the "probe equal to mr before mp" cap
+// into the stop mask; writing the points of a batch with compress/expand and
+// a masked store instead of the rare per-hit loop; tiles of 1024 or 4096
+// windows; skipping run-length doubling passes once no run grows (runs are
+// long in most tiles). Also measured and not kept (2026-11-23,
+// docs/performance.md): running the rank pass inside this loop, one
+// 32-position rank block (or one eighth of one) after each full evaluation,
+// kept 4 K positions ahead: 5-18 % more CPU time over the mix, not less. Nor
+// (2026-11-23) two scan chains interleaved in this loop on regions of 64 KiB
+// and more, the second a speculative one from the middle: exact, but 3 %
+// more time in this pass, not less.
 HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::size_t len,
                                               std::uint8_t* score) {
   if (len <= kSdbfWindow) {
@@ -546,8 +559,9 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
   // score[] is zeroed just ahead of the scan rather than all at once: on a
   // large region a full memset has long left the cache when the scan's
   // increments reach a line, and each new line then costs a miss. Points
-  // only ever go to positions <= i + 127, so keeping score[0, zeroed) zero
-  // with zeroed >= i + 128 before each write is enough.
+  // only ever go to positions <= i + 127 (a slide) or to the tile's windows
+  // plus 63 (full evaluations), so keeping score[0, zeroed) zero with zeroed
+  // past both before each write is enough.
   constexpr std::size_t kZeroAhead = 4096;
   std::size_t zeroed = 0;
   auto zero_to = [&](std::size_t to) {
@@ -561,71 +575,95 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
   FeTiles tiles;
   constexpr std::size_t kBatch = 32;
   std::size_t i = 0;
-  std::size_t mp = 0;
-  bool sliding = false;  // i > 0 and mr > 0: the shortcut is tried first
-  __m512i bc = _mm512_setzero_si512();
   while (i < end) {
-    if (sliding) {
-      for (;;) {
-        if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
-        // Probes rank[i+64 .. i+95]; past the region they read as 0, which
-        // stops the slide exactly as the region's trailing zero ranks do.
-        const std::size_t avail = len - (i + kSdbfWindow);
-        const __m512i a = avail >= kBatch ? _mm512_loadu_si512(rank + i + kSdbfWindow)
-                                          : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
-                                                                     rank + i + kSdbfWindow);
-        const std::uint64_t lt = _mm512_cmplt_epu16_mask(a, bc);
-        const std::uint64_t eq = _mm512_cmpeq_epi16_mask(a, bc);
-        constexpr std::uint64_t kStopBit = std::uint64_t{1} << kBatch;
-        // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
-        // probe equal to mr moves mp to i+t+64, beyond this batch, so after
-        // the first such step only `stop` can end the batch.
-        const std::size_t stop = static_cast<std::size_t>(std::countr_zero(lt | kStopBit));
-        const std::size_t bound = mp > i ? mp - i : 0;
-        const std::size_t lim = std::min(stop, bound);
-        const std::size_t first_eq = static_cast<std::size_t>(std::countr_zero(eq | kStopBit));
-        const std::size_t steps = first_eq < lim ? stop : lim;
-        std::uint64_t moves = eq & ((std::uint64_t{1} << steps) - 1);
-        std::size_t prev = 0;
-        while (moves != 0) {  // rare: about one batch in sixteen
-          const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
-          score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
-          mp = i + e + kSdbfWindow;
-          prev = e;
-          moves &= moves - 1;
-        }
-        score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
-        i += steps;
-        if (steps < kBatch) break;
-      }
+    if (i >= tiles.keys.hi) {
+      fill_fe_tile(rank, end, i & ~std::size_t{63}, tiles);
+      zero_to(tiles.keys.hi + kZeroAhead);
     }
-    if (rank[i] == 0) {
-      // Windows starting on rank 0 score nothing and leave mr = 0, so a run
-      // of zero ranks is skipped whole, up to the next non-zero rank.
-      sliding = false;
-      ++i;
-      while (i < end) {
-        const std::size_t avail = end - i;
-        const __m512i v = avail >= 32 ? _mm512_loadu_si512(rank + i)
-                                      : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
-                                                                 rank + i);
-        const std::uint32_t nz = _mm512_test_epi16_mask(v, v);
-        if (nz != 0) {
-          i += static_cast<std::size_t>(std::countr_zero(nz));
-          break;
+    const std::size_t lo = tiles.keys.lo;
+    const std::size_t n = tiles.keys.hi - lo;
+    // Windows from i on are evaluated in full, one after the other, until
+    // the first one after which the cheap slide takes a step (a set bit of
+    // slide[]). Each such evaluation gives its point to its own mp, which
+    // the tile holds: the points are added here off the serial chain,
+    // four at a time without branches, and
+    // the chain jumps straight to that window. Most full evaluations (70 %
+    // over the mix) are followed by another, in runs of four on average.
+    auto credit = [&](std::uint64_t bits, std::size_t from) {
+      std::uint8_t* const s = score + lo + from;
+      const std::uint16_t* const o = tiles.off + from;
+      do {
+        // An empty mask gives t = 64: the add of 0 lands on a position
+        // inside the region, already zeroed (see off[]), and changes nothing.
+        // Adding the flag instead of choosing a target keeps GCC from
+        // turning the choice into a branch that mispredicts.
+        for (int u = 0; u < 4; ++u) {
+          const std::size_t t = static_cast<std::size_t>(std::countr_zero(bits));
+          s[t + o[t]] = static_cast<std::uint8_t>(s[t + o[t]] + (bits != 0));
+          bits &= bits - 1;
         }
-        i += 32;
+      } while (bits != 0);
+    };
+    std::size_t rel = i - lo;
+    std::size_t k = n;
+    while (rel < n) {
+      std::uint64_t sl, nzb;
+      std::memcpy(&sl, tiles.slide + rel / 32, sizeof sl);
+      std::memcpy(&nzb, tiles.nz + rel / 32, sizeof nzb);
+      sl >>= rel % 32;
+      nzb >>= rel % 32;
+      if (sl != 0) {
+        k = rel + static_cast<std::size_t>(std::countr_zero(sl));
+        credit(nzb & ((std::uint64_t{1} << (k - rel)) - 1), rel);
+        break;
       }
+      credit(nzb & 0xFFFFFFFFu, rel);
+      rel += 32;
+    }
+    if (k >= n) {
+      i = lo + n;  // the rest of the tile is evaluated in full: next tile
       continue;
     }
-    if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
-    if (i >= tiles.keys.hi) fill_fe_tile(rank, end, i & ~std::size_t{63}, tiles);
-    const std::size_t j = i - tiles.keys.lo;
-    bc = _mm512_set1_epi32(static_cast<int>(tiles.mr2[j]));
-    mp = i + tiles.off[j];
-    sliding = true;
+    // Window lo + k: its full evaluation, then the cheap slide.
+    i = lo + k;
+    std::size_t mp = i + tiles.off[k];
+    const __m512i bc = _mm512_set1_epi32(static_cast<int>(tiles.mr2[k]));
     ++score[mp];
     ++i;
+    for (;;) {
+      if (i + 2 * kSdbfWindow > zeroed) zero_to(i + kZeroAhead);
+      // Probes rank[i+64 .. i+95]; past the region they read as 0, which
+      // stops the slide exactly as the region's trailing zero ranks do.
+      const std::size_t avail = len - (i + kSdbfWindow);
+      const __m512i a = avail >= kBatch ? _mm512_loadu_si512(rank + i + kSdbfWindow)
+                                        : _mm512_maskz_loadu_epi16((__mmask32{1} << avail) - 1,
+                                                                   rank + i + kSdbfWindow);
+      const std::uint64_t lt = _mm512_cmplt_epu16_mask(a, bc);
+      const std::uint64_t eq = _mm512_cmpeq_epi16_mask(a, bc);
+      constexpr std::uint64_t kStopBit = std::uint64_t{1} << kBatch;
+      // Step t runs while rank[i+t+64] >= mr (t < stop) and i+t < mp. A
+      // probe equal to mr moves mp to i+t+64, beyond this batch, so after
+      // the first such step only `stop` can end the batch.
+      const std::size_t stop = static_cast<std::size_t>(std::countr_zero(lt | kStopBit));
+      const std::size_t bound = mp > i ? mp - i : 0;
+      const std::size_t lim = std::min(stop, bound);
+      const std::size_t first_eq = static_cast<std::size_t>(std::countr_zero(eq | kStopBit));
+      const std::size_t steps = first_eq < lim ? stop : lim;
+      std::uint64_t moves = eq & ((std::uint64_t{1} << steps) - 1);
+      std::size_t prev = 0;
+      while (moves != 0) {  // rare: about one batch in sixteen
+        const std::size_t e = static_cast<std::size_t>(std::countr_zero(moves));
+        score[mp] = static_cast<std::uint8_t>(score[mp] + (e - prev));
+        mp = i + e + kSdbfWindow;
+        prev = e;
+        moves &= moves - 1;
+      }
+      score[mp] = static_cast<std::uint8_t>(score[mp] + (steps - prev));
+      i += steps;
+      if (steps < kBatch) break;
+    }
+    // The slide stopped at i: window i is evaluated in full (or skipped if
+    // rank[i] == 0), which the run search at the top does.
   }
   zero_to(len);
 }
