@@ -278,6 +278,16 @@ void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t
   std::fill(rank + end, rank + len, std::uint16_t{0});
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC's SLP vectoriser turns the rank pass's unrolled running sum into
+// scalar-to-vector inserts and spills: 12 % more time in the pass than the
+// plain scalar sequence (shift, table load, store, add from memory per
+// position), side by side at -O3, 2026-11-23.
+#define HS_NO_SLP_VECTORIZE __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define HS_NO_SLP_VECTORIZE
+#endif
+
 #if HASHSIEVE_SCAN_X86
 // Vector form of the same sum. With m(p) = occurrences of buf[p] in
 // buf[p..p+63] and k(q) = occurrences of buf[q] in buf[q-63..q], sliding the
@@ -291,9 +301,15 @@ void sdbf_ranks_portable(const std::uint8_t* buf, std::size_t len, std::uint16_t
 // the compare loop further; the pass is bound by issue width, and each of
 // those added work or code size. Nor (2026-11-23) writing the 32 ranks of
 // a block to a local buffer with one vector store, the scalar loop fully
-// unrolled: no difference.
-HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len,
-                                        std::uint16_t* rank) {
+// unrolled: no difference. What did pay (12 % of this pass, 2026-11-23):
+// the scalar loop unrolled with 32-bit deltas and GCC's SLP vectoriser off
+// (HS_NO_SLP_VECTORIZE), five instructions per position. Also measured and
+// not kept that day: the running sum as a vector prefix sum with the rank
+// table read by AVX-512 gathers (10 % slower; Zen 4 gathers are slow), and
+// 512-bit compares into mask registers with masked adds, 64 positions per
+// block (19 % slower).
+HS_AVX512_TARGET HS_NO_SLP_VECTORIZE void sdbf_ranks_avx512(const std::uint8_t* buf,
+                                                            std::size_t len, std::uint16_t* rank) {
   if (len <= kSdbfWindow) {
     std::fill(rank, rank + len, std::uint16_t{0});
     return;
@@ -314,7 +330,8 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     ent = 0;
     for (std::uint32_t c : count) ent += static_cast<std::int32_t>(kSdbfEntropy64[c]);
   }
-  alignas(64) std::int16_t delta[2][32];
+  // 32-bit deltas: the running sum adds them straight from memory.
+  alignas(64) std::int32_t delta[2][32];
   std::size_t pending_lanes = 0;
   // 32 positions per block in 256-bit vectors: byte compares that yield a
   // vector (0 / -1) and a subtract are full-rate 256-bit operations, while
@@ -354,19 +371,24 @@ HS_AVX512_TARGET void sdbf_ranks_avx512(const std::uint8_t* buf, std::size_t len
     // after this block's vector work, so its deltas were stored a whole
     // block earlier (no store-to-load forwarding stall from the wide store).
     if (pending_lanes != 0) {
-      const std::int16_t* dp = delta[(p0 / 32 + 1) & 1];
+      const std::int32_t* dp = delta[(p0 / 32 + 1) & 1];
       std::uint16_t* out = rank + p0 - 32;
+#pragma GCC unroll 32
       for (std::size_t t = 0; t < 32; ++t) {
         out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
         ent += dp[t];
       }
     }
-    _mm512_store_si512(delta[(p0 / 32) & 1], dl);
+    // (The all-ones maskz forms only avoid GCC 12's false -Wmaybe-uninitialized.)
+    _mm512_store_si512(delta[(p0 / 32) & 1],
+                       _mm512_maskz_cvtepi16_epi32(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, dl, 0)));
+    _mm512_store_si512(delta[(p0 / 32) & 1] + 16,
+                       _mm512_maskz_cvtepi16_epi32(0xFFFF, _mm512_maskz_extracti64x4_epi64(0xFF, dl, 1)));
     pending_lanes = lanes;
   }
   if (pending_lanes != 0) {
     const std::size_t p0 = (end - 1) / 32 * 32;
-    const std::int16_t* dp = delta[(p0 / 32) & 1];
+    const std::int32_t* dp = delta[(p0 / 32) & 1];
     std::uint16_t* out = rank + p0;
     for (std::size_t t = 0; t < pending_lanes; ++t) {
       out[t] = kSdbfEntropyRanks[static_cast<std::uint32_t>(ent) >> 10];
