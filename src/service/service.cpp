@@ -826,7 +826,8 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
     // store is an error, not a silent fallback to <data_dir>/store.db.
     if (stores->containers == nullptr) {
       return Error(ErrorCode::unsupported,
-                   "store: the " + stores->backend + " store backend has no container store (running-container results)");
+                   "store: the " + stores->backend +
+                       " store backend has no container store (running-container results)");
     }
     s.jobs = std::move(stores->jobs);
     s.store = std::move(stores->store);

@@ -370,8 +370,8 @@ std::optional<nlohmann::json> await_container(Running& r) {
 TEST(ServiceContainersTest, RuntimeResultsGoToTheConfiguredStore) {
   struct Case {
     std::string name;
-    std::string store;     // `store:`; "<other>" is replaced by a directory beside data_dir
-    bool in_data_dir;      // results in <data_dir>/store.db, else in <other>/store.db
+    std::string store;  // `store:`; "<other>" is replaced by a directory beside data_dir
+    bool in_data_dir;   // results in <data_dir>/store.db, else in <other>/store.db
   };
   const std::vector<Case> cases = {
       {"embedded default", "", true},
