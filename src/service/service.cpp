@@ -316,8 +316,10 @@ struct Service::Impl {
   std::unique_ptr<store::JobStore> jobs;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<queue::JobQueue> queue;
-  // Running-container results (always <data_dir>/store.db: written by the
-  // runtime below or by `hashsieve runtime` on the same data dir).
+  // Running-container results, written by the runtime below: in the store of
+  // `store:` (PostgreSQL: shared by every serve on that database), else in
+  // <data_dir>/store.db, where `hashsieve runtime` on the same data dir
+  // writes too.
   std::unique_ptr<store::ContainerStore> containers;
   std::vector<refset::LoadedRefset> sets;
   std::vector<refset::RefsetManifest> set_manifests;
@@ -813,15 +815,24 @@ Result<std::unique_ptr<Service>> Service::create(ServiceConfig config) {
     } else {
       log_line("warning: no layer cache: " + st.error().message());
     }
+    auto containers = store::open_sqlite_container_store(s.config.data_dir);
+    if (!containers) return std::move(containers).error().with_context("opening the container store");
+    s.containers = std::move(*containers);
   } else {
     auto stores = store::open_store(s.config.store);
     if (!stores) return std::move(stores).error().with_context("opening the job store");
+    // Container results go where the jobs go, so serve instances sharing a
+    // PostgreSQL see each other's containers; a backend without a container
+    // store is an error, not a silent fallback to <data_dir>/store.db.
+    if (stores->containers == nullptr) {
+      return Error(ErrorCode::unsupported,
+                   "store: the " + stores->backend +
+                       " store backend has no container store (running-container results)");
+    }
     s.jobs = std::move(stores->jobs);
     s.store = std::move(stores->store);
+    s.containers = std::move(stores->containers);
   }
-  auto containers = store::open_sqlite_container_store(s.config.data_dir);
-  if (!containers) return std::move(containers).error().with_context("opening the container store");
-  s.containers = std::move(*containers);
   queue::QueueOptions queue_options;
   queue_options.durability = s.config.storage.fsync ? queue::Durability::fsync : queue::Durability::process_crash;
   queue::RabbitMqOptions rabbit;

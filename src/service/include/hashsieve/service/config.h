@@ -89,7 +89,9 @@ struct ScannersConfig {
 struct ServiceConfig {
   std::string data_dir;  // store.db, queue.db, refsets/; required
   std::string queue;     // "" / "embedded": <data_dir>/queue.db; "amqp://...": RabbitMQ
-  std::string store;     // "": <data_dir>/store.db; "postgres://...": PostgreSQL (open_store.h)
+  // Jobs, results and container results. "": <data_dir>/store.db;
+  // "postgres://...": PostgreSQL; "sqlite:<dir>": <dir>/store.db (open_store.h).
+  std::string store;
   StorageConfig storage;
   ListenConfig listen;
   WebhookConfig webhook;
