@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "fake_docker_engine.h"
+#include "running_service.h"
 #include "hashsieve/service/service.h"
 #include "hashsieve/store/container_store.h"
 
@@ -75,24 +76,10 @@ store::ContainerRecord record(int i, const std::string& verdict) {
   return r;
 }
 
-struct Running {
+struct Running : testing::RunningService {
   TempDir dir;
-  std::unique_ptr<Service> svc;
-  std::unique_ptr<httplib::Client> client;
-
-  void start(ServiceConfig config) {
-    auto s = Service::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    svc = std::move(s).value();
-    auto st = svc->start();
-    ASSERT_TRUE(st.ok()) << st.error().message();
-    client = std::make_unique<httplib::Client>("127.0.0.1", svc->port());
-    client->set_read_timeout(10, 0);
-  }
   httplib::Result get(const std::string& path, bool token = true) {
-    httplib::Headers h;
-    if (token) h.emplace("Authorization", "Bearer api");
-    return client->Get(path.c_str(), h);
+    return RunningService::get(path, token ? "api" : "");
   }
 };
 

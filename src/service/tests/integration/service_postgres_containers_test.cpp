@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "fake_docker_engine.h"
+#include "running_service.h"
 #include "hashsieve/service/service.h"
 #include "hashsieve/store/container_store.h"
 #include "hashsieve/store/open_store.h"
@@ -57,22 +58,8 @@ ServiceConfig make_config(const std::string& data_dir, const std::string& store_
   return c;
 }
 
-struct Serve {
-  std::unique_ptr<Service> svc;
-  std::unique_ptr<httplib::Client> client;
-
-  void start(ServiceConfig config) {
-    auto s = Service::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    svc = std::move(s).value();
-    auto st = svc->start();
-    ASSERT_TRUE(st.ok()) << st.error().message();
-    client = std::make_unique<httplib::Client>("127.0.0.1", svc->port());
-    client->set_read_timeout(10, 0);
-  }
-  httplib::Result get(const std::string& path) {
-    return client->Get(path.c_str(), httplib::Headers{{"Authorization", std::string("Bearer ") + kApiToken}});
-  }
+struct Serve : testing::RunningService {
+  httplib::Result get(const std::string& path) { return RunningService::get(path, kApiToken); }
 };
 
 class ServicePostgresContainersTest : public ::testing::Test {
