@@ -607,10 +607,10 @@ HS_AVX512_SCAN_TARGET void sdbf_scores_avx512(const std::uint16_t* rank, std::si
     // Windows from i on are evaluated in full, one after the other, until
     // the first one after which the cheap slide takes a step (a set bit of
     // slide[]). Each such evaluation gives its point to its own mp, which
-    // the tile holds: the points are added here off the serial chain,
-    // four at a time without branches, and
-    // the chain jumps straight to that window. Most full evaluations (70 %
-    // over the mix) are followed by another, in runs of four on average.
+    // the tile holds: the points are added here off the serial chain, four
+    // at a time without branches, and the chain jumps straight to that
+    // window. Most full evaluations (70 % over the mix) are followed by
+    // another, in runs of four on average.
     auto credit = [&](std::uint64_t bits, std::size_t from) {
       std::uint8_t* const s = score + lo + from;
       const std::uint16_t* const o = tiles.off + from;
